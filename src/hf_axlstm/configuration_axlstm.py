@@ -1,0 +1,269 @@
+# Copyright 2026 The hf-axlstm developers. Licensed under the Apache License, Version 2.0.
+"""AxLSTM (Audio xLSTM) model configuration."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from transformers import PreTrainedConfig
+
+# The paper's sizes (Yadav, Theodoridis & Tan, arXiv 2408.16568, Table 1). Only the width changes:
+# every size has 12 blocks, expansion 2, 4x4 q/k/v blocks and 4 mLSTM heads.
+AXLSTM_PRESETS: dict[str, dict[str, Any]] = {
+    "tiny": {"hidden_size": 192},
+    "small": {"hidden_size": 384},
+    "base": {"hidden_size": 768},
+}
+
+_LOSS_ON = ("all", "masked")
+_POOLING = ("mean", "cls")
+_BACKENDS = ("auto", "parallel", "chunkwise")
+
+
+class AxLSTMConfig(PreTrainedConfig):
+    r"""
+    Configuration of an AxLSTM encoder: an SSAST-style masked-spectrogram model whose transformer blocks are
+    Vision-LSTM mLSTM blocks that alternate their traversal direction. The defaults give AxLSTM-Base as the authors
+    trained it; `AxLSTMConfig.from_preset("tiny" | "small" | "base", **overrides)` gives the paper's sizes.
+
+    Args:
+        hidden_size (`int`, *optional*, defaults to 768):
+            Width `D` of the token embeddings and of the residual stream (tiny 192, small 384, base 768).
+        num_hidden_layers (`int`, *optional*, defaults to 12):
+            Number of mLSTM blocks.
+        expansion_factor (`int`, *optional*, defaults to 2):
+            Width of the mLSTM branch inside a block as a multiple of `hidden_size` (`I = expansion_factor * D`).
+        qkv_block_size (`int`, *optional*, defaults to 4):
+            Size of the square blocks of the block-diagonal query, key and value projections (`I / qkv_block_size`
+            blocks of `qkv_block_size x qkv_block_size`).
+        num_heads (`int`, *optional*, defaults to 4):
+            Number of mLSTM heads (the head dimension is `I / num_heads`). The authors use 4 for every size.
+        conv_kernel_size (`int`, *optional*, defaults to 4):
+            Kernel size of the causal depthwise convolution before the query/key projections.
+        num_mel_bins (`int`, *optional*, defaults to 80):
+            Number of log-mel bins of the input spectrogram.
+        frames_per_window (`int`, *optional*, defaults to 200):
+            Number of log-mel frames of one training crop / evaluation window (200 frames = 2 s at a 10 ms hop).
+            The encoder itself accepts any number of frames.
+        patch_size (`tuple[int, int]`, *optional*, defaults to `(4, 16)`):
+            Patch size as (frames in time, mel bins in frequency). `num_mel_bins` must be divisible by the
+            frequency size; inputs are zero-padded in time to a multiple of the time size.
+        use_cls_token (`bool`, *optional*, defaults to `True`):
+            Whether a learned CLS token (with a zero position embedding) is prepended to the patch tokens.
+        mask_ratio (`float`, *optional*, defaults to 0.5):
+            Fraction of patches replaced by the mask token during masked-spectrogram pretraining; in (0, 1).
+        loss_on (`str`, *optional*, defaults to `"all"`):
+            Patches the reconstruction MSE averages over: `"all"` (masked and visible, what the authors trained with)
+            or `"masked"` (masked patches only, the usual MAE choice).
+        norm_eps (`float`, *optional*, defaults to 1e-5):
+            Epsilon of the pre-norm LayerNorm of every block and of the per-head group norm of the mLSTM output.
+        final_norm_eps (`float`, *optional*, defaults to 1e-6):
+            Epsilon of the final LayerNorm of the encoder.
+        mlstm_eps (`float`, *optional*, defaults to 1e-6):
+            Epsilon added to the mLSTM normaliser `n_t` before dividing.
+        alternate_directions (`bool`, *optional*, defaults to `True`):
+            Whether odd blocks traverse the token sequence in reverse (the Vision-LSTM scheme).
+        mlstm_backend (`str`, *optional*, defaults to `"auto"`):
+            Which mLSTM formulation computes the cell: `"parallel"` (stabilised quadratic form), `"chunkwise"`
+            (linear in the sequence length) or `"auto"` (chosen by sequence length). All give the same function.
+        chunk_size (`int`, *optional*, defaults to 64):
+            Chunk length of the chunkwise mLSTM form.
+        initializer_range (`float`, *optional*, defaults to 0.02):
+            Standard deviation of the normal init of the CLS token, the mask token and the classifier.
+        input_gate_bias_std (`float`, *optional*, defaults to 0.1):
+            Standard deviation of the normal init of the input-gate biases (the gate weights start at zero).
+        forget_gate_bias_range (`tuple[float, float]`, *optional*, defaults to `(3.0, 6.0)`):
+            The forget-gate biases start evenly spaced over this range across the heads (weights start at zero).
+        drop_path_rate (`float`, *optional*, defaults to 0.0):
+            Stochastic-depth rate; grows linearly from 0 at the first block to this value at the last.
+        classifier_pooling (`str`, *optional*, defaults to `"mean"`):
+            Embedding the audio-classification head reads: `"mean"` of the final-normed patch tokens over real
+            (unpadded) positions, or the `"cls"` token.
+        classifier_dropout (`float`, *optional*, defaults to 0.0):
+            Dropout before the classification layer.
+        kwargs:
+            Everything `transformers.PreTrainedConfig` accepts (`id2label`, `label2id`, `problem_type`, ...).
+
+    Example:
+
+    ```python
+    >>> from hf_axlstm import AxLSTMConfig, AxLSTMModel
+
+    >>> config = AxLSTMConfig.from_preset("tiny")
+    >>> model = AxLSTMModel(config)
+    ```
+    """
+
+    model_type = "axlstm"
+
+    def __init__(
+        self,
+        hidden_size: int = 768,
+        num_hidden_layers: int = 12,
+        expansion_factor: int = 2,
+        qkv_block_size: int = 4,
+        num_heads: int = 4,
+        conv_kernel_size: int = 4,
+        num_mel_bins: int = 80,
+        frames_per_window: int = 200,
+        patch_size: tuple[int, int] | list[int] = (4, 16),
+        use_cls_token: bool = True,
+        mask_ratio: float = 0.5,
+        loss_on: str = "all",
+        norm_eps: float = 1e-5,
+        final_norm_eps: float = 1e-6,
+        mlstm_eps: float = 1e-6,
+        alternate_directions: bool = True,
+        mlstm_backend: str = "auto",
+        chunk_size: int = 64,
+        initializer_range: float = 0.02,
+        input_gate_bias_std: float = 0.1,
+        forget_gate_bias_range: tuple[float, float] | list[float] = (3.0, 6.0),
+        drop_path_rate: float = 0.0,
+        classifier_pooling: str = "mean",
+        classifier_dropout: float = 0.0,
+        **kwargs,
+    ):
+        self.hidden_size = hidden_size
+        self.num_hidden_layers = num_hidden_layers
+        self.expansion_factor = expansion_factor
+        self.qkv_block_size = qkv_block_size
+        self.num_heads = num_heads
+        self.conv_kernel_size = conv_kernel_size
+        self.num_mel_bins = num_mel_bins
+        self.frames_per_window = frames_per_window
+        self.patch_size = [int(p) for p in patch_size] if isinstance(patch_size, (list, tuple)) else patch_size
+        self.use_cls_token = use_cls_token
+        self.mask_ratio = mask_ratio
+        self.loss_on = loss_on
+        self.norm_eps = norm_eps
+        self.final_norm_eps = final_norm_eps
+        self.mlstm_eps = mlstm_eps
+        self.alternate_directions = alternate_directions
+        self.mlstm_backend = mlstm_backend
+        self.chunk_size = chunk_size
+        self.initializer_range = initializer_range
+        self.input_gate_bias_std = input_gate_bias_std
+        self.forget_gate_bias_range = (
+            [float(b) for b in forget_gate_bias_range]
+            if isinstance(forget_gate_bias_range, (list, tuple))
+            else forget_gate_bias_range
+        )
+        self.drop_path_rate = drop_path_rate
+        self.classifier_pooling = classifier_pooling
+        self.classifier_dropout = classifier_dropout
+        super().__init__(**kwargs)
+        if self.id2label is not None and self.label2id is None:
+            self.label2id = {label: idx for idx, label in self.id2label.items()}
+        self.validate_axlstm()
+
+    # ------------------------------------------------------------------ derived sizes
+    @property
+    def intermediate_size(self) -> int:
+        """Width `I` of the mLSTM branch (`expansion_factor * hidden_size`)."""
+        return self.expansion_factor * self.hidden_size
+
+    @property
+    def head_dim(self) -> int:
+        """Dimension of one mLSTM head (`intermediate_size / num_heads`)."""
+        return self.intermediate_size // self.num_heads
+
+    @property
+    def num_freq_patches(self) -> int:
+        """Number of patches along the mel axis (5 for 80 bins and 16-bin patches)."""
+        return self.num_mel_bins // self.patch_size[1]
+
+    @property
+    def patch_dim(self) -> int:
+        """Number of log-mel values in one patch (64 for 4 x 16 patches): the reconstruction target size."""
+        return self.patch_size[0] * self.patch_size[1]
+
+    @property
+    def num_patches_per_window(self) -> int:
+        """Number of patches of one `frames_per_window` window (250 for 200 frames)."""
+        return -(-self.frames_per_window // self.patch_size[0]) * self.num_freq_patches
+
+    # ------------------------------------------------------------------ presets
+    @classmethod
+    def from_preset(cls, name: str, **overrides) -> AxLSTMConfig:
+        """Configuration of one of the paper's sizes (`"tiny"`, `"small"`, `"base"`), with `overrides` applied."""
+        if name not in AXLSTM_PRESETS:
+            raise ValueError(
+                f"preset={name!r} is not a known AxLSTM preset; expected one of {sorted(AXLSTM_PRESETS)}."
+            )
+        return cls(**{**AXLSTM_PRESETS[name], **overrides})
+
+    # ------------------------------------------------------------------ validation
+    def validate_axlstm(self) -> None:
+        """Raise `ValueError` naming the field and the value for any invalid combination."""
+
+        def positive_int(name: str) -> None:
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+                raise ValueError(f"{name}={value!r} is invalid; expected a positive integer.")
+
+        for name in (
+            "hidden_size",
+            "num_hidden_layers",
+            "expansion_factor",
+            "qkv_block_size",
+            "num_heads",
+            "conv_kernel_size",
+            "num_mel_bins",
+            "frames_per_window",
+            "chunk_size",
+        ):
+            positive_int(name)
+        patch = self.patch_size
+        if (
+            not isinstance(patch, (list, tuple))
+            or len(patch) != 2
+            or not all(isinstance(p, int) and not isinstance(p, bool) and p > 0 for p in patch)
+        ):
+            raise ValueError(f"patch_size={patch!r} is invalid; expected two positive integers (time, frequency).")
+        inner = self.intermediate_size
+        if inner % self.qkv_block_size != 0:
+            raise ValueError(
+                f"qkv_block_size={self.qkv_block_size} does not divide hidden_size x expansion_factor = "
+                f"{self.hidden_size} x {self.expansion_factor} = {inner}."
+            )
+        if inner % self.num_heads != 0:
+            raise ValueError(
+                f"num_heads={self.num_heads} does not divide hidden_size x expansion_factor = "
+                f"{self.hidden_size} x {self.expansion_factor} = {inner}."
+            )
+        if self.num_mel_bins % patch[1] != 0:
+            raise ValueError(
+                f"num_mel_bins={self.num_mel_bins} is not divisible by the patch height in frequency "
+                f"patch_size[1]={patch[1]}."
+            )
+        if self.hidden_size % 4 != 0:
+            raise ValueError(
+                f"hidden_size={self.hidden_size} must be divisible by 4 for the 2-D sin-cos position embedding."
+            )
+        if not isinstance(self.mask_ratio, (int, float)) or not 0.0 < self.mask_ratio < 1.0:
+            raise ValueError(f"mask_ratio={self.mask_ratio!r} is invalid; expected a number strictly between 0 and 1.")
+        if self.loss_on not in _LOSS_ON:
+            raise ValueError(f"loss_on={self.loss_on!r} is invalid; expected one of {list(_LOSS_ON)}.")
+        if self.classifier_pooling not in _POOLING:
+            raise ValueError(
+                f"classifier_pooling={self.classifier_pooling!r} is invalid; expected one of {list(_POOLING)}."
+            )
+        if self.classifier_pooling == "cls" and not self.use_cls_token:
+            raise ValueError("classifier_pooling='cls' needs use_cls_token=True.")
+        if self.mlstm_backend not in _BACKENDS:
+            raise ValueError(f"mlstm_backend={self.mlstm_backend!r} is invalid; expected one of {list(_BACKENDS)}.")
+        for name in ("classifier_dropout", "drop_path_rate"):
+            value = getattr(self, name)
+            if not isinstance(value, (int, float)) or not 0.0 <= value < 1.0:
+                raise ValueError(f"{name}={value!r} is invalid; expected a number in [0, 1).")
+        for name in ("norm_eps", "final_norm_eps", "mlstm_eps", "initializer_range", "input_gate_bias_std"):
+            value = getattr(self, name)
+            if not isinstance(value, (int, float)) or value < 0:
+                raise ValueError(f"{name}={value!r} is invalid; expected a non-negative number.")
+        fg = self.forget_gate_bias_range
+        if not isinstance(fg, (list, tuple)) or len(fg) != 2:
+            raise ValueError(f"forget_gate_bias_range={fg!r} is invalid; expected (low, high).")
+
+
+__all__ = ["AxLSTMConfig", "AXLSTM_PRESETS"]

@@ -1,0 +1,290 @@
+# Copyright 2026 The hf-axlstm developers. Licensed under the Apache License, Version 2.0.
+"""Convert a checkpoint saved by the AxLSTM authors' training script into a `save_pretrained` folder.
+
+    python -m hf_axlstm.convert_official CHECKPOINT.pth OUTPUT_DIR [--push_to_hub REPO_ID]
+
+The authors' script pickles the whole training state (`model`, `optimizer`, `epoch`, `scaler`, and `args`: an
+`argparse.Namespace` holding an `ml_collections.ConfigDict`). Loading it with a plain `torch.load` would execute
+whatever the pickle names. Here it is read with an unpickler that only builds tensors and standard containers and
+turns every other class into an inert placeholder, so no pickled code runs and ml_collections is not needed. The
+configuration is inferred from the weight shapes, every weight is mapped, and any missing or unexpected key fails.
+"""
+
+from __future__ import annotations
+
+import argparse
+import pickle
+import re
+import sys
+import types
+from pathlib import Path
+
+import torch
+
+from .configuration_axlstm import AxLSTMConfig
+from .modeling_axlstm import AxLSTMForPreTraining, sincos_position_embedding
+
+# ---------------------------------------------------------------------------------------------- safe unpickling
+
+
+class _Inert:
+    """Stands in for any class the checkpoint names that is not a tensor or a standard container."""
+
+    _qualname = "?"
+
+    def __init__(self, *args, **kwargs):
+        self.args = args
+        self.kwargs = kwargs
+        self.state = None
+
+    def __setstate__(self, state):
+        self.state = state
+
+    def __setitem__(self, key, value):  # dict-like subclasses are filled with SETITEMS
+        self.__dict__.setdefault("items", {})[key] = value
+
+    def append(self, value):  # list-like subclasses are filled with APPENDS
+        self.__dict__.setdefault("items_list", []).append(value)
+
+    def extend(self, values):
+        for value in values:
+            self.append(value)
+
+    def __repr__(self) -> str:
+        return f"<inert {self._qualname}>"
+
+
+_ALLOWED = {
+    ("collections", "OrderedDict"),
+    ("collections", "defaultdict"),
+    ("builtins", "set"),
+    ("builtins", "frozenset"),
+    ("builtins", "slice"),
+    ("builtins", "complex"),
+    ("torch", "Size"),
+    ("torch", "device"),
+    ("torch", "dtype"),
+    ("torch._utils", "_rebuild_tensor_v2"),
+    ("torch._utils", "_rebuild_tensor"),
+    ("torch._utils", "_rebuild_parameter"),
+    ("torch._utils", "_rebuild_parameter_with_state"),
+    ("numpy.core.multiarray", "scalar"),
+    ("numpy._core.multiarray", "scalar"),
+    ("numpy", "dtype"),
+}
+_TORCH_DTYPES = {name for name in dir(torch) if isinstance(getattr(torch, name, None), torch.dtype)}
+
+
+class _SafeUnpickler(pickle.Unpickler):
+    def find_class(self, module: str, name: str):
+        if (module, name) in _ALLOWED:
+            return super().find_class(module, name)
+        if module == "torch" and (name.endswith("Storage") or name in _TORCH_DTYPES):
+            return super().find_class(module, name)
+        return type(name, (_Inert,), {"_qualname": f"{module}.{name}"})
+
+
+_safe_pickle = types.SimpleNamespace(Unpickler=_SafeUnpickler, load=pickle.load, __name__="hf_axlstm_safe_pickle")
+
+
+def load_official_checkpoint(path: str | Path) -> dict:
+    """Read an official checkpoint without executing pickled code. Returns the unpickled top-level object; any
+    non-standard object in it (argparse Namespace, ConfigDict, ...) is an inert placeholder."""
+    return torch.load(str(path), map_location="cpu", pickle_module=_safe_pickle, weights_only=False)
+
+
+def extract_state_dict(checkpoint) -> dict[str, torch.Tensor]:
+    """The model weights of a checkpoint: its `model` / `state_dict` entry (or itself), without DDP prefixes."""
+    state = checkpoint
+    if isinstance(checkpoint, dict):
+        for key in ("model", "state_dict", "model_state_dict"):
+            if key in checkpoint and isinstance(checkpoint[key], dict):
+                state = checkpoint[key]
+                break
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise ValueError("checkpoint holds no state dict of tensors under 'model' / 'state_dict'.")
+    return {re.sub(r"^(module\.|_orig_mod\.)+", "", k): v for k, v in state.items()}
+
+
+# -------------------------------------------------------------------------------------------- config inference
+
+
+def infer_config(state: dict[str, torch.Tensor], **overrides) -> AxLSTMConfig:
+    """Infer an `AxLSTMConfig` from the official weight shapes (and check the fixed position table against it)."""
+
+    def need(key: str) -> torch.Tensor:
+        if key not in state:
+            raise ValueError(f"checkpoint is missing the weight {key!r}; is this an AxLSTM checkpoint?")
+        return state[key]
+
+    patch_w = need("patch_embed.proj.weight")  # (D, 1, pt, pf)
+    hidden = patch_w.shape[0]
+    patch_size = [int(patch_w.shape[2]), int(patch_w.shape[3])]
+    depth = len({int(m.group(1)) for k in state if (m := re.match(r"blocks\.(\d+)\.", k))})
+    if depth == 0:
+        raise ValueError("checkpoint has no 'blocks.N.' weights; is this an AxLSTM checkpoint?")
+    up = need("blocks.0.layer.proj_up.weight")  # (2I, D)
+    inner = up.shape[0] // 2
+    q = need("blocks.0.layer.q_proj.weight")  # (I/bs, bs, bs)
+    num_heads = need("blocks.0.layer.mlstm_cell.igate.weight").shape[0]
+    kernel = need("blocks.0.layer.conv1d.conv.weight").shape[-1]
+    use_cls = "cls_token" in state
+
+    num_mel_bins, frames = 80, 200
+    if "pos_embed" in state:
+        # The table is a fixed function of the grid: find the (time x freq) grid that reproduces it.
+        table = state["pos_embed"][0, int(use_cls) :].float()  # (P, D)
+        num_patches = table.shape[0]
+        grid = None
+        for num_freq in range(1, num_patches + 1):
+            if num_patches % num_freq:
+                continue
+            ref = sincos_position_embedding(hidden, num_patches // num_freq, num_freq)
+            if torch.allclose(ref, table, atol=1e-5):
+                grid = (num_patches // num_freq, num_freq)
+                break
+        if grid is None:
+            raise ValueError("pos_embed is not the 2-D sin-cos table of any patch grid; cannot infer the input size.")
+        frames, num_mel_bins = grid[0] * patch_size[0], grid[1] * patch_size[1]
+    kwargs = {
+        "hidden_size": hidden,
+        "num_hidden_layers": depth,
+        "expansion_factor": inner // hidden,
+        "qkv_block_size": int(q.shape[-1]),
+        "num_heads": int(num_heads),
+        "conv_kernel_size": int(kernel),
+        "num_mel_bins": num_mel_bins,
+        "frames_per_window": frames,
+        "patch_size": patch_size,
+        "use_cls_token": use_cls,
+    }
+    kwargs.update(overrides)
+    return AxLSTMConfig(**kwargs)
+
+
+# ------------------------------------------------------------------------------------------------- weight mapping
+
+_BLOCK_RENAMES = {
+    "norm.weight": "norm.weight",
+    "layer.learnable_skip": "mixer.learnable_skip",
+    "layer.proj_up.weight": "mixer.proj_up.weight",
+    "layer.proj_down.weight": "mixer.proj_down.weight",
+    "layer.q_proj.weight": "mixer.q_proj.weight",
+    "layer.k_proj.weight": "mixer.k_proj.weight",
+    "layer.v_proj.weight": "mixer.v_proj.weight",
+    "layer.conv1d.conv.weight": "mixer.conv.conv.weight",
+    "layer.conv1d.conv.bias": "mixer.conv.conv.bias",
+    "layer.mlstm_cell.outnorm.weight": "mixer.out_norm.weight",
+}
+_TOP_RENAMES = {
+    "cls_token": "axlstm.embeddings.cls_token",
+    "mask_token": "axlstm.embeddings.mask_token",
+    "patch_embed.proj.weight": "axlstm.embeddings.patch_embeddings.projection.weight",
+    "patch_embed.proj.bias": "axlstm.embeddings.patch_embeddings.projection.bias",
+    "encoder_norm.weight": "axlstm.layernorm.weight",
+    "encoder_norm.bias": "axlstm.layernorm.bias",
+    "pred.0.weight": "head.dense.weight",
+    "pred.0.bias": "head.dense.bias",
+    "pred.2.weight": "head.decoder.weight",
+    "pred.2.bias": "head.decoder.bias",
+}
+
+
+def convert_state_dict(state: dict[str, torch.Tensor], config: AxLSTMConfig) -> dict[str, torch.Tensor]:
+    """Map official weight names to `AxLSTMForPreTraining` names. Raises on any key it does not know."""
+    out: dict[str, torch.Tensor] = {}
+    gates: dict[int, dict[str, torch.Tensor]] = {}
+    unexpected = []
+    for key, value in state.items():
+        if key == "pos_embed":
+            continue  # fixed table, recomputed by the model (checked in infer_config)
+        if key in _TOP_RENAMES:
+            out[_TOP_RENAMES[key]] = value
+            continue
+        m = re.match(r"blocks\.(\d+)\.(.+)$", key)
+        if m is None:
+            unexpected.append(key)
+            continue
+        idx, rest = int(m.group(1)), m.group(2)
+        if rest in _BLOCK_RENAMES:
+            out[f"axlstm.layers.{idx}.{_BLOCK_RENAMES[rest]}"] = value
+        elif (g := re.match(r"layer\.mlstm_cell\.(igate|fgate)\.(weight|bias)$", rest)) is not None:
+            gates.setdefault(idx, {})[f"{g.group(1)}.{g.group(2)}"] = value
+        else:
+            unexpected.append(key)
+    if unexpected:
+        raise ValueError(f"checkpoint has weights the converter does not know: {sorted(unexpected)}")
+    for idx, g in gates.items():
+        missing = {"igate.weight", "igate.bias", "fgate.weight", "fgate.bias"} - set(g)
+        if missing:
+            raise ValueError(f"block {idx} is missing gate weights {sorted(missing)}")
+        # One linear for both gates: input-gate rows first, then forget-gate rows.
+        out[f"axlstm.layers.{idx}.mixer.gate_proj.weight"] = torch.cat([g["igate.weight"], g["fgate.weight"]])
+        out[f"axlstm.layers.{idx}.mixer.gate_proj.bias"] = torch.cat([g["igate.bias"], g["fgate.bias"]])
+    return {k: v.detach().clone().float().contiguous() for k, v in out.items()}
+
+
+def convert_checkpoint(checkpoint_path: str | Path, **config_overrides) -> AxLSTMForPreTraining:
+    """Load an official checkpoint into an `AxLSTMForPreTraining` (every weight checked)."""
+    state = extract_state_dict(load_official_checkpoint(checkpoint_path))
+    config = infer_config(state, **config_overrides)
+    weights = convert_state_dict(state, config)
+    model = AxLSTMForPreTraining(config)
+    expected = set(model.state_dict())
+    missing = sorted(expected - set(weights))
+    has_head = any(k.startswith("head.") for k in weights)
+    if not has_head:
+        missing = [k for k in missing if not k.startswith("head.")]
+    unexpected = sorted(set(weights) - expected)
+    if missing or unexpected:
+        raise ValueError(f"weight mapping failed: missing {missing}, unexpected {unexpected}")
+    for key, value in weights.items():
+        target = model.state_dict()[key]
+        if target.shape != value.shape:
+            raise ValueError(f"weight {key!r} has shape {tuple(value.shape)}; the model expects {tuple(target.shape)}")
+    model.load_state_dict(weights, strict=has_head)
+    if not has_head:
+        print("note: the checkpoint has no pretraining head (pred.*); the reconstruction head is left at random init.")
+    return model.eval()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m hf_axlstm.convert_official",
+        description="Convert an AxLSTM checkpoint saved by the authors' training script into a save_pretrained folder.",
+    )
+    parser.add_argument("checkpoint", help="path to the authors' .pth checkpoint")
+    parser.add_argument(
+        "output_dir", help="folder to write (config.json, model.safetensors, preprocessor_config.json)"
+    )
+    parser.add_argument(
+        "--push_to_hub", metavar="REPO_ID", default=None, help="also upload the folder to this Hub repo"
+    )
+    args = parser.parse_args(argv)
+
+    if not Path(args.checkpoint).is_file():
+        parser.error(f"checkpoint {args.checkpoint!r} does not exist")
+    try:
+        model = convert_checkpoint(args.checkpoint)
+    except ValueError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    from .feature_extraction_axlstm import AxLSTMFeatureExtractor
+
+    out = Path(args.output_dir)
+    model.save_pretrained(out)
+    AxLSTMFeatureExtractor().save_pretrained(out)
+    n_params = sum(p.numel() for p in model.axlstm.parameters())
+    print(
+        f"converted {args.checkpoint} -> {out} (hidden_size={model.config.hidden_size}, "
+        f"layers={model.config.num_hidden_layers}, encoder parameters={n_params:,})"
+    )
+    if args.push_to_hub:
+        model.push_to_hub(args.push_to_hub)
+        AxLSTMFeatureExtractor().push_to_hub(args.push_to_hub)
+        print(f"uploaded to https://huggingface.co/{args.push_to_hub}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
