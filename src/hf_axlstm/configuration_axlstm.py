@@ -95,6 +95,7 @@ class AxLSTMConfig(PreTrainedConfig):
     """
 
     model_type = "axlstm"
+    _auto_class = "AutoConfig"
 
     def __init__(
         self,

@@ -23,6 +23,15 @@ from transformers.utils import ModelOutput
 from .configuration_axlstm import AxLSTMConfig
 from .kernels_axlstm import mlstm
 
+# Written into every saved config so that a folder loads with plain transformers and `trust_remote_code=True`.
+AXLSTM_AUTO_MAP = {
+    "AutoConfig": "configuration_axlstm.AxLSTMConfig",
+    "AutoModel": "modeling_axlstm.AxLSTMModel",
+    "AutoModelForPreTraining": "modeling_axlstm.AxLSTMForPreTraining",
+    "AutoModelForAudioClassification": "modeling_axlstm.AxLSTMForAudioClassification",
+    "AutoFeatureExtractor": "feature_extraction_axlstm.AxLSTMFeatureExtractor",
+}
+
 # ----------------------------------------------------------------------------------------------------------- outputs
 
 
@@ -346,8 +355,22 @@ class AxLSTMPreTrainedModel(PreTrainedModel):
             init.ones_(module.weight)
             init.zeros_(module.bias)
 
-    def _set_gradient_checkpointing(self, enable: bool = True, gradient_checkpointing_func=None):
-        super()._set_gradient_checkpointing(enable, gradient_checkpointing_func)
+    def save_pretrained(self, save_directory, *args, **kwargs):
+        """`PreTrainedModel.save_pretrained`, plus what Hub remote code needs: the configuration, modeling, kernel
+        and feature-extraction files next to the weights and the complete `auto_map` in `config.json`, so the folder
+        loads with `trust_remote_code=True` where hf_axlstm is not installed. Weights are always safetensors."""
+        import os
+        import shutil
+        from pathlib import Path
+
+        kwargs["safe_serialization"] = True
+        self.config.auto_map = dict(AXLSTM_AUTO_MAP)
+        self.config.architectures = [type(self).__name__]
+        super().save_pretrained(save_directory, *args, **kwargs)
+        here = Path(__file__).parent
+        extractor_file = here / "feature_extraction_axlstm.py"
+        if extractor_file.exists() and os.path.isdir(save_directory):
+            shutil.copyfile(extractor_file, Path(save_directory) / extractor_file.name)
 
 
 def _prepare_input(
@@ -400,6 +423,8 @@ def _patch_mask(config: AxLSTMConfig, attention_mask: torch.Tensor, num_time: in
 
 class AxLSTMModel(AxLSTMPreTrainedModel):
     """The bare AxLSTM encoder: log-mel (batch, frames, mels) -> tokens (batch, 1 + patches, hidden_size)."""
+
+    _auto_class = "AutoModel"
 
     def __init__(self, config: AxLSTMConfig):
         super().__init__(config)
@@ -504,6 +529,8 @@ class AxLSTMReconstructionHead(nn.Module):
 
 class AxLSTMForPreTraining(AxLSTMPreTrainedModel):
     """AxLSTM with the masked-spectrogram-modelling head: random patches are masked and every patch reconstructed."""
+
+    _auto_class = "AutoModelForPreTraining"
 
     def __init__(self, config: AxLSTMConfig):
         super().__init__(config)
@@ -611,6 +638,8 @@ class AxLSTMForPreTraining(AxLSTMPreTrainedModel):
 
 class AxLSTMForAudioClassification(AxLSTMPreTrainedModel):
     """AxLSTM with a classification head: pooled encoder output -> dropout -> linear."""
+
+    _auto_class = "AutoModelForAudioClassification"
 
     def __init__(self, config: AxLSTMConfig):
         super().__init__(config)

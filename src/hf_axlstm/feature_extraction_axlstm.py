@@ -1,0 +1,679 @@
+# Copyright 2025 The hf-axlstm developers.
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+"""Log-mel feature extractor for AxLSTM (Audio xLSTM) models.
+
+Computes, in batched torch, the log-mel spectrogram used by the AxLSTM authors: a power mel spectrogram
+(16 kHz, 25 ms periodic Hann window, 10 ms hop, 80 HTK mel bins between 50 Hz and 8 kHz, centred frames with
+reflect padding), ``log(power + 1.1920929e-07)``, then per-clip standardisation, laid out time first
+``(frames, 80)``.
+
+This file is self-contained (torch, numpy, transformers and the standard library only) so that it can be shipped as
+Hugging Face Hub remote code.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import numbers
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import torch
+from transformers import BatchFeature, SequenceFeatureExtractor
+from transformers.utils import PaddingStrategy, TensorType, logging
+
+__all__ = ["AxLSTMFeatureExtractor"]
+
+logger = logging.get_logger(__name__)
+
+# Integer PCM dtypes -> (offset, scale): float = (x - offset) / scale.
+_NUMPY_PCM = {
+    np.dtype(np.int8): (0.0, 128.0),
+    np.dtype(np.uint8): (128.0, 128.0),
+    np.dtype(np.int16): (0.0, 32768.0),
+    np.dtype(np.int32): (0.0, 2.0**31),
+}
+_TORCH_PCM = {
+    torch.int8: (0.0, 128.0),
+    torch.uint8: (128.0, 128.0),
+    torch.int16: (0.0, 32768.0),
+    torch.int32: (0.0, 2.0**31),
+}
+
+_RESAMPLE_HINT = (
+    "Resample the audio first, e.g. with `scipy.signal.resample_poly(audio, 16000, orig_sr)` "
+    "(use integer up/down factors divided by their gcd), or, for a `datasets` dataset, with "
+    '`dataset.cast_column("audio", Audio(sampling_rate=16000))`.'
+)
+
+
+def _hz_to_mel(freq: float, mel_scale: str) -> float:
+    if mel_scale == "htk":
+        return 2595.0 * math.log10(1.0 + freq / 700.0)
+    # Slaney (auditory toolbox): linear below 1 kHz, logarithmic above.
+    f_sp = 200.0 / 3.0
+    if freq < 1000.0:
+        return freq / f_sp
+    return 1000.0 / f_sp + math.log(freq / 1000.0) / (math.log(6.4) / 27.0)
+
+
+def _mel_to_hz(mels: torch.Tensor, mel_scale: str) -> torch.Tensor:
+    if mel_scale == "htk":
+        return 700.0 * (torch.pow(10.0, mels / 2595.0) - 1.0)
+    f_sp = 200.0 / 3.0
+    min_log_mel = 1000.0 / f_sp
+    log_step = math.log(6.4) / 27.0
+    return torch.where(mels < min_log_mel, mels * f_sp, 1000.0 * torch.exp(log_step * (mels - min_log_mel)))
+
+
+def _round_up(value: int, multiple: int) -> int:
+    return ((value + multiple - 1) // multiple) * multiple
+
+
+def _is_scalar(value: Any) -> bool:
+    if isinstance(value, (bool, numbers.Number, np.generic)):
+        return True
+    if isinstance(value, (np.ndarray, torch.Tensor)) and value.ndim == 0:
+        return True
+    return False
+
+
+class AxLSTMFeatureExtractor(SequenceFeatureExtractor):
+    r"""
+    Log-mel feature extractor for AxLSTM (Audio xLSTM) models, reproducing the features of the AxLSTM authors' code.
+
+    For every clip it computes a power mel spectrogram (centred frames with reflect padding of `n_fft // 2` samples
+    on each side, so a clip of `n` samples gives `1 + n // hop_length` frames), takes `log(power + log_offset)` and
+    standardises the clip with its own mean and unbiased standard deviation over all its frames and mel bins:
+    `(x - mean) / (std + normalize_eps)`. Features are laid out time first: `(frames, feature_size)`. Everything is
+    computed with `torch.stft`, batched, on the CPU or on an accelerator (`device=`).
+
+    The mel filter bank and window are derived from the configuration and cached privately; they are never
+    serialised, so `to_dict()`, `save_pretrained()` and `from_pretrained()` only carry the plain values below.
+
+    Args:
+        feature_size (`int`, *optional*, defaults to 80):
+            Number of mel bins (the last dimension of `input_values`).
+        sampling_rate (`int`, *optional*, defaults to 16000):
+            Sampling rate in Hz the model was trained at. Audio at another rate is refused (resample it first).
+        padding_value (`float`, *optional*, defaults to 0.0):
+            Value given to padding frames (after normalisation; 0.0 is the normalised mean).
+        n_fft (`int`, *optional*, defaults to 400):
+            FFT size in samples (25 ms at 16 kHz); `n_fft // 2 + 1` frequency bins.
+        win_length (`int`, *optional*, defaults to 400):
+            Length of the periodic Hann window in samples (`<= n_fft`; a shorter window is zero-padded on both
+            sides to `n_fft`).
+        hop_length (`int`, *optional*, defaults to 160):
+            Hop between frames in samples (10 ms at 16 kHz).
+        f_min (`float`, *optional*, defaults to 50.0):
+            Lowest edge of the mel filter bank in Hz.
+        f_max (`float`, *optional*, defaults to 8000.0):
+            Highest edge of the mel filter bank in Hz (at most `sampling_rate / 2`).
+        mel_scale (`str`, *optional*, defaults to `"htk"`):
+            Mel scale, `"htk"` (`2595 * log10(1 + f / 700)`, the AxLSTM choice) or `"slaney"`. The triangular filters
+            are not area-normalised.
+        log_offset (`float`, *optional*, defaults to 1.1920929e-07):
+            Constant added to the mel power before the natural logarithm (float32 machine epsilon).
+        do_normalize (`bool`, *optional*, defaults to `True`):
+            Whether to standardise each clip with its own mean and standard deviation. The statistics use only the
+            clip's real frames, computed before any truncation or padding.
+        normalize_eps (`float`, *optional*, defaults to 1e-8):
+            Added to the standard deviation before dividing.
+        return_attention_mask (`bool`, *optional*, defaults to `True`):
+            Default for `__call__`'s `return_attention_mask`.
+        padding_side (`str`, *optional*, defaults to `"right"`):
+            Side on which padding frames are added, `"right"` or `"left"`. AxLSTM models expect `"right"`.
+        **kwargs:
+            Further attributes stored on the extractor (e.g. `feature_extractor_type` when loaded from JSON).
+    """
+
+    model_input_names = ["input_values", "attention_mask"]
+    # save_pretrained copies this file next to the config and records it in auto_map (Hub remote code).
+    _auto_class = "AutoFeatureExtractor"
+
+    def __init__(
+        self,
+        feature_size: int = 80,
+        sampling_rate: int = 16000,
+        padding_value: float = 0.0,
+        n_fft: int = 400,
+        win_length: int = 400,
+        hop_length: int = 160,
+        f_min: float = 50.0,
+        f_max: float = 8000.0,
+        mel_scale: str = "htk",
+        log_offset: float = 1.1920929e-07,
+        do_normalize: bool = True,
+        normalize_eps: float = 1e-8,
+        return_attention_mask: bool = True,
+        **kwargs,
+    ):
+        super().__init__(
+            feature_size=feature_size,
+            sampling_rate=sampling_rate,
+            padding_value=padding_value,
+            return_attention_mask=return_attention_mask,
+            **kwargs,
+        )
+        self.n_fft = n_fft
+        self.win_length = win_length
+        self.hop_length = hop_length
+        self.f_min = f_min
+        self.f_max = f_max
+        self.mel_scale = mel_scale
+        self.log_offset = log_offset
+        self.do_normalize = do_normalize
+        self.normalize_eps = normalize_eps
+        self._validate_config()
+        # Private cache of derived tensors (mel filters, window) per device/dtype; never serialised.
+        self._cache: dict[tuple, torch.Tensor] = {}
+
+    # ------------------------------------------------------------------ configuration
+
+    def _validate_config(self) -> None:
+        for name in ("feature_size", "sampling_rate", "n_fft", "win_length", "hop_length"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value <= 0:
+                raise ValueError(f"`{name}` must be a positive integer, got {value!r}.")
+        if self.win_length > self.n_fft:
+            raise ValueError(f"`win_length` ({self.win_length}) must not exceed `n_fft` ({self.n_fft}).")
+        if self.mel_scale not in ("htk", "slaney"):
+            raise ValueError(f'`mel_scale` must be "htk" or "slaney", got {self.mel_scale!r}.')
+        if not 0.0 <= self.f_min < self.f_max <= self.sampling_rate / 2:
+            raise ValueError(
+                f"Need 0 <= f_min < f_max <= sampling_rate / 2, got f_min={self.f_min}, f_max={self.f_max}, "
+                f"sampling_rate={self.sampling_rate}."
+            )
+        if self.padding_side not in ("right", "left"):
+            raise ValueError(f'`padding_side` must be "right" or "left", got {self.padding_side!r}.')
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain configuration values only (private caches such as the mel filters are left out)."""
+        output = {key: copy.deepcopy(value) for key, value in self.__dict__.items() if not key.startswith("_")}
+        output["feature_extractor_type"] = self.__class__.__name__
+        return output
+
+    @property
+    def min_num_samples(self) -> int:
+        """Shortest clip accepted: reflect padding of `n_fft // 2` samples needs more samples than that."""
+        return self.n_fft // 2 + 1
+
+    def num_frames(self, num_samples: int) -> int:
+        """Number of frames for a clip of `num_samples` samples: `1 + num_samples // hop_length`."""
+        return 1 + int(num_samples) // self.hop_length
+
+    def _derived(self, kind: str, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
+        key = (
+            kind,
+            str(device),
+            dtype,
+            self.feature_size,
+            self.sampling_rate,
+            self.n_fft,
+            self.win_length,
+            float(self.f_min),
+            float(self.f_max),
+            self.mel_scale,
+        )
+        cache = self.__dict__.setdefault("_cache", {})
+        tensor = cache.get(key)
+        if tensor is None:
+            if kind == "window":
+                tensor = torch.hann_window(self.win_length, periodic=True, dtype=torch.float64)
+            else:
+                tensor = self.mel_filters()
+            tensor = tensor.to(device=device, dtype=dtype)
+            cache[key] = tensor
+        return tensor
+
+    def mel_filters(self) -> torch.Tensor:
+        """
+        The triangular mel filter bank, float64, shape `(n_fft // 2 + 1, feature_size)` (frequency bins x mels).
+
+        FFT bin frequencies are `linspace(0, sampling_rate / 2, n_fft // 2 + 1)`; the `feature_size + 2` filter edges
+        are evenly spaced on the mel scale between `f_min` and `f_max`; no area normalisation.
+        """
+        n_freqs = self.n_fft // 2 + 1
+        fft_freqs = torch.linspace(0.0, self.sampling_rate / 2, n_freqs, dtype=torch.float64)
+        mel_points = torch.linspace(
+            _hz_to_mel(float(self.f_min), self.mel_scale),
+            _hz_to_mel(float(self.f_max), self.mel_scale),
+            self.feature_size + 2,
+            dtype=torch.float64,
+        )
+        edges = _mel_to_hz(mel_points, self.mel_scale)
+        lower, centre, upper = edges[:-2], edges[1:-1], edges[2:]
+        freqs = fft_freqs[:, None]
+        rising = (freqs - lower) / (centre - lower)
+        falling = (upper - freqs) / (upper - centre)
+        filters = torch.clamp(torch.minimum(rising, falling), min=0.0)
+        if bool((filters.max(dim=0).values == 0).any()):
+            logger.warning(
+                "Some mel filters are all zero: `feature_size` is too large for `n_fft`; those bins will be constant."
+            )
+        return filters
+
+    # ------------------------------------------------------------------ public tensor helpers
+
+    def log_mel(self, waveforms: torch.Tensor) -> torch.Tensor:
+        """
+        Un-normalised log-mel spectrogram of equal-length clips, with one batched `torch.stft`.
+
+        Args:
+            waveforms (`torch.Tensor` of shape `(batch, samples)`, or `(..., samples)`):
+                Float mono waveforms at `sampling_rate`, all of the same length (at least `n_fft // 2 + 1` samples).
+
+        Returns:
+            `torch.Tensor` of shape `(batch, frames, feature_size)` (the input's leading dimensions, then frames and
+            mel bins), `frames = 1 + samples // hop_length`, on the waveforms' device; float32 (float64 if the
+            waveforms are float64): `log(mel_power + log_offset)`.
+        """
+        if not isinstance(waveforms, torch.Tensor):
+            raise TypeError(f"`waveforms` must be a torch.Tensor, got {type(waveforms).__name__}.")
+        if not waveforms.is_floating_point():
+            raise TypeError(f"`waveforms` must be a floating point tensor, got {waveforms.dtype}.")
+        if waveforms.ndim == 0:
+            raise ValueError("`waveforms` must have a samples dimension, got a 0-d tensor.")
+        num_samples = waveforms.shape[-1]
+        if num_samples < self.min_num_samples:
+            raise ValueError(
+                f"Clips must have at least {self.min_num_samples} samples (reflect padding of n_fft // 2 = "
+                f"{self.n_fft // 2} samples on each side), got {num_samples}."
+            )
+        dtype = torch.float64 if waveforms.dtype == torch.float64 else torch.float32
+        leading = waveforms.shape[:-1]
+        flat = waveforms.to(dtype).reshape(-1, num_samples)
+        window = self._derived("window", flat.device, dtype)
+        filters = self._derived("mel", flat.device, dtype)
+        spectrum = torch.stft(
+            flat,
+            n_fft=self.n_fft,
+            hop_length=self.hop_length,
+            win_length=self.win_length,
+            window=window,
+            center=True,
+            pad_mode="reflect",
+            normalized=False,
+            onesided=True,
+            return_complex=True,
+        )  # (batch, freqs, frames)
+        power = spectrum.real.square() + spectrum.imag.square()
+        mel = torch.matmul(power.transpose(1, 2), filters)  # (batch, frames, mels)
+        log_mel = torch.log(mel + self.log_offset)
+        return log_mel.reshape(*leading, log_mel.shape[-2], log_mel.shape[-1])
+
+    def normalize(self, log_mel: torch.Tensor, num_frames: Sequence[int] | torch.Tensor | None = None) -> torch.Tensor:
+        """
+        Per-clip standardisation `(x - mean) / (std + normalize_eps)` (unbiased std, as `torch.std`).
+
+        Args:
+            log_mel (`torch.Tensor` of shape `(batch, frames, feature_size)` or `(frames, feature_size)`):
+                Log-mel spectrograms, e.g. from [`~AxLSTMFeatureExtractor.log_mel`].
+            num_frames (sequence of `int` or `torch.Tensor` of shape `(batch,)`, *optional*):
+                Number of real (leading) frames of each clip. The statistics of clip `b` use only its first
+                `num_frames[b]` frames and the frames after them are set to `padding_value`. `None`: all frames.
+
+        Returns:
+            `torch.Tensor` of the same shape, dtype and device as `log_mel`.
+        """
+        if not isinstance(log_mel, torch.Tensor) or not log_mel.is_floating_point():
+            raise TypeError("`log_mel` must be a floating point torch.Tensor.")
+        if log_mel.ndim == 2:
+            if num_frames is not None:
+                num_frames = torch.as_tensor(num_frames).reshape(1)
+            return self.normalize(log_mel[None], num_frames)[0]
+        if log_mel.ndim != 3:
+            raise ValueError(f"`log_mel` must have shape (batch, frames, bins), got {tuple(log_mel.shape)}.")
+        batch, frames, bins = log_mel.shape
+        if num_frames is None:
+            flat = log_mel.reshape(batch, frames * bins)
+            mean = flat.mean(dim=1)
+            std = flat.std(dim=1)
+            return (log_mel - mean[:, None, None]) / (std[:, None, None] + self.normalize_eps)
+
+        lengths = torch.as_tensor(num_frames, device=log_mel.device).reshape(-1).long()
+        if lengths.numel() != batch:
+            raise ValueError(f"`num_frames` has {lengths.numel()} entries for a batch of {batch} clips.")
+        if bool(((lengths < 1) | (lengths > frames)).any()):
+            raise ValueError(f"`num_frames` must be between 1 and {frames}, got {lengths.tolist()}.")
+        real = torch.arange(frames, device=log_mel.device)[None, :] < lengths[:, None]  # (batch, frames)
+        weight = real[:, :, None].to(log_mel.dtype)
+        count = lengths.to(log_mel.dtype) * bins
+        mean = (log_mel * weight).sum(dim=(1, 2)) / count
+        centred = (log_mel - mean[:, None, None]) * weight
+        std = torch.sqrt(centred.square().sum(dim=(1, 2)) / (count - 1).clamp(min=1))
+        out = (log_mel - mean[:, None, None]) / (std[:, None, None] + self.normalize_eps)
+        return out.masked_fill(~real[:, :, None], self.padding_value)
+
+    # ------------------------------------------------------------------ input parsing
+
+    @staticmethod
+    def _to_float_tensor(value: Any, index: int | None) -> torch.Tensor:
+        """One array-like (any number of dims) -> float32 torch tensor (integer PCM rescaled)."""
+        where = "`raw_speech`" if index is None else f"clip {index} of `raw_speech`"
+        if isinstance(value, torch.Tensor):
+            if value.is_floating_point():
+                return value.detach().to(torch.float32)
+            if value.dtype in _TORCH_PCM:
+                offset, scale = _TORCH_PCM[value.dtype]
+                return (value.detach().to(torch.float32) - offset) / scale
+            raise TypeError(
+                f"{where} has unsupported dtype {value.dtype}: pass float audio, or integer PCM as int16, int32, "
+                "int8 or uint8."
+            )
+        if isinstance(value, (list, tuple)):
+            try:
+                array = np.asarray(value, dtype=np.float32)
+            except (TypeError, ValueError) as err:
+                raise ValueError(
+                    f"{where} could not be converted to a float array of samples ({err}); a list clip must hold "
+                    "numbers (one mono clip) or equal-length lists (one multi-channel clip)."
+                ) from None
+            return torch.from_numpy(array)
+        if isinstance(value, np.ndarray):
+            kind = value.dtype.kind
+            if kind == "f":
+                return torch.from_numpy(np.ascontiguousarray(value, dtype=np.float32))
+            pcm = _NUMPY_PCM.get(value.dtype.newbyteorder("=")) if kind in "iu" else None
+            if pcm is not None:
+                offset, scale = pcm
+                array = np.ascontiguousarray(value, dtype=np.float32)
+                return (torch.from_numpy(array) - offset) / scale
+            raise TypeError(
+                f"{where} has unsupported dtype {value.dtype}: pass float audio, or integer PCM as int16, int32, "
+                "int8 or uint8."
+            )
+        if isinstance(value, str | bytes | bytearray):
+            raise TypeError(
+                f"{where} is a {type(value).__name__}; file paths and encoded bytes are not supported: decode the "
+                "audio first (e.g. `soundfile.read(path)`) and pass the samples."
+            )
+        if isinstance(value, dict):
+            raise TypeError(
+                f"{where} is a dict; pass the samples (e.g. `example['audio']['array']`) and its `sampling_rate`."
+            )
+        raise TypeError(
+            f"{where} has unsupported type {type(value).__name__}: expected a numpy array, a torch tensor or a list "
+            "of floats."
+        )
+
+    @staticmethod
+    def _check_finite(batch: torch.Tensor, first_index: int) -> None:
+        """Raise for the first clip (along dim 0) holding NaN or Inf."""
+        flat = batch.reshape(batch.shape[0], -1)
+        finite = torch.isfinite(flat).all(dim=1)
+        if bool(finite.all()):
+            return
+        bad = int((~finite).nonzero()[0, 0])
+        has_nan = bool(torch.isnan(flat[bad]).any())
+        what = "NaN" if has_nan else "Inf"
+        raise ValueError(
+            f"Clip {first_index + bad} of `raw_speech` contains {what} values; audio samples must be finite."
+        )
+
+    def _split_clips(self, raw_speech: Any, device: torch.device) -> list[torch.Tensor]:
+        """Any supported input -> list of 1-D float32 mono clips on `device` (validated)."""
+        if isinstance(raw_speech, np.ndarray) and raw_speech.dtype == object:
+            raw_speech = list(raw_speech)
+
+        clips: list[torch.Tensor] = []
+        from_array = isinstance(raw_speech, (np.ndarray, torch.Tensor))
+        if from_array:
+            tensor = self._to_float_tensor(raw_speech, None).to(device)
+            if tensor.ndim == 1:
+                tensor = tensor[None]
+            if tensor.ndim not in (2, 3):
+                raise ValueError(
+                    "`raw_speech` as an array/tensor must be 1-D (one clip), 2-D (batch, samples) or 3-D "
+                    f"(batch, channels, samples), got shape {tuple(tensor.shape)}."
+                )
+            if tensor.shape[0] == 0:
+                raise ValueError("`raw_speech` contains no clips (batch dimension of size 0).")
+            if tensor.shape[-1] == 0 or (tensor.ndim == 3 and tensor.shape[1] == 0):
+                raise ValueError("Clip 0 of `raw_speech` is empty (0 samples).")
+            self._check_finite(tensor, 0)
+            if tensor.ndim == 3:
+                tensor = tensor.mean(dim=1)
+            clips = list(tensor.unbind(0))
+        elif isinstance(raw_speech, (list, tuple)):
+            if len(raw_speech) == 0:
+                raise ValueError("`raw_speech` is empty: pass at least one clip.")
+            items = [raw_speech] if _is_scalar(raw_speech[0]) else list(raw_speech)
+            for index, item in enumerate(items):
+                if _is_scalar(item):
+                    raise ValueError(
+                        f"Clip {index} of `raw_speech` is a single number: a batch must hold clips (arrays), and "
+                        "one clip given as a list must hold only numbers."
+                    )
+                clip = self._to_float_tensor(item, index).to(device)
+                if clip.numel() == 0:
+                    raise ValueError(f"Clip {index} of `raw_speech` is empty (0 samples).")
+                if clip.ndim not in (1, 2):
+                    raise ValueError(
+                        f"Clip {index} of `raw_speech` must be 1-D (samples) or 2-D (channels and samples, either "
+                        f"order), got shape {tuple(clip.shape)}."
+                    )
+                self._check_finite(clip[None], index)
+                if clip.ndim == 2:
+                    # The shorter axis holds the channels: (samples, channels) from soundfile, (channels, samples)
+                    # from torch.
+                    channel_axis = 0 if clip.shape[0] <= clip.shape[1] else 1
+                    clip = clip.mean(dim=channel_axis)
+                clips.append(clip)
+        else:
+            self._to_float_tensor(raw_speech, None)  # raises a TypeError naming the type
+            raise TypeError(f"Unsupported `raw_speech` type {type(raw_speech).__name__}.")  # pragma: no cover
+
+        for index, clip in enumerate(clips):
+            if clip.shape[0] == 0:
+                raise ValueError(f"Clip {index} of `raw_speech` is empty (0 samples).")
+            if clip.shape[0] < self.min_num_samples:
+                hint = ""
+                if from_array and getattr(raw_speech, "ndim", 0) == 2:
+                    hint = (
+                        " A 2-D array is read as (batch, samples); to pass one multi-channel clip, wrap it in a "
+                        "list: `[audio]`."
+                    )
+                raise ValueError(
+                    f"Clip {index} of `raw_speech` has {clip.shape[0]} samples; at least {self.min_num_samples} are "
+                    f"needed (reflect padding of n_fft // 2 = {self.n_fft // 2} samples on each side).{hint}"
+                )
+        return clips
+
+    def _features(self, clips: list[torch.Tensor]) -> list[torch.Tensor]:
+        """Per-clip (frames, feature_size) features; clips of equal length share one batched stft."""
+        groups: dict[int, list[int]] = {}
+        for index, clip in enumerate(clips):
+            groups.setdefault(clip.shape[0], []).append(index)
+        features: list[torch.Tensor | None] = [None] * len(clips)
+        for indices in groups.values():
+            batch = torch.stack([clips[i] for i in indices])
+            feats = self.log_mel(batch)
+            if self.do_normalize:
+                feats = self.normalize(feats)
+            for position, index in enumerate(indices):
+                features[index] = feats[position]
+        return features  # type: ignore[return-value]
+
+    # ------------------------------------------------------------------ main entry point
+
+    def __call__(
+        self,
+        raw_speech: np.ndarray | torch.Tensor | Sequence[float] | Sequence[np.ndarray | torch.Tensor | Sequence],
+        sampling_rate: int | None = None,
+        padding: bool | str | PaddingStrategy = True,
+        max_length: int | None = None,
+        truncation: bool = False,
+        pad_to_multiple_of: int | None = None,
+        return_tensors: str | TensorType | None = None,
+        return_attention_mask: bool | None = None,
+        device: str | torch.device | None = None,
+        **kwargs,
+    ) -> BatchFeature:
+        """
+        Compute normalised log-mel features for one clip or a batch of clips.
+
+        Args:
+            raw_speech (`np.ndarray`, `torch.Tensor`, `list[float]` or a list of clips):
+                One clip (1-D array/tensor or list of floats) or a batch: a list of clips of any lengths, a 2-D
+                array/tensor `(batch, samples)` of equal-length mono clips, or a 3-D array/tensor
+                `(batch, channels, samples)`. A 2-D clip inside a list is one multi-channel clip whose shorter axis
+                is the channel axis (`(samples, channels)` from soundfile, `(channels, samples)` from torch).
+                Channels are averaged to mono. Float samples are used as is; integer PCM is rescaled to [-1, 1)
+                (int16 / 32768, int32 / 2**31, int8 / 128, uint8 (x - 128) / 128). Each clip needs at least
+                `n_fft // 2 + 1` samples and only finite values.
+            sampling_rate (`int`, *optional*):
+                Sampling rate of `raw_speech`; must equal `self.sampling_rate` (16000). Strongly recommended.
+            padding (`bool`, `str` or [`~utils.PaddingStrategy`], *optional*, defaults to `True`):
+                `True` / `"longest"`: pad to the longest clip (in frames); `"max_length"`: pad to `max_length`
+                frames; `False` / `"do_not_pad"`: no padding.
+            max_length (`int`, *optional*):
+                Length in frames for `padding="max_length"` and `truncation=True`.
+            truncation (`bool`, *optional*, defaults to `False`):
+                Cut clips longer than `max_length` frames (normalisation statistics are still those of the whole
+                clip).
+            pad_to_multiple_of (`int`, *optional*):
+                When padding, round the padded length (in frames) up to a multiple of this.
+            return_tensors (`str` or [`~utils.TensorType`], *optional*):
+                `"pt"` (torch tensors), `"np"` (numpy arrays) or `None` (lists of numpy arrays, one per clip).
+            return_attention_mask (`bool`, *optional*):
+                Whether to return `attention_mask`; defaults to `self.return_attention_mask`.
+            device (`str` or `torch.device`, *optional*):
+                Device on which to compute (e.g. `"cuda"`); `"pt"` tensors are returned there. Defaults to the
+                device of the input tensor(s), else the CPU.
+
+        Returns:
+            [`BatchFeature`] with
+            - `input_values`: `(batch, frames, feature_size)` float32 features (padding frames hold
+              `padding_value`); a batch dimension is always present, even for a single clip;
+            - `attention_mask` (if requested): `(batch, frames)` int64, 1 for real frames and 0 for padding.
+            A clip of `n` samples has `1 + n // hop_length` real frames.
+        """
+        if kwargs:
+            logger.warning(f"AxLSTMFeatureExtractor ignores unsupported arguments: {sorted(kwargs)}.")
+
+        if sampling_rate is None:
+            logger.warning(
+                f"It is strongly recommended to pass the `sampling_rate` argument to `{self.__class__.__name__}"
+                f"()` ({self.sampling_rate} Hz expected). Failing to do so can result in silent errors that might "
+                "be hard to debug."
+            )
+        elif sampling_rate != self.sampling_rate:
+            raise ValueError(
+                f"`sampling_rate`={sampling_rate} does not match the model: {self.__class__.__name__} expects audio "
+                f"sampled at {self.sampling_rate} Hz. {_RESAMPLE_HINT}"
+            )
+
+        # ---- options
+        if padding is True:
+            strategy = PaddingStrategy.LONGEST
+        elif padding is False or padding is None:
+            strategy = PaddingStrategy.DO_NOT_PAD
+        else:
+            try:
+                strategy = PaddingStrategy(padding)
+            except ValueError:
+                raise ValueError(
+                    f"`padding`={padding!r} is not supported: use True/'longest', 'max_length' or False/'do_not_pad'."
+                ) from None
+        for name, value in (("max_length", max_length), ("pad_to_multiple_of", pad_to_multiple_of)):
+            if value is not None and (isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1):
+                raise ValueError(f"`{name}` must be a positive integer (a number of frames), got {value!r}.")
+        if strategy == PaddingStrategy.MAX_LENGTH and max_length is None:
+            raise ValueError('`padding="max_length"` requires `max_length` (in frames).')
+        if truncation and max_length is None:
+            raise ValueError("`truncation=True` requires `max_length` (in frames).")
+        if return_tensors is not None:
+            try:
+                return_tensors = TensorType(return_tensors).value
+            except ValueError:
+                return_tensors = str(return_tensors)
+            if return_tensors not in ("pt", "np"):
+                raise ValueError(f'`return_tensors` must be "pt", "np" or None, got {return_tensors!r}.')
+        if return_attention_mask is None:
+            return_attention_mask = self.return_attention_mask
+
+        # ---- device
+        if device is not None:
+            target = torch.device(device)
+        else:
+            target = torch.device("cpu")
+            first = raw_speech
+            while isinstance(first, (list, tuple)) and len(first) > 0:
+                first = first[0]
+            if isinstance(first, torch.Tensor):
+                target = first.device
+
+        # ---- features (normalisation statistics from the whole clip, before truncation/padding)
+        clips = self._split_clips(raw_speech, target)
+        features = self._features(clips)
+        if truncation:
+            features = [feat[:max_length] for feat in features]
+        lengths = [feat.shape[0] for feat in features]
+
+        # ---- padding
+        if strategy == PaddingStrategy.DO_NOT_PAD:
+            if return_tensors is not None and len(set(lengths)) > 1:
+                raise ValueError(
+                    f"Cannot return {return_tensors!r} tensors for clips of different lengths ({lengths} frames) "
+                    "without padding: use padding=True, or return_tensors=None for a list of arrays."
+                )
+            values = [feat for feat in features]
+            masks = [torch.ones(length, dtype=torch.long, device=target) for length in lengths]
+            if return_tensors is not None:
+                values = torch.stack(values)
+                masks = torch.stack(masks)
+        else:
+            if strategy == PaddingStrategy.MAX_LENGTH:
+                too_long = [i for i, length in enumerate(lengths) if length > max_length]
+                if too_long:
+                    raise ValueError(
+                        f"Clip {too_long[0]} of `raw_speech` has {lengths[too_long[0]]} frames, more than "
+                        f"max_length={max_length}; pass truncation=True or a larger max_length."
+                    )
+                target_length = max_length
+            else:
+                target_length = max(lengths)
+            if pad_to_multiple_of is not None:
+                target_length = _round_up(target_length, pad_to_multiple_of)
+            values = torch.full(
+                (len(features), target_length, self.feature_size),
+                float(self.padding_value),
+                dtype=torch.float32,
+                device=target,
+            )
+            masks = torch.zeros((len(features), target_length), dtype=torch.long, device=target)
+            for index, feat in enumerate(features):
+                length = feat.shape[0]
+                span = slice(0, length) if self.padding_side == "right" else slice(target_length - length, None)
+                values[index, span] = feat.to(torch.float32)
+                masks[index, span] = 1
+
+        # ---- output
+        def convert(item):
+            if return_tensors == "pt":
+                return item
+            if isinstance(item, torch.Tensor):
+                return item.cpu().numpy()
+            return [part.cpu().numpy() for part in item]
+
+        if return_tensors is None and isinstance(values, torch.Tensor):
+            values = list(values.unbind(0))
+            masks = list(masks.unbind(0))
+        data = {"input_values": convert(values)}
+        if return_attention_mask:
+            data["attention_mask"] = convert(masks)
+        return BatchFeature(data=data, tensor_type=None)

@@ -1,0 +1,320 @@
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from hf_axlstm import (
+    AxLSTMConfig,
+    AxLSTMForAudioClassification,
+    AxLSTMForPreTraining,
+    AxLSTMModel,
+)
+from hf_axlstm.convert_official import convert_checkpoint, extract_state_dict, load_official_checkpoint
+from hf_axlstm.modeling_axlstm import sincos_position_embedding
+
+from .conftest import rel_err
+
+
+def small_config(**overrides) -> AxLSTMConfig:
+    # 4 blocks so that two of them run reversed; width 32 keeps the tests fast.
+    kwargs = {"hidden_size": 32, "num_hidden_layers": 4}
+    kwargs.update(overrides)
+    return AxLSTMConfig(**kwargs)
+
+
+def perturbed(model: torch.nn.Module, seed: int = 0) -> torch.nn.Module:
+    """Add noise to every weight so zero/one-initialised parts that are wired wrongly cannot hide."""
+    gen = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(0.1 * torch.randn(p.shape, generator=gen))
+    return model.eval()
+
+
+@pytest.fixture(scope="module")
+def official_model(official_dir):
+    return convert_checkpoint(official_dir / "official_checkpoint.pth")
+
+
+# ------------------------------------------------------------------------------------------------ fixture parity
+
+
+def test_pretraining_prediction_matches_authors(official_model, expected):
+    with torch.no_grad():
+        out = official_model(expected["lms"], mask=expected["mask"])
+    assert out.logits.shape == (2, 250, 64)
+    assert rel_err(out.logits, expected["pred"]) < 1e-5
+    assert torch.equal(out.mask, expected["mask"])
+
+
+def test_target_is_the_patchified_input(official_model, expected):
+    assert torch.equal(official_model.patchify(expected["lms"]), expected["target"])
+
+
+@pytest.mark.parametrize(("loss_on", "key"), [("all", "loss_all_patches"), ("masked", "loss_masked_patches")])
+def test_losses_match_authors(official_model, expected, loss_on, key):
+    official_model.config.loss_on = loss_on
+    try:
+        with torch.no_grad():
+            loss = official_model(expected["lms"], mask=expected["mask"]).loss
+    finally:
+        official_model.config.loss_on = "all"
+    assert abs(loss.item() - expected[key].item()) / expected[key].item() < 1e-5
+
+
+def test_encoder_features_match_authors_in_their_layout(official_model, expected):
+    with torch.no_grad():
+        tokens = official_model.axlstm(expected["lms"]).last_hidden_state[:, 1:]  # (B, 250, D)
+    batch, _, dim = tokens.shape
+    # The authors' quirk: time-major tokens re-arranged as if they were frequency-major, "(f t) d -> t (f d)".
+    official_layout = tokens.reshape(batch, 5, 50, dim).permute(0, 2, 1, 3).reshape(batch, 50, 5 * dim)
+    assert rel_err(official_layout, expected["forward_features"]) < 1e-5
+    time_major = tokens.reshape(batch, 50, 5 * dim)
+    assert rel_err(time_major, expected["forward_features"]) > 0.1
+
+
+def test_position_table_equals_the_checkpoint_table(official_dir):
+    state = extract_state_dict(load_official_checkpoint(official_dir / "official_checkpoint.pth"))
+    table = sincos_position_embedding(64, 50, 5)
+    assert torch.allclose(table, state["pos_embed"][0, 1:], atol=1e-6)
+    assert torch.count_nonzero(state["pos_embed"][0, 0]) == 0  # CLS has a zero position
+
+
+def test_position_table_extends_exactly_to_longer_grids():
+    short = sincos_position_embedding(64, 50, 5)
+    long = sincos_position_embedding(64, 250, 5)
+    assert torch.equal(long[:250], short)
+
+
+# ------------------------------------------------------------------------------------------------ shapes & padding
+
+
+def test_outputs_have_documented_shapes():
+    config = small_config()
+    model = AxLSTMModel(config).eval()
+    out = model(torch.randn(3, 200, 80), output_hidden_states=True)
+    assert out.last_hidden_state.shape == (3, 251, 32)
+    assert out.pooler_output.shape == (3, 32)
+    assert out.token_mask.shape == (3, 251) and bool(out.token_mask.all())
+    assert len(out.hidden_states) == config.num_hidden_layers + 1
+    # pooler = mean of the final-normed patch tokens (CLS excluded)
+    assert torch.allclose(out.pooler_output, out.last_hidden_state[:, 1:].mean(1), atol=1e-6)
+
+
+def test_any_number_of_frames_is_one_sequence():
+    model = AxLSTMModel(small_config()).eval()
+    with torch.no_grad():
+        ten_seconds = model(torch.randn(1, 1000, 80)).last_hidden_state
+        odd = model(torch.randn(1, 203, 80)).last_hidden_state  # padded to 204 frames -> 51 x 5 patches
+    assert ten_seconds.shape == (1, 1 + 250 * 5, 32)
+    assert odd.shape == (1, 1 + 51 * 5, 32)
+
+
+def test_padded_batch_gives_every_clip_its_own_result():
+    torch.manual_seed(0)
+    model = perturbed(AxLSTMModel(small_config()))
+    lengths = [200, 137, 61, 3]
+    clips = [torch.randn(n, 80) for n in lengths]
+    batch = torch.full((len(clips), max(lengths), 80), 123.0)  # garbage in the padding must not matter
+    attention_mask = torch.zeros(len(clips), max(lengths), dtype=torch.long)
+    for i, clip in enumerate(clips):
+        batch[i, : len(clip)] = clip
+        attention_mask[i, : len(clip)] = 1
+    with torch.no_grad():
+        together = model(batch, attention_mask=attention_mask)
+        for i, clip in enumerate(clips):
+            alone = model(clip[None])
+            real = together.token_mask[i]
+            assert real.sum() == alone.last_hidden_state.shape[1] == 1 + math.ceil(len(clip) / 4) * 5
+            assert rel_err(together.last_hidden_state[i, real], alone.last_hidden_state[0]) < 1e-5
+            assert rel_err(together.pooler_output[i], alone.pooler_output[0]) < 1e-5
+
+
+def test_padding_invariance_holds_for_classification_logits():
+    model = perturbed(AxLSTMForAudioClassification(small_config(num_labels=3)))
+    a, b = torch.randn(1, 80, 80), torch.randn(1, 200, 80)
+    batch = torch.cat([F.pad(a, (0, 0, 0, 120)), b])
+    mask = torch.ones(2, 200, dtype=torch.long)
+    mask[0, 80:] = 0
+    with torch.no_grad():
+        together = model(batch, attention_mask=mask).logits
+        assert rel_err(together[0], model(a).logits[0]) < 1e-5
+        assert rel_err(together[1], model(b).logits[0]) < 1e-5
+
+
+def test_authors_four_dim_layout_is_accepted():
+    model = AxLSTMModel(small_config()).eval()
+    x = torch.randn(2, 200, 80)
+    with torch.no_grad():
+        assert torch.equal(model(x).last_hidden_state, model(x[:, None]).last_hidden_state)
+
+
+# ---------------------------------------------------------------------------------------------------- pretraining
+
+
+def test_patchify_unpatchify_round_trip():
+    model = AxLSTMForPreTraining(small_config())
+    x = torch.randn(2, 203, 80)
+    patches = model.patchify(x)
+    assert patches.shape == (2, 51 * 5, 64)
+    # patch (t=1, f=2) holds frames 4..7 and bins 32..47, flattened time-first
+    assert torch.equal(patches[0, 1 * 5 + 2], x[0, 4:8, 32:48].reshape(-1))
+    assert torch.equal(model.unpatchify(patches, num_frames=203), x)
+
+
+def test_random_mask_masks_the_ratio_of_real_patches_only():
+    model = AxLSTMForPreTraining(small_config())
+    x = torch.randn(2, 200, 80)
+    attention_mask = torch.ones(2, 200, dtype=torch.long)
+    attention_mask[1, 100:] = 0  # second clip: 25 time patches = 125 real patches
+    out = model(x, attention_mask=attention_mask)
+    assert out.mask.shape == (2, 250)
+    assert out.mask[0].sum() == 125
+    assert out.mask[1].sum() == 125 - int(125 * 0.5)  # MAE convention: keep int(P * (1 - ratio))
+    assert out.mask[1, 125:].sum() == 0 and bool(out.patch_mask[1, :125].all()) and not out.patch_mask[1, 125:].any()
+
+
+def test_noise_makes_the_mask_reproducible_and_picks_the_smallest():
+    model = AxLSTMForPreTraining(small_config())
+    noise = torch.rand(1, 250)
+    out = model(torch.randn(1, 200, 80), noise=noise)
+    expected = torch.zeros(250)
+    expected[noise[0].argsort()[:125]] = 1
+    assert torch.equal(out.mask[0], expected)
+
+
+def test_masked_loss_ignores_visible_patches():
+    torch.manual_seed(0)
+    model = perturbed(AxLSTMForPreTraining(small_config(loss_on="masked")))
+    x = torch.randn(1, 200, 80)
+    mask = torch.zeros(1, 250)
+    mask[0, :100] = 1
+    out = model(x, mask=mask)
+    per_patch = (out.logits - model.patchify(x)).pow(2).mean(-1)
+    assert torch.allclose(out.loss, per_patch[0, :100].mean(), rtol=1e-5)
+
+
+def test_pretraining_loss_decreases_with_training():
+    torch.manual_seed(0)
+    model = AxLSTMForPreTraining(small_config(num_hidden_layers=2)).train()
+    t, f = torch.arange(200.0)[:, None], torch.arange(80.0)[None]
+    x = torch.stack([torch.sin(t / 7 + f / 5), torch.cos(t / 3 - f / 9), torch.sin(t / 11) * torch.cos(f / 4)])
+    x = (x - x.mean()) / x.std()  # structured spectrograms a model can learn to fill in
+    noise = torch.rand(3, 250)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3)
+    losses = []
+    for _ in range(20):
+        loss = model(x, noise=noise).loss
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    assert losses[-1] < 0.7 * losses[0]
+
+
+# ------------------------------------------------------------------------------------------------- classification
+
+
+def test_single_label_loss_is_cross_entropy():
+    model = perturbed(AxLSTMForAudioClassification(small_config(num_labels=4)))
+    labels = torch.tensor([0, 3])
+    out = model(torch.randn(2, 200, 80), labels=labels)
+    assert out.logits.shape == (2, 4)
+    assert torch.allclose(out.loss, F.cross_entropy(out.logits, labels))
+
+
+def test_multi_label_loss_is_bce():
+    model = perturbed(AxLSTMForAudioClassification(small_config(num_labels=3)))
+    labels = torch.tensor([[1.0, 0.0, 1.0], [0.0, 0.0, 1.0]])
+    out = model(torch.randn(2, 200, 80), labels=labels)
+    assert model.config.problem_type == "multi_label_classification"
+    assert torch.allclose(out.loss, F.binary_cross_entropy_with_logits(out.logits, labels))
+
+
+def test_regression_loss_is_mse():
+    model = perturbed(AxLSTMForAudioClassification(small_config(num_labels=1)))
+    labels = torch.tensor([0.5, -1.0])
+    out = model(torch.randn(2, 200, 80), labels=labels)
+    assert torch.allclose(out.loss, F.mse_loss(out.logits.squeeze(-1), labels))
+
+
+def test_cls_pooling_reads_the_cls_token():
+    model = perturbed(AxLSTMForAudioClassification(small_config(num_labels=2, classifier_pooling="cls")))
+    x = torch.randn(2, 200, 80)
+    with torch.no_grad():
+        cls = model.axlstm(x).last_hidden_state[:, 0]
+        assert torch.allclose(model(x).logits, model.classifier(cls), atol=1e-6)
+
+
+# --------------------------------------------------------------------------------------------------- init & grads
+
+
+def test_initialisation_follows_the_authors():
+    config = small_config()
+    model = AxLSTMModel(config)
+    mixer = model.layers[0].mixer
+    nh = config.num_heads
+    assert torch.count_nonzero(mixer.gate_proj.weight) == 0
+    assert torch.allclose(mixer.gate_proj.bias[nh:], torch.linspace(3.0, 6.0, nh))
+    assert 0 < mixer.gate_proj.bias[:nh].abs().max() < 1.0
+    assert torch.equal(mixer.learnable_skip, torch.ones_like(mixer.learnable_skip))
+    assert torch.count_nonzero(model.layers[0].norm.weight) == 0
+    assert torch.count_nonzero(mixer.out_norm.weight) == 0
+    assert torch.count_nonzero(model.embeddings.patch_embeddings.projection.bias) == 0
+    std_up = math.sqrt(2 / (5 * 32))
+    assert abs(mixer.proj_up.weight.std().item() - std_up) < 0.2 * std_up
+    assert abs(mixer.proj_down.weight.std().item() - 2 / math.sqrt(32)) < 0.1 * 2 / math.sqrt(32)
+
+
+def test_gradient_checkpointing_gives_the_same_gradients():
+    torch.manual_seed(0)
+    model = perturbed(AxLSTMForPreTraining(small_config())).train()
+    x = torch.randn(2, 120, 80)
+    noise = torch.rand(2, 150)
+
+    def grads():
+        model.zero_grad()
+        model(x, noise=noise).loss.backward()
+        return {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
+
+    plain = grads()
+    model.activation_checkpointing_enable()
+    assert all(layer.gradient_checkpointing for layer in model.axlstm.layers)
+    checkpointed = grads()
+    assert plain.keys() == checkpointed.keys() and len(plain) > 0
+    for name in plain:
+        assert torch.allclose(plain[name], checkpointed[name], rtol=1e-5, atol=1e-7), name
+
+
+# ----------------------------------------------------------------------------------------------------- bad inputs
+
+
+@pytest.mark.parametrize(
+    ("shape", "message"),
+    [
+        ((200, 80), r"input_values has shape \(200, 80\); expected \(batch, frames, 80\).*unsqueeze\(0\)"),
+        ((1, 2, 200, 80), r"input_values has shape \(1, 2, 200, 80\)"),
+        ((1, 200, 128), r"input_values has 128 mel bins .* config.num_mel_bins=80"),
+        ((1, 0, 80), r"input_values has 0 frames"),
+    ],
+)
+def test_bad_input_shapes_raise_value_error(shape, message):
+    model = AxLSTMModel(small_config(num_hidden_layers=1))
+    with pytest.raises(ValueError, match=message):
+        model(torch.randn(*shape))
+
+
+def test_bad_masks_raise_value_error():
+    model = AxLSTMForPreTraining(small_config(num_hidden_layers=1))
+    x = torch.randn(2, 200, 80)
+    with pytest.raises(ValueError, match=r"attention_mask has shape \(2, 100\); expected \(batch, frames\) = \(2, 200\)"):
+        model(x, attention_mask=torch.ones(2, 100))
+    with pytest.raises(ValueError, match=r"attention_mask has a clip with no real frame"):
+        model(x, attention_mask=torch.zeros(2, 200))
+    with pytest.raises(ValueError, match=r"mask has shape \(2, 10\); expected \(batch, num_patches\) = \(2, 250\)"):
+        model(x, mask=torch.zeros(2, 10))
+    with pytest.raises(ValueError, match=r"noise has shape \(2, 10\)"):
+        model(x, noise=torch.rand(2, 10))
+    with pytest.raises(ValueError, match=r"input_values must be a torch.Tensor"):
+        model(x.numpy())
