@@ -312,6 +312,10 @@ def test_bad_masks_raise_value_error():
         model(x, attention_mask=torch.ones(2, 100))
     with pytest.raises(ValueError, match=r"attention_mask has a clip with no real frame"):
         model(x, attention_mask=torch.zeros(2, 200))
+    left_padded = torch.ones(2, 200)
+    left_padded[0, :10] = 0
+    with pytest.raises(ValueError, match=r"attention_mask has padding before real frames; AxLSTM expects right padding"):
+        model(x, attention_mask=left_padded)
     with pytest.raises(ValueError, match=r"mask has shape \(2, 10\); expected \(batch, num_patches\) = \(2, 250\)"):
         model(x, mask=torch.zeros(2, 10))
     with pytest.raises(ValueError, match=r"noise has shape \(2, 10\)"):

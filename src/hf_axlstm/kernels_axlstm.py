@@ -11,10 +11,27 @@ for queries, keys and values of shape (batch, heads, seq, head_dim) and gate pre
     n_i         = max(|sum_j C[i, j]|, exp(-m_i))                 (the normaliser)
     h_i         = sum_j C[i, j] v_j / (n_i + eps)
 
+Kernels:
+- `mlstm_parallel`: the quadratic form (S x S matrices), fastest for short sequences.
+- `mlstm_chunkwise`: linear in the sequence length. Inside a chunk it is the parallel form; across chunks it carries
+  the matrix state C, the normaliser state n and the stabiliser m (in log space), so the result is the same function,
+  stabiliser and `max(|n|, exp(-m))` normaliser included.
+- `mlstm_triton` (optional): NX-AI's `mlstm_kernels` chunkwise Triton kernel on CUDA. Its stabiliser is clamped
+  (see the note above `mlstm_triton`), so it is not exactly this function and is only used when asked for by name.
+
+Both torch kernels rest on one identity: with cum_i = sum_{t<=i} logsigmoid(f_t) and b_j = i_j - cum_j,
+log D[i, j] = cum_i + b_j, so the stabiliser is m_i = cum_i + cummax_{j<=i} b_j (one O(S) scan instead of a max over
+an S x S matrix) and exp(log D[i, j] - m_i) = exp(b_j - cummax_i b), whose exponent is <= 0 on and below the diagonal.
+
 The sequence is causal: position i only sees positions j <= i. Padding placed *after* the real positions of a
 sequence can therefore never change a real position's output, which is how the model keeps padded batches exact.
 
-This module imports only torch so that it travels with the modeling file as Hub remote code.
+Precision: whatever the input dtype (e.g. bfloat16 under autocast), the gate sums, the stabiliser, the decay
+matrix, the normaliser and the chunk states' scale factors are computed in float32; only the matrix products run in
+the input dtype.
+
+This module imports only torch (plus, optionally, `mlstm_kernels`) so that it travels with the modeling file as Hub
+remote code.
 """
 
 from __future__ import annotations
@@ -24,15 +41,47 @@ import math
 import torch
 import torch.nn.functional as F
 
+try:  # optional GPU kernels (NX-AI, https://github.com/NX-AI/mlstm_kernels); never required
+    from mlstm_kernels.torch.chunkwise import mlstm_chunkwise__xl_chunk as _triton_chunkwise
+except Exception:  # noqa: BLE001 - any import problem (no package, no triton, no CUDA build) means "not available"
+    _triton_chunkwise = None
 
-def _log_decay_matrix(igate: torch.Tensor, fgate: torch.Tensor) -> torch.Tensor:
-    """log D (batch, heads, seq, seq) from one cumulative sum of the log forget gates; -inf above the diagonal."""
-    seq_len = igate.shape[-1]
-    # Cumulative log forget gates: cum[i] = sum_{t<=i} logsigmoid(f_t), so cum[i] - cum[j] = sum_{t=j+1..i}.
-    log_f_cum = torch.cumsum(F.logsigmoid(fgate), dim=-1)  # (B, NH, S)
-    log_d = log_f_cum.unsqueeze(-1) - log_f_cum.unsqueeze(-2) + igate.unsqueeze(-2)  # (B, NH, S, S)
-    causal = torch.ones(seq_len, seq_len, dtype=torch.bool, device=igate.device).tril()
-    return log_d.masked_fill(~causal, float("-inf"))
+# A finite "minus infinity" for the stabiliser of an empty state: exp(_NEG - x) is exactly 0 for any real x and,
+# unlike -inf, it never produces inf - inf = nan in the forward or the backward pass.
+_NEG = -1e30
+
+# `auto` picks the chunkwise form when seq_len > AUTO_CHUNKWISE_FACTOR * (head_dim + chunk_size). Measured here (2-core
+# AMD EPYC, AVX2, fp32 forward, chunk 64, 4 heads, median CPU time of interleaved runs; ratio chunkwise / parallel):
+#   head_dim  96, batch 1: S=192 1.11, S=251 0.81, S=320 0.71   | batch 8: S=128 1.08, S=192 0.88, S=251 0.64
+#   head_dim 192, batch 1: S=251 1.12, S=320 0.86, S=448 0.69   | batch 8: S=251 1.05, S=320 0.86
+#   head_dim 384, batch 1: S=320 1.32, S=448 1.00, S=640 0.76   | batch 8: S=320 1.56, S=448 1.16
+# so the forms cost the same at S ~ 1.0-1.3 x (head_dim + chunk), where their matmul FLOPs cross (4 S (S) DH for the
+# parallel form vs 4 S (chunk + DH) DH per head for the chunkwise one). With 1.15: a 2 s clip (251 tokens) runs
+# chunkwise for tiny (head dim 96) and in parallel for small and base (192, 384).
+# With gradients the chunkwise backward costs relatively more (its chunk loop is recorded step by step): tiny, batch 8,
+# 251 tokens, forward + backward of the encoder: parallel 1.92 s vs chunkwise 2.03 s (1 thread), so training switches
+# later, at AUTO_CHUNKWISE_FACTOR_GRAD x (head_dim + chunk).
+AUTO_CHUNKWISE_FACTOR = 1.15
+AUTO_CHUNKWISE_FACTOR_GRAD = 2.0
+
+
+def _causal_mask(size: int, device: torch.device) -> torch.Tensor:
+    """(size, size) bool, True strictly above the diagonal (the positions a query must not see)."""
+    return torch.ones(size, size, dtype=torch.bool, device=device).triu(1)
+
+
+def _stabilised_decay(b: torch.Tensor, row_max: torch.Tensor) -> torch.Tensor:
+    """exp(b_j - row_max_i) for j <= i, 0 above the diagonal. b, row_max: (..., L) float32 -> (..., L, L)."""
+    log_d = b.unsqueeze(-2) - row_max.unsqueeze(-1)  # (..., L, L), <= 0 on and below the diagonal
+    # In place on a fresh tensor: autograd needs neither the input of masked_fill nor of exp, only exp's output.
+    return log_d.masked_fill_(_causal_mask(b.shape[-1], b.device), float("-inf")).exp_()
+
+
+def _weighted(scores: torch.Tensor, decay: torch.Tensor) -> torch.Tensor:
+    """scores * decay in float32; in place when no gradient is recorded (saves one S x S buffer and a pass)."""
+    if scores.dtype == torch.float32 and not (torch.is_grad_enabled() and (scores.requires_grad or decay.requires_grad)):
+        return scores.mul_(decay)
+    return scores.float() * decay
 
 
 def mlstm_parallel(
@@ -54,19 +103,168 @@ def mlstm_parallel(
         h: (batch, heads, seq, head_dim), in the dtype of `v`.
     """
     out_dtype = v.dtype
-    # The gate sums, the stabiliser and the normaliser stay in float32 whatever the autocast dtype.
-    log_d = _log_decay_matrix(igate.float(), fgate.float())  # (B, NH, S, S)
-    stabiliser = log_d.amax(dim=-1, keepdim=True)  # (B, NH, S, 1)
-    decay = torch.exp(log_d - stabiliser)  # (B, NH, S, S)
-    scores = q @ (k / math.sqrt(q.shape[-1])).transpose(-2, -1)  # (B, NH, S, S)
-    c = scores.float() * decay
-    normaliser = torch.maximum(c.sum(dim=-1, keepdim=True).abs(), torch.exp(-stabiliser))  # (B, NH, S, 1)
+    scale = q.shape[-1] ** -0.5
+    # Gates in float32: cum_i = sum_{t<=i} logsigmoid(f_t); log D[i, j] = cum_i + b_j with b_j = i_j - cum_j.
+    log_f_cum = torch.cumsum(F.logsigmoid(fgate.float()), dim=-1)  # (B, NH, S)
+    b = igate.float() - log_f_cum  # (B, NH, S)
+    b_max = torch.cummax(b, dim=-1).values  # (B, NH, S): the stabiliser is m_i = cum_i + b_max_i
+    decay = _stabilised_decay(b, b_max)  # (B, NH, S, S) = exp(log D - m), float32
+    scores = q @ (k * scale).transpose(-2, -1)  # (B, NH, S, S) in the input dtype
+    c = _weighted(scores, decay)  # (B, NH, S, S) float32
+    # The normaliser n_i = max(|sum_j C_ij|, exp(-m_i)), in float32.
+    normaliser = torch.maximum(c.sum(dim=-1).abs(), torch.exp(-(log_f_cum + b_max)))  # (B, NH, S)
     # Normalise the (S, head_dim) output instead of the (S, S) matrix: same numbers, less work.
-    h = (c.to(v.dtype) @ v).float() / (normaliser + eps)
+    h = (c.to(v.dtype) @ v).float() / (normaliser + eps).unsqueeze(-1)
     return h.to(out_dtype)
 
 
-_BACKENDS = {"parallel": mlstm_parallel}
+def mlstm_chunkwise(
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    igate: torch.Tensor,
+    fgate: torch.Tensor,
+    eps: float = 1e-6,
+    chunk_size: int = 64,
+) -> torch.Tensor:
+    """Chunkwise-parallel mLSTM: the same function as `mlstm_parallel` in O(S (chunk + head_dim)) time per head.
+
+    The sequence is cut into chunks of `chunk_size` (the last one zero-padded at the end, which the causal form
+    ignores). Within a chunk the output is the parallel form over the chunk plus the contribution of the state
+    entering the chunk: C (head_dim x head_dim), n (head_dim) and the stabiliser m, all stored divided by exp(m) so
+    nothing overflows. The states are carried across chunks by one short loop over the chunks.
+
+    Shapes as `mlstm_parallel`.
+    """
+    batch, heads, seq, head_dim = q.shape
+    if seq <= chunk_size:
+        return mlstm_parallel(q, k, v, igate, fgate, eps=eps)
+    out_dtype = v.dtype
+    scale = head_dim**-0.5
+    num_chunks = -(-seq // chunk_size)
+    pad = num_chunks * chunk_size - seq
+    if pad:
+        # Padding after the real positions: causal, so it cannot reach them; zeros keep it finite.
+        q, k, v = (F.pad(t, (0, 0, 0, pad)) for t in (q, k, v))
+        igate, fgate = (F.pad(t, (0, pad)) for t in (igate, fgate))
+
+    def chunks(t: torch.Tensor) -> torch.Tensor:
+        return t.reshape(batch, heads, num_chunks, chunk_size, *t.shape[3:])
+
+    q, k, v = chunks(q * scale), chunks(k), chunks(v)  # (B, NH, NC, L, DH)
+    # Gates in float32, cumulated within each chunk: g_s = sum_{t<=s} logsigmoid(f_t) (t, s in the chunk).
+    g = torch.cumsum(chunks(F.logsigmoid(fgate.float())), dim=-1)  # (B, NH, NC, L)
+    b = chunks(igate.float()) - g  # (B, NH, NC, L)
+    b_max = torch.cummax(b, dim=-1).values  # (B, NH, NC, L)
+    g_last = g[..., -1]  # (B, NH, NC): log decay across a whole chunk
+    # Largest log weight chunk c gives one of its own keys, seen from its last position: a_c = g_last_c + max_u b_u.
+    a = g_last + b_max[..., -1]  # (B, NH, NC)
+    # The stabiliser after chunk c, m_out_c = max(g_last_c + m_out_{c-1}, a_c), is again a cumulative max:
+    # with G_c = sum_{c'<=c} g_last_c', m_out_c = G_c + max_{c'<=c} (a_c' - G_c'). It is exactly the stabiliser m of
+    # the chunk's last position, so the per-position stabilisers below are the exact global max of log D.
+    g_total = torch.cumsum(g_last, dim=-1)  # (B, NH, NC)
+    m_out = g_total + torch.cummax(a - g_total, dim=-1).values  # (B, NH, NC)
+    m_in = torch.cat([torch.full_like(m_out[..., :1], _NEG), m_out[..., :-1]], dim=-1)  # (B, NH, NC), entering c
+    keep = torch.exp(g_last + m_in - m_out)  # (B, NH, NC) <= 1: how much of the entering state survives chunk c
+    # Chunk c's keys as they enter the next state, already divided by exp(m_out_c): weights <= 1.
+    key_weight = torch.exp(b + (g_last - m_out).unsqueeze(-1))  # (B, NH, NC, L)
+    k_weighted = k.float() * key_weight.unsqueeze(-1)  # (B, NH, NC, L, DH) float32
+    n_add = k_weighted.sum(dim=-2)  # (B, NH, NC, DH)
+    k_weighted = k_weighted.to(v.dtype)
+
+    # Carry the states across chunks (state c enters chunk c; state 0 is empty):
+    # C_{c+1} = keep_c C_c + K_c^T V_c and n_{c+1} = keep_c n_c + sum_u k_u (keys weighted as above). Each state is
+    # used as soon as it exists, q_c C_c, so the (DH x DH) states are never stacked.
+    flat = batch * heads
+    # unbind (not indexing in the loop): its backward is one stack, where each index's backward is a zero-filled copy.
+    q_chunks = q.reshape(flat, num_chunks, chunk_size, head_dim).unbind(1)  # NC x (B*NH, L, DH)
+    k_chunks = k_weighted.reshape(flat, num_chunks, chunk_size, head_dim).unbind(1)
+    v_chunks = v.reshape(flat, num_chunks, chunk_size, head_dim).unbind(1)
+    keep_chunks = keep.reshape(flat, num_chunks, 1, 1).unbind(1)  # NC x (B*NH, 1, 1)
+    n_add_chunks = n_add.unbind(2)  # NC x (B, NH, DH)
+    keep_n = keep.unsqueeze(-1).unbind(2)  # NC x (B, NH, 1)
+    inter = [q_chunks[0].new_zeros(flat, chunk_size, head_dim)]  # chunk 0 has no state
+    n_state = [n_add.new_zeros(batch, heads, head_dim)]
+    c_state = None
+    for c in range(1, num_chunks):
+        contribution = (k_chunks[c - 1].transpose(1, 2), v_chunks[c - 1])  # (B*NH, DH, L), (B*NH, L, DH)
+        if c_state is None:
+            c_state = torch.bmm(*contribution).float()  # (B*NH, DH, DH)
+        else:
+            # In place on the fresh product: autograd needs neither the product nor the old state here.
+            c_state = (c_state * keep_chunks[c - 1]).baddbmm_(*(t.float() for t in contribution))
+        inter.append(q_chunks[c] @ c_state.to(q.dtype))  # (B*NH, L, DH)
+        n_state.append(n_state[-1] * keep_n[c - 1] + n_add_chunks[c - 1])
+    inter = torch.stack(inter, dim=1).view(batch, heads, num_chunks, chunk_size, head_dim)
+    n_in = torch.stack(n_state, dim=2)  # (B, NH, NC, DH)
+
+    # Per position s of chunk c: m = g_s + row_max_s with row_max_s = max(m_in_c, b_max_s).
+    row_max = torch.maximum(m_in.unsqueeze(-1), b_max)  # (B, NH, NC, L)
+    state_weight = torch.exp(m_in.unsqueeze(-1) - row_max)  # (B, NH, NC, L), <= 1
+    decay = _stabilised_decay(b, row_max)  # (B, NH, NC, L, L)
+    c_intra = _weighted(q @ k.transpose(-2, -1), decay)  # (B, NH, NC, L, L) float32
+    numerator = (c_intra.to(v.dtype) @ v).float() + state_weight.unsqueeze(-1) * inter.float()
+    n_raw = c_intra.sum(dim=-1) + state_weight * (q.float() @ n_in.unsqueeze(-1)).squeeze(-1)  # (B, NH, NC, L)
+    normaliser = torch.maximum(n_raw.abs(), torch.exp(-(g + row_max)))  # (B, NH, NC, L)
+    h = numerator / (normaliser + eps).unsqueeze(-1)  # (B, NH, NC, L, DH)
+    h = h.reshape(batch, heads, num_chunks * chunk_size, head_dim)[:, :, :seq]
+    return h.to(out_dtype)
+
+
+# NX-AI's `mlstm_kernels` chunkwise Triton kernel ("xl_chunk", TFLA) computes the same gated linear attention with the
+# same normaliser form, max(|q . n|, exp(-m)) + eps, but not quite the same stabiliser m (from its source, v2.0.6):
+# (1) without an initial state its running stabiliser starts at 0 instead of -inf, so m_i >= sum of the log forget
+#     gates up to i; we pass an explicit empty state with m = _NEG to remove this difference;
+# (2) the within-chunk maximum is clamped from below at MINIMUM_MAX_VAL = -10 (hard-wired in its wrapper), so wherever
+#     the exact stabiliser m_i is below -10 (all input gates of the visible past very negative) its exp(-m) floor, and
+#     therefore h, differs from the authors' function.
+# The functions are therefore not identical, and "triton" is opt-in: `auto` never picks it. Measured on an H100: see
+# benchmarks/README.md.
+def mlstm_triton(
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    igate: torch.Tensor,
+    fgate: torch.Tensor,
+    eps: float = 1e-6,
+    chunk_size: int = 64,
+) -> torch.Tensor:
+    """NX-AI's chunkwise Triton kernel (CUDA only, `pip install mlstm_kernels`). Shapes as `mlstm_parallel`."""
+    if _triton_chunkwise is None:
+        raise ValueError(
+            "backend='triton' needs the optional package mlstm_kernels (with triton); it is not importable here."
+        )
+    if not q.is_cuda:
+        raise ValueError("backend='triton' runs on CUDA tensors only; use 'parallel', 'chunkwise' or 'auto'.")
+    dtype = q.dtype if q.dtype in (torch.float16, torch.bfloat16) else torch.float32
+    if torch.is_autocast_enabled("cuda"):
+        dtype = torch.get_autocast_dtype("cuda")
+    batch, heads, _, head_dim = q.shape
+    with torch.autocast("cuda", enabled=False):
+        h = _triton_chunkwise(
+            q=q.to(dtype).contiguous(),
+            k=k.to(dtype).contiguous(),
+            v=v.to(dtype).contiguous(),
+            i=igate.float().contiguous(),  # the gates stay in float32
+            f=fgate.float().contiguous(),
+            c_initial=q.new_zeros(batch, heads, head_dim, v.shape[-1], dtype=torch.float32),
+            n_initial=q.new_zeros(batch, heads, head_dim, dtype=torch.float32),
+            m_initial=q.new_full((batch, heads, 1), _NEG, dtype=torch.float32),
+            eps=eps,
+            chunk_size=chunk_size,
+            autocast_kernel_dtype=dtype,
+        )
+    return h
+
+
+BACKENDS = ("auto", "parallel", "chunkwise", "triton")
+
+
+def select_backend(seq_len: int, head_dim: int, chunk_size: int, training: bool = False) -> str:
+    """The kernel `auto` runs: the parallel form up to factor x (head_dim + chunk_size) positions, chunkwise beyond
+    (factor AUTO_CHUNKWISE_FACTOR, or AUTO_CHUNKWISE_FACTOR_GRAD when gradients are recorded)."""
+    factor = AUTO_CHUNKWISE_FACTOR_GRAD if training else AUTO_CHUNKWISE_FACTOR
+    return "chunkwise" if seq_len > factor * (head_dim + chunk_size) else "parallel"
 
 
 def mlstm(
@@ -79,12 +277,21 @@ def mlstm(
     backend: str = "auto",
     chunk_size: int = 64,
 ) -> torch.Tensor:
-    """Dispatch to an mLSTM kernel by name (`"parallel"`, `"chunkwise"` or `"auto"`). Shapes as `mlstm_parallel`."""
-    if backend == "auto" or backend not in _BACKENDS:
-        if backend not in ("auto", "chunkwise"):
-            raise ValueError(f"backend={backend!r} is not a known mLSTM backend; expected one of {sorted(_BACKENDS)}.")
-        backend = "parallel"
-    return _BACKENDS[backend](q, k, v, igate, fgate, eps=eps)
+    """Dispatch to an mLSTM kernel by name (`"auto"`, `"parallel"`, `"chunkwise"` or `"triton"`).
+
+    Shapes as `mlstm_parallel`. `"auto"` runs the parallel form for short sequences and the chunkwise form for long
+    ones (`select_backend`); both compute the same function.
+    """
+    if backend == "auto":
+        training = torch.is_grad_enabled() and any(t.requires_grad for t in (q, k, v, igate, fgate))
+        backend = select_backend(q.shape[-2], q.shape[-1], chunk_size, training)
+    if backend == "parallel":
+        return mlstm_parallel(q, k, v, igate, fgate, eps=eps)
+    if backend == "chunkwise":
+        return mlstm_chunkwise(q, k, v, igate, fgate, eps=eps, chunk_size=chunk_size)
+    if backend == "triton":
+        return mlstm_triton(q, k, v, igate, fgate, eps=eps, chunk_size=chunk_size)
+    raise ValueError(f"backend={backend!r} is not a known mLSTM backend; expected one of {list(BACKENDS)}.")
 
 
-__all__ = ["mlstm", "mlstm_parallel"]
+__all__ = ["BACKENDS", "mlstm", "mlstm_chunkwise", "mlstm_parallel", "mlstm_triton", "select_backend"]
