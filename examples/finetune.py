@@ -1,0 +1,494 @@
+#!/usr/bin/env python
+# Copyright 2026 The hf-axlstm developers. Licensed under the Apache License, Version 2.0.
+"""Fine-tune AxLSTM for audio classification with `datasets` and the `Trainer`.
+
+    python examples/finetune.py \
+        --model_name_or_path path/to/axlstm-tiny --dataset_name path/to/audiofolder \
+        --output_dir out/esc50 --mode full --num_train_epochs 10 --per_device_train_batch_size 32 \
+        --learning_rate 1e-4 --eval_strategy epoch --save_strategy epoch --load_best_model_at_end \
+        --metric_for_best_model accuracy --time_masks 2 --freq_masks 2 --mixup_alpha 0.5
+
+Data: a Hub dataset id, an `audiofolder` directory, a CSV/JSON file (or a folder of `train.csv`, `validation.csv`,
+`test.csv`) with a column of audio paths, or `--train_file/--validation_file/--test_file`. Labels: one per example
+(class names or indices), or several (a list column, or strings split with `--label_delimiter`). A missing validation
+split is carved from train (`--validation_split_percentage`, seeded); with only a train split a test split is carved
+as well. Audio is decoded with soundfile and resampled to 16 kHz (no torchcodec needed).
+
+Modes: `full` (everything trains), `linear_probe` (frozen encoder, only the classifier), `lld` (everything trains,
+the learning rate of block i scaled by `layer_decay ** (num_layers + 1 - (i + 1))`: the classifier and final norm get
+the full rate, the patch embedding the smallest).
+
+Augmentation (training only): SpecAugment-style time and frequency masks on the log-mel (`--time_masks`,
+`--time_mask_width`, `--freq_masks`, `--freq_mask_width`), and mixup of log-mels and labels (`--mixup_alpha`).
+
+Metrics come from the local `evaluate` scripts in `examples/metrics/` (offline): accuracy, macro F1 and mAP for
+single-label data; mAP and macro F1 (threshold 0.5) for multi-label data. The output folder loads with
+`pipeline("audio-classification", model=output_dir)` (with `import hf_axlstm`, or `trust_remote_code=True`).
+Every Trainer flag works (`--use_cpu`, `--report_to`, `--push_to_hub`, `--hub_model_id`, ...).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from transformers import (
+    AutoConfig,
+    AutoFeatureExtractor,
+    AutoModelForAudioClassification,
+    HfArgumentParser,
+    Trainer,
+    TrainingArguments,
+    set_seed,
+)
+
+import hf_axlstm  # noqa: F401  (registers AxLSTM with the Auto classes)
+from hf_axlstm import AxLSTMConfig, AxLSTMFeatureExtractor, AxLSTMForAudioClassification
+from hf_axlstm.audio import TARGET_SAMPLING_RATE, AudioDecodeError, decode_audio_value
+from hf_axlstm.data import (
+    DatasetInputError,
+    LabelSpace,
+    audio_name,
+    check_audio_files,
+    check_columns,
+    load_audio_dataset,
+    resolve_splits,
+)
+
+logger = logging.getLogger("finetune")
+METRICS_DIR = Path(__file__).resolve().parent / "metrics"
+
+
+class ModelInputError(ValueError):
+    """The model or its configuration cannot be loaded."""
+
+
+# ------------------------------------------------------------------------------------------------------ arguments
+
+
+@dataclass
+class ModelArguments:
+    model_name_or_path: str | None = field(
+        default=None,
+        metadata={"help": "save_pretrained folder, Hub id, or the authors' .pth checkpoint to start from."},
+    )
+    config_name: str | None = field(
+        default=None,
+        metadata={"help": "Train from scratch: a preset (tiny, small, base) or a config.json path."},
+    )
+    config_overrides: str | None = field(
+        default=None, metadata={"help": "Config overrides 'key=value,key=value' (values parsed as JSON)."}
+    )
+    mode: str = field(
+        default="full", metadata={"help": "full | linear_probe (frozen encoder) | lld (layer-wise lr decay)."}
+    )
+    layer_decay: float = field(default=0.75, metadata={"help": "Learning-rate decay per block for --mode lld."})
+    classifier_pooling: str | None = field(default=None, metadata={"help": "mean | cls (default: the config's)."})
+
+
+@dataclass
+class DataArguments:
+    dataset_name: str | None = field(
+        default=None, metadata={"help": "Hub dataset id, audiofolder directory, or CSV/JSON file or folder."}
+    )
+    dataset_config_name: str | None = field(default=None, metadata={"help": "Hub dataset configuration."})
+    train_file: str | None = field(default=None, metadata={"help": "CSV/JSON file of the train split."})
+    validation_file: str | None = field(default=None, metadata={"help": "CSV/JSON file of the validation split."})
+    test_file: str | None = field(default=None, metadata={"help": "CSV/JSON file of the test split."})
+    audio_column: str = field(default="audio", metadata={"help": "Column with the audio (paths or Audio)."})
+    label_column: str = field(default="label", metadata={"help": "Column with the label(s)."})
+    label_delimiter: str | None = field(
+        default=None, metadata={"help": "Split string labels on this (multi-label), e.g. ','."}
+    )
+    multi_label: bool | None = field(
+        default=None, metadata={"help": "Force multi-label (default: a list column or --label_delimiter)."}
+    )
+    train_split_name: str = field(default="train")
+    validation_split_name: str = field(default="validation")
+    test_split_name: str = field(default="test")
+    validation_split_percentage: float = field(default=10.0, metadata={"help": "Of train, when no validation."})
+    test_split_percentage: float = field(default=10.0, metadata={"help": "Of train, when it is the only split."})
+    max_length_seconds: float = field(
+        default=10.0, metadata={"help": "Clips are cut to this (random crop in training, leading part otherwise)."}
+    )
+    max_train_samples: int | None = field(default=None)
+    max_eval_samples: int | None = field(default=None)
+    skip_audio_check: bool = field(default=False, metadata={"help": "Don't check every audio file up front."})
+
+
+@dataclass
+class AugmentArguments:
+    time_masks: int = field(default=0, metadata={"help": "SpecAugment: time masks per training clip."})
+    time_mask_width: int = field(default=20, metadata={"help": "Widest time mask, in log-mel frames."})
+    freq_masks: int = field(default=0, metadata={"help": "SpecAugment: frequency masks per training clip."})
+    freq_mask_width: int = field(default=8, metadata={"help": "Widest frequency mask, in mel bins."})
+    mixup_alpha: float = field(default=0.0, metadata={"help": "Mixup Beta(alpha, alpha) parameter; 0 = off."})
+
+
+# ----------------------------------------------------------------------------------------------------------- data
+
+
+class DecodeAndCrop:
+    """`set_transform` function: audio values -> 16 kHz waveforms (cropped), labels passed through."""
+
+    def __init__(self, audio_column: str, max_samples: int, min_samples: int, random_crop: bool):
+        self.audio_column = audio_column
+        self.max_samples = max_samples
+        self.min_samples = min_samples
+        self.random_crop = random_crop
+
+    def __call__(self, batch):
+        waveforms = []
+        for value in batch[self.audio_column]:
+            wave = decode_audio_value(value, TARGET_SAMPLING_RATE)
+            if wave.size == 0:
+                raise AudioDecodeError(f"audio {audio_name(value)!r} has no samples.")
+            if wave.shape[0] > self.max_samples:
+                start = 0
+                if self.random_crop:
+                    start = int(torch.randint(0, wave.shape[0] - self.max_samples + 1, ()).item())
+                wave = wave[start : start + self.max_samples]
+            if wave.shape[0] < self.min_samples:
+                wave = np.pad(wave, (0, self.min_samples - wave.shape[0]))
+            waveforms.append(wave)
+        return {"waveform": waveforms, "labels": batch["labels"]}
+
+
+class AudioCollator:
+    """Waveforms -> padded normalised log-mel `input_values`, `attention_mask`, and `labels`."""
+
+    def __init__(self, feature_extractor, multi_label: bool):
+        self.feature_extractor = feature_extractor
+        self.multi_label = multi_label
+
+    def __call__(self, examples):
+        features = self.feature_extractor(
+            [e["waveform"] for e in examples],
+            sampling_rate=self.feature_extractor.sampling_rate,
+            padding=True,
+            return_tensors="pt",
+        )
+        dtype = torch.float32 if self.multi_label else torch.long
+        features["labels"] = torch.tensor([e["labels"] for e in examples], dtype=dtype)
+        return features
+
+
+def prepare_splits(data_args: DataArguments, seed: int):
+    data_files = {
+        split: file
+        for split, file in (
+            ("train", data_args.train_file),
+            ("validation", data_args.validation_file),
+            ("test", data_args.test_file),
+        )
+        if file
+    }
+    dataset = load_audio_dataset(
+        data_args.dataset_name, data_args.dataset_config_name, data_files or None, data_args.audio_column
+    )
+    splits = resolve_splits(
+        dataset,
+        data_args.train_split_name if not data_files else "train",
+        data_args.validation_split_name if not data_files else "validation",
+        data_args.test_split_name if not data_files else "test",
+        data_args.validation_split_percentage / 100,
+        data_args.test_split_percentage / 100,
+        seed,
+    )
+    check_columns(splits, [data_args.audio_column, data_args.label_column])
+    space = LabelSpace.from_dataset(
+        splits["train"], data_args.label_column, data_args.label_delimiter, data_args.multi_label
+    )
+    limits = {"train": data_args.max_train_samples, "validation": data_args.max_eval_samples}
+    limits["test"] = data_args.max_eval_samples
+    for split, data in list(splits.items()):
+        if data is None:
+            continue
+        if limits[split] is not None:
+            data = data.select(range(min(limits[split], len(data))))
+        labels = [space.encode(v, split, data_args.label_column) for v in data[data_args.label_column]]
+        data = data.select_columns([data_args.audio_column])
+        if not data_args.skip_audio_check:
+            check_audio_files(data, data_args.audio_column, split)
+        splits[split] = data.add_column("labels", labels)
+    return splits, space
+
+
+# ---------------------------------------------------------------------------------------------------------- model
+
+
+def _parse_overrides(text: str | None) -> dict:
+    overrides = {}
+    for item in (text or "").split(","):
+        if not item.strip():
+            continue
+        if "=" not in item:
+            raise ModelInputError(f"--config_overrides item {item!r} is not key=value.")
+        key, value = item.split("=", 1)
+        try:
+            overrides[key.strip()] = json.loads(value)
+        except json.JSONDecodeError:
+            overrides[key.strip()] = value.strip()
+    return overrides
+
+
+def build_model(model_args: ModelArguments, space: LabelSpace):
+    label_kwargs = {
+        "id2label": space.id2label,
+        "label2id": {label: i for i, label in space.id2label.items()},
+        "problem_type": "multi_label_classification" if space.multi_label else "single_label_classification",
+    }
+    overrides = _parse_overrides(model_args.config_overrides)
+    if model_args.classifier_pooling:
+        overrides["classifier_pooling"] = model_args.classifier_pooling
+    source = model_args.model_name_or_path
+    if source and source.startswith((".", "/", "~")) and not Path(source).expanduser().exists():
+        raise ModelInputError(f"model {source!r} does not exist (no such folder or checkpoint file).")
+    try:
+        if source and Path(source).is_file():
+            from hf_axlstm.convert_official import convert_checkpoint
+
+            pretrained = convert_checkpoint(source)
+            config = AxLSTMConfig(**{**pretrained.config.to_diff_dict(), **overrides, **label_kwargs})
+            model = AxLSTMForAudioClassification(config)
+            model.axlstm.load_state_dict(pretrained.axlstm.state_dict())
+            return model, AxLSTMFeatureExtractor()
+        if source:
+            config = AutoConfig.from_pretrained(source, **overrides, **label_kwargs)
+            model = AutoModelForAudioClassification.from_pretrained(
+                source, config=config, ignore_mismatched_sizes=True
+            )
+            try:
+                feature_extractor = AutoFeatureExtractor.from_pretrained(source)
+            except (OSError, ValueError):
+                feature_extractor = AxLSTMFeatureExtractor()
+            return model, feature_extractor
+        if model_args.config_name:
+            if Path(model_args.config_name).is_file():
+                base = AxLSTMConfig.from_json_file(model_args.config_name).to_diff_dict()
+            else:
+                base = AxLSTMConfig.from_preset(model_args.config_name).to_diff_dict()
+            base = {k: v for k, v in base.items() if k not in ("model_type", "transformers_version")}
+            return AxLSTMForAudioClassification(AxLSTMConfig(**{**base, **overrides, **label_kwargs})), (
+                AxLSTMFeatureExtractor()
+            )
+    except OSError as err:
+        raise ModelInputError(f"cannot load model {source!r}: {err}") from err
+    raise ModelInputError("pass --model_name_or_path (pretrained) or --config_name (train from scratch).")
+
+
+def layer_decay_groups(model, learning_rate: float, weight_decay: float, layer_decay: float):
+    """Parameter groups with the learning rate of depth d scaled by layer_decay ** (num_layers + 1 - d)."""
+    num_layers = model.config.num_hidden_layers
+    groups: dict[tuple[int, bool], dict] = {}
+    for name, param in model.named_parameters():
+        if not param.requires_grad:
+            continue
+        if ".embeddings." in f".{name}":
+            depth = 0
+        elif ".layers." in name:
+            depth = int(name.split(".layers.")[1].split(".")[0]) + 1
+        else:
+            depth = num_layers + 1  # final norm and classifier
+        decay = param.ndim >= 2 and not name.endswith("_token")
+        key = (depth, decay)
+        if key not in groups:
+            groups[key] = {
+                "params": [],
+                "lr": learning_rate * layer_decay ** (num_layers + 1 - depth),
+                "weight_decay": weight_decay if decay else 0.0,
+            }
+        groups[key]["params"].append(param)
+    return [groups[k] for k in sorted(groups)]
+
+
+# --------------------------------------------------------------------------------------------------------- trainer
+
+
+def spec_augment(input_values, attention_mask, aug: AugmentArguments):
+    """Zero (the normalised mean) random time and frequency bands of each clip's real frames."""
+    batch, frames, bins = input_values.shape
+    keep = torch.ones_like(input_values, dtype=torch.bool)
+    lengths = attention_mask.sum(dim=1) if attention_mask is not None else torch.full((batch,), frames)
+    time_index = torch.arange(frames, device=input_values.device)
+    freq_index = torch.arange(bins, device=input_values.device)
+    for b in range(batch):
+        for _ in range(aug.time_masks):
+            width = int(torch.randint(0, aug.time_mask_width + 1, ()))
+            start = int(torch.randint(0, max(1, int(lengths[b]) - width + 1), ()))
+            keep[b] &= ~((time_index >= start) & (time_index < start + width))[:, None]
+        for _ in range(aug.freq_masks):
+            width = int(torch.randint(0, aug.freq_mask_width + 1, ()))
+            start = int(torch.randint(0, max(1, bins - width + 1), ()))
+            keep[b] &= ~((freq_index >= start) & (freq_index < start + width))[None, :]
+    return input_values * keep
+
+
+class AxLSTMTrainer(Trainer):
+    """Trainer with the classification loss computed here (so mixup's soft targets work), augmentation in
+    training steps, and layer-wise learning-rate decay."""
+
+    def __init__(self, *args, augment: AugmentArguments, multi_label: bool, layer_decay: float | None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.augment = augment
+        self.multi_label = multi_label
+        self.layer_decay = layer_decay
+
+    def create_optimizer(self, model=None):
+        if self.layer_decay is None or self.optimizer is not None:
+            return super().create_optimizer(model)
+        model = self.model if model is None else model
+        optimizer_cls, optimizer_kwargs = self.get_optimizer_cls_and_kwargs(self.args, model)
+        groups = layer_decay_groups(model, self.args.learning_rate, self.args.weight_decay, self.layer_decay)
+        self.optimizer = optimizer_cls(groups, **optimizer_kwargs)
+        return self.optimizer
+
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        inputs = dict(inputs)
+        labels = inputs.pop("labels")
+        if model.training:
+            inputs, labels = self._augment(inputs, labels, model.config.num_labels)
+        outputs = model(**inputs)
+        logits = outputs.logits.float()
+        if self.multi_label:
+            loss = F.binary_cross_entropy_with_logits(logits, labels.float())
+        elif labels.is_floating_point():  # mixed one-hot targets
+            loss = -(labels * F.log_softmax(logits, dim=-1)).sum(dim=-1).mean()
+        else:
+            loss = F.cross_entropy(logits, labels)
+        return (loss, outputs) if return_outputs else loss
+
+    def _augment(self, inputs, labels, num_labels):
+        aug = self.augment
+        if aug.time_masks or aug.freq_masks:
+            inputs["input_values"] = spec_augment(inputs["input_values"], inputs.get("attention_mask"), aug)
+        if aug.mixup_alpha > 0 and labels.shape[0] > 1:
+            lam = float(np.random.beta(aug.mixup_alpha, aug.mixup_alpha))
+            perm = torch.randperm(labels.shape[0], device=labels.device)
+            x = inputs["input_values"]
+            inputs["input_values"] = lam * x + (1 - lam) * x[perm]
+            if inputs.get("attention_mask") is not None:
+                inputs["attention_mask"] = torch.maximum(inputs["attention_mask"], inputs["attention_mask"][perm])
+            targets = labels.float() if self.multi_label else F.one_hot(labels, num_labels).float()
+            labels = lam * targets + (1 - lam) * targets[perm]
+        return inputs, labels
+
+
+def make_compute_metrics(space: LabelSpace):
+    import evaluate
+
+    def load(name: str, config: str | None = None):
+        return evaluate.load(str(METRICS_DIR / f"{name}.py"), config)
+
+    if space.multi_label:
+        mean_ap, macro_f1 = load("mean_average_precision"), load("macro_f1", "multilabel")
+
+        def compute(eval_pred):
+            logits, labels = eval_pred.predictions, eval_pred.label_ids.astype(np.int64)
+            predicted = (logits > 0).astype(np.int64)  # sigmoid > 0.5
+            return {
+                **mean_ap.compute(predictions=logits.tolist(), references=labels.tolist()),
+                **macro_f1.compute(predictions=predicted.tolist(), references=labels.tolist()),
+            }
+
+        return compute
+
+    accuracy, macro_f1 = load("accuracy"), load("macro_f1")
+    mean_ap = load("mean_average_precision", "multiclass")
+    num_classes = len(space.labels)
+
+    def compute(eval_pred):
+        logits, labels = eval_pred.predictions, eval_pred.label_ids
+        predicted = logits.argmax(-1)
+        return {
+            **accuracy.compute(predictions=predicted, references=labels),
+            **macro_f1.compute(predictions=predicted, references=labels, num_classes=num_classes),
+            **mean_ap.compute(predictions=logits.tolist(), references=labels.tolist()),
+        }
+
+    return compute
+
+
+# ------------------------------------------------------------------------------------------------------------ main
+
+
+def run(argv: list[str] | None = None) -> int:
+    parser = HfArgumentParser((ModelArguments, DataArguments, AugmentArguments, TrainingArguments))
+    model_args, data_args, aug_args, training_args = parser.parse_args_into_dataclasses(args=argv)
+    if model_args.mode not in ("full", "linear_probe", "lld"):
+        parser.error(f"--mode {model_args.mode!r} is invalid; expected full, linear_probe or lld.")
+    if not 0 < model_args.layer_decay <= 1:
+        parser.error(f"--layer_decay {model_args.layer_decay} is invalid; expected a number in (0, 1].")
+    logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO)
+    training_args.remove_unused_columns = False  # the transform produces the model inputs from the audio column
+    training_args.label_names = ["labels"]
+    set_seed(training_args.seed)
+
+    splits, space = prepare_splits(data_args, training_args.seed)
+    logger.info(
+        "labels: %d (%s), splits: %s",
+        len(space.labels),
+        "multi-label" if space.multi_label else "single-label",
+        {k: len(v) for k, v in splits.items() if v is not None},
+    )
+    model, feature_extractor = build_model(model_args, space)
+    if model_args.mode == "linear_probe":
+        for param in model.axlstm.parameters():
+            param.requires_grad_(False)
+
+    max_samples = int(data_args.max_length_seconds * TARGET_SAMPLING_RATE)
+    min_samples = getattr(feature_extractor, "min_num_samples", 201)
+    for split, data in splits.items():
+        if data is not None:
+            data.set_transform(DecodeAndCrop(data_args.audio_column, max_samples, min_samples, split == "train"))
+
+    trainer = AxLSTMTrainer(
+        model=model,
+        args=training_args,
+        train_dataset=splits["train"],
+        eval_dataset=splits["validation"],
+        processing_class=feature_extractor,
+        data_collator=AudioCollator(feature_extractor, space.multi_label),
+        compute_metrics=make_compute_metrics(space),
+        augment=aug_args,
+        multi_label=space.multi_label,
+        layer_decay=model_args.layer_decay if model_args.mode == "lld" else None,
+    )
+    if training_args.do_train or not (training_args.do_eval or training_args.do_predict):
+        result = trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
+        trainer.save_model()
+        trainer.log_metrics("train", result.metrics)
+        trainer.save_metrics("train", result.metrics)
+        trainer.save_state()
+    metrics = trainer.evaluate(splits["validation"], metric_key_prefix="eval")
+    trainer.log_metrics("eval", metrics)
+    trainer.save_metrics("eval", metrics)
+    if splits["test"] is not None:
+        test_metrics = trainer.evaluate(splits["test"], metric_key_prefix="test")
+        trainer.log_metrics("test", test_metrics)
+        trainer.save_metrics("test", test_metrics)
+    if training_args.push_to_hub:
+        trainer.push_to_hub(
+            finetuned_from=model_args.model_name_or_path,
+            tasks="audio-classification",
+            dataset=data_args.dataset_name,
+        )
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        return run(argv)
+    except (DatasetInputError, AudioDecodeError, ModelInputError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
