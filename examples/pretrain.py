@@ -1,0 +1,555 @@
+#!/usr/bin/env python
+# Copyright 2026 The hf-axlstm developers. Licensed under the Apache License, Version 2.0.
+"""Masked-spectrogram pretraining of AxLSTM, from one CPU to many GPUs.
+
+    python examples/pretrain.py --train_dir wavs/ --preset tiny --output_dir runs/tiny --max_train_steps 1000
+    accelerate launch --mixed_precision bf16 examples/pretrain.py --dataset_name user/audio --audio_column audio ...
+    python examples/prepare_features.py --train_dir wavs/ --output_dir feats/ --num_proc 8
+    accelerate launch examples/pretrain.py --features_dir feats/ ...
+
+The recipe defaults to the authors' (per-clip normalisation, random 2 s crops, mask ratio 0.5, loss on all patches,
+AdamW (0.9, 0.95) with weight decay 0.05 on >= 2-D weights, lr 1.5e-4 x global batch / 256, linear warm-up then
+cosine to 0). The final model is a `save_pretrained` folder at the top of `--output_dir`; checkpoints go to
+`--output_dir/checkpoints/checkpoint-<step>` and `--resume_from_checkpoint latest` continues exactly.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import math
+import os
+import shutil
+import sys
+import time
+from pathlib import Path
+
+import torch
+from torch.utils.data import DataLoader
+
+from hf_axlstm import AxLSTMConfig, AxLSTMFeatureExtractor, AxLSTMForPreTraining
+from hf_axlstm.audio import AudioDecodeError
+from hf_axlstm.pretraining import (
+    AudioFileSource,
+    FeatureShardSource,
+    HFAudioSource,
+    PretrainingCrops,
+    PretrainingError,
+    StreamingCrops,
+    TrainerState,
+    clip_log_mel,
+    collate_crops,
+    epoch_order,
+    finalize_checkpoint,
+    is_complete_checkpoint,
+    load_feature_shards,
+    num_patches,
+    parameter_groups,
+    plot_reconstructions,
+    plot_training_curve,
+    reconstruction_examples,
+    resolve_checkpoint,
+    split_indices,
+    temporary_checkpoint_dir,
+    undecoded_audio_column,
+    warmup_cosine_schedule,
+)
+from hf_axlstm.pretraining import ClipSource as _ClipSource
+
+CONFIG_OVERRIDES = ("hidden_size", "num_hidden_layers", "num_heads", "expansion_factor", "frames_per_window")
+
+
+class TrainingDiverged(RuntimeError):
+    """The loss became NaN or Inf."""
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description="Masked-spectrogram pretraining of AxLSTM (accelerate).")
+    data = parser.add_argument_group("data (give exactly one of --train_dir, --dataset_name, --features_dir)")
+    data.add_argument("--train_dir", type=str, help="Folder of audio files (recursive; wav/flac/ogg...).")
+    data.add_argument("--dataset_name", type=str, help="A `datasets` dataset: Hub id or local path.")
+    data.add_argument("--dataset_config_name", type=str, help="Configuration of --dataset_name.")
+    data.add_argument("--train_split", type=str, default="train", help="Split of --dataset_name to train on.")
+    data.add_argument("--streaming", action="store_true", help="Stream --dataset_name (needs --max_train_steps).")
+    data.add_argument("--audio_column", type=str, default="audio", help="Audio column of --dataset_name.")
+    data.add_argument("--features_dir", type=str, help="Log-mel shards written by examples/prepare_features.py.")
+    data.add_argument("--validation_fraction", type=float, default=0.05, help="Held-out share of the clips.")
+    data.add_argument("--max_validation_clips", type=int, default=64, help="Cap on held-out clips.")
+    data.add_argument("--crop_frames", type=int, default=None, help="Crop length in frames (config's 200 = 2 s).")
+    data.add_argument("--num_workers", type=int, default=0, help="DataLoader workers per process.")
+
+    model = parser.add_argument_group("model")
+    model.add_argument("--preset", type=str, default="tiny", choices=["tiny", "small", "base"])
+    for name in CONFIG_OVERRIDES:
+        model.add_argument(f"--{name}", type=int, default=None, help=f"Override the preset's {name}.")
+    model.add_argument("--mask_ratio", type=float, default=0.5, help="Share of patches masked (authors: 0.5).")
+    model.add_argument("--loss_on", type=str, default="all", choices=["all", "masked"], help="Patches in the MSE.")
+    model.add_argument("--torch_compile", action="store_true", help="torch.compile the model.")
+
+    train = parser.add_argument_group("training")
+    train.add_argument("--output_dir", type=str, required=True)
+    train.add_argument("--max_train_steps", type=int, default=None, help="Optimizer steps (overrides epochs).")
+    train.add_argument("--num_train_epochs", type=int, default=100)
+    train.add_argument("--per_device_train_batch_size", type=int, default=32)
+    train.add_argument("--gradient_accumulation_steps", type=int, default=1)
+    train.add_argument("--learning_rate", type=float, default=None, help="Default: 1.5e-4 x global batch / 256.")
+    train.add_argument("--weight_decay", type=float, default=0.05)
+    train.add_argument("--adam_beta1", type=float, default=0.9)
+    train.add_argument("--adam_beta2", type=float, default=0.95)
+    train.add_argument("--adam_epsilon", type=float, default=1e-8)
+    train.add_argument("--warmup_steps", type=int, default=None, help="Linear warm-up steps (overrides ratio).")
+    train.add_argument("--warmup_ratio", type=float, default=0.1, help="Warm-up share of the steps (10 of 100).")
+    train.add_argument("--max_grad_norm", type=float, default=None, help="Clip gradients to this norm.")
+    train.add_argument(
+        "--mixed_precision",
+        type=str,
+        default=None,
+        choices=["no", "fp16", "bf16"],
+        help="Default: what `accelerate launch --mixed_precision` / `accelerate config` set.",
+    )
+    train.add_argument("--seed", type=int, default=0)
+
+    ckpt = parser.add_argument_group("checkpoints and logging")
+    ckpt.add_argument("--checkpointing_steps", type=int, default=None, help="Checkpoint every N optimizer steps.")
+    ckpt.add_argument("--checkpoints_total_limit", type=int, default=3, help="Keep the newest K checkpoints.")
+    ckpt.add_argument("--resume_from_checkpoint", type=str, default=None, help="A checkpoint folder or `latest`.")
+    ckpt.add_argument(
+        "--validation_steps",
+        type=int,
+        default=None,
+        help="Validate every N steps (default: at checkpoints and at the end).",
+    )
+    ckpt.add_argument("--with_tracking", action="store_true", help="Log to accelerate trackers (tensorboard).")
+    ckpt.add_argument("--report_to", type=str, default="tensorboard", help="Tracker for --with_tracking.")
+    ckpt.add_argument("--log_clip_ids", action="store_true", help="Write the clip ids each rank consumed.")
+    ckpt.add_argument(
+        "--stop_after_steps",
+        type=int,
+        default=None,
+        help="Stop after this many steps without the final save, as if interrupted (for testing).",
+    )
+    ckpt.add_argument("--no_progress_bar", action="store_true")
+    args = parser.parse_args(argv)
+
+    sources = [s for s in (args.train_dir, args.dataset_name, args.features_dir) if s]
+    if len(sources) != 1:
+        raise PretrainingError("give exactly one data source: --train_dir, --dataset_name or --features_dir.")
+    if args.streaming and not args.dataset_name:
+        raise PretrainingError("--streaming applies to --dataset_name only.")
+    if args.streaming and args.max_train_steps is None:
+        raise PretrainingError("--streaming needs --max_train_steps (a stream has no known length).")
+    for name in ("per_device_train_batch_size", "gradient_accumulation_steps", "num_train_epochs"):
+        if getattr(args, name) < 1:
+            raise PretrainingError(f"--{name}={getattr(args, name)} is invalid; expected a positive integer.")
+    if args.max_train_steps is not None and args.max_train_steps < 1:
+        raise PretrainingError(f"--max_train_steps={args.max_train_steps} is invalid; expected a positive integer.")
+    return args
+
+
+# ------------------------------------------------------------------------------------------------ data
+
+
+class _ListSource(_ClipSource):
+    """Clips already in memory (the held-out head of a stream)."""
+
+    def __init__(self, log_mels, ids):
+        self.log_mels, self.ids = log_mels, ids
+
+    def __len__(self):
+        return len(self.log_mels)
+
+    def clip_id(self, index):
+        return self.ids[index]
+
+    def log_mel(self, index):
+        return self.log_mels[index]
+
+
+def load_hf_dataset(args):
+    import datasets
+
+    path = Path(args.dataset_name)
+    try:
+        if path.is_dir() and ((path / "dataset_dict.json").is_file() or (path / "state.json").is_file()):
+            dataset = datasets.load_from_disk(str(path))
+            if isinstance(dataset, datasets.DatasetDict):
+                if args.train_split not in dataset:
+                    raise PretrainingError(f"--train_split {args.train_split!r} is not in {sorted(dataset)}.")
+                dataset = dataset[args.train_split]
+            if args.streaming:
+                dataset = dataset.to_iterable_dataset(num_shards=max(1, min(64, len(dataset))))
+            return dataset
+        return datasets.load_dataset(
+            args.dataset_name, args.dataset_config_name, split=args.train_split, streaming=args.streaming
+        )
+    except PretrainingError:
+        raise
+    except (FileNotFoundError, ValueError, datasets.exceptions.DatasetNotFoundError) as err:
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise PretrainingError(f"cannot load --dataset_name {args.dataset_name!r}: {first}") from None
+
+
+def build_data(args, config, feature_extractor, accelerator):
+    """Training dataset (map-style PretrainingCrops or StreamingCrops) and validation PretrainingCrops (or None)."""
+    crop = args.crop_frames or config.frames_per_window
+    patches = num_patches(crop, config)
+    if args.streaming:
+        from datasets.distributed import split_dataset_by_node
+
+        stream = undecoded_audio_column(load_hf_dataset(args), args.audio_column)
+        val = None
+        num_val = args.max_validation_clips if args.validation_fraction > 0 else 0
+        if num_val:
+            rows = list(stream.take(num_val))
+            mels = [clip_log_mel(_decode(r[args.audio_column], feature_extractor), feature_extractor) for r in rows]
+            source = _ListSource(mels, [f"val:{i}" for i in range(len(mels))])
+            val = PretrainingCrops(source, range(len(source)), crop, patches, args.seed, fixed=True)
+            stream = stream.skip(num_val)
+        stream = split_dataset_by_node(stream, rank=accelerator.process_index, world_size=accelerator.num_processes)
+        train = StreamingCrops(
+            stream, args.audio_column, feature_extractor, crop, patches, args.seed, accelerator.process_index
+        )
+        return train, val
+
+    if args.train_dir:
+        source = AudioFileSource(args.train_dir, feature_extractor)
+    elif args.features_dir:
+        shards = load_feature_shards(args.features_dir, feature_extractor)
+        if shards.features["log_mel"].shape[-1] != config.num_mel_bins:
+            raise PretrainingError(
+                f"--features_dir has {shards.features['log_mel'].shape[-1]} mel bins; the model expects "
+                f"{config.num_mel_bins}."
+            )
+        source = FeatureShardSource(shards)
+    else:
+        source = HFAudioSource(load_hf_dataset(args), args.audio_column, feature_extractor)
+    train_idx, val_idx = split_indices(len(source), args.validation_fraction, args.seed, args.max_validation_clips)
+    if len(train_idx) < accelerator.num_processes:
+        raise PretrainingError(f"{len(train_idx)} training clips cannot feed {accelerator.num_processes} processes.")
+    train = PretrainingCrops(source, train_idx, crop, patches, args.seed)
+    val = PretrainingCrops(source, val_idx, crop, patches, args.seed, fixed=True) if val_idx else None
+    return train, val
+
+
+def _decode(value, feature_extractor):
+    from hf_axlstm.audio import decode_audio_value
+
+    return decode_audio_value(value, feature_extractor.sampling_rate)
+
+
+# ------------------------------------------------------------------------------------------------ saving
+
+
+def save_model_folder(accelerator, model, feature_extractor, folder: Path, history, val_batch) -> None:
+    """`save_pretrained` model + feature extractor (complete auto_map) and the PNGs. Call on every process."""
+    state_dict = accelerator.get_state_dict(model)
+    if not accelerator.is_main_process:
+        return
+    # torch.compile wraps the model: its state-dict keys carry an `_orig_mod.` prefix the folder must not have
+    state_dict = {k.replace("_orig_mod.", ""): v for k, v in state_dict.items()}
+    unwrapped = accelerator.unwrap_model(model)
+    unwrapped.save_pretrained(folder, state_dict=state_dict)
+    feature_extractor.save_pretrained(folder)
+    if history:
+        plot_training_curve(history, folder / "training_curve.png")
+    if val_batch is not None:
+        was_training = unwrapped.training
+        unwrapped.eval()
+        batch = {k: v[:4].to(accelerator.device) for k, v in val_batch.items() if k != "clip_ids"}
+        plot_reconstructions(reconstruction_examples(unwrapped, batch), folder / "reconstructions.png")
+        unwrapped.train(was_training)
+
+
+@torch.no_grad()
+def validation_loss(accelerator, model, loader) -> float:
+    """Mean reconstruction loss over the held-out clips with their fixed crops and masks (main process)."""
+    unwrapped = accelerator.unwrap_model(model)
+    was_training = unwrapped.training
+    unwrapped.eval()
+    total, count = 0.0, 0
+    for batch in loader:
+        with accelerator.autocast():
+            out = unwrapped(
+                input_values=batch["input_values"].to(accelerator.device),
+                attention_mask=batch["attention_mask"].to(accelerator.device),
+                noise=batch["noise"].to(accelerator.device),
+            )
+        total += out.loss.item() * batch["input_values"].shape[0]
+        count += batch["input_values"].shape[0]
+    unwrapped.train(was_training)
+    return total / max(count, 1)
+
+
+# ------------------------------------------------------------------------------------------------ main
+
+
+def main(argv: list[str] | None = None) -> Path:
+    args = parse_args(argv)
+    from accelerate import Accelerator
+    from accelerate.utils import set_seed
+
+    output_dir = Path(args.output_dir)
+    log_with = None
+    if args.with_tracking:
+        from accelerate.utils import is_tensorboard_available
+
+        log_with = args.report_to if (args.report_to != "tensorboard" or is_tensorboard_available()) else None
+    accelerator = Accelerator(mixed_precision=args.mixed_precision, log_with=log_with, project_dir=str(output_dir))
+    rank, world = accelerator.process_index, accelerator.num_processes
+    set_seed(args.seed)
+
+    overrides = {n: getattr(args, n) for n in CONFIG_OVERRIDES if getattr(args, n) is not None}
+    try:
+        config = AxLSTMConfig.from_preset(args.preset, mask_ratio=args.mask_ratio, loss_on=args.loss_on, **overrides)
+    except ValueError as err:
+        raise PretrainingError(str(err)) from None
+    feature_extractor = AxLSTMFeatureExtractor(feature_size=config.num_mel_bins)
+    feature_extractor.register_for_auto_class("AutoFeatureExtractor")
+    model = AxLSTMForPreTraining(config)
+
+    train_data, val_data = build_data(args, config, feature_extractor, accelerator)
+    streaming = isinstance(train_data, StreamingCrops)
+    batch_size, accum = args.per_device_train_batch_size, args.gradient_accumulation_steps
+    global_batch = batch_size * accum * world
+    learning_rate = args.learning_rate if args.learning_rate is not None else 1.5e-4 * global_batch / 256
+
+    if streaming:
+        batches_per_epoch = None
+        max_steps = args.max_train_steps
+    else:
+        per_rank = len(epoch_order(len(train_data), 0, args.seed, rank, world))
+        batches_per_epoch = math.ceil(per_rank / batch_size)
+        updates_per_epoch = math.ceil(batches_per_epoch / accum)
+        max_steps = args.max_train_steps or args.num_train_epochs * updates_per_epoch
+    warmup = args.warmup_steps if args.warmup_steps is not None else int(round(args.warmup_ratio * max_steps))
+
+    optimizer = torch.optim.AdamW(
+        parameter_groups(model, args.weight_decay),
+        lr=learning_rate,
+        betas=(args.adam_beta1, args.adam_beta2),
+        eps=args.adam_epsilon,
+    )
+    scheduler = warmup_cosine_schedule(optimizer, warmup, max_steps)
+    if args.torch_compile:
+        model = torch.compile(model)
+    model, optimizer = accelerator.prepare(model, optimizer)
+    accelerator.register_for_checkpointing(scheduler)  # stepped once per update, not per process
+
+    # ---- resume
+    state = TrainerState(history=[])
+    candidates = resolve_checkpoint(output_dir, args.resume_from_checkpoint) if args.resume_from_checkpoint else []
+    if args.resume_from_checkpoint and not candidates:
+        accelerator.print(f"no checkpoint under {output_dir / 'checkpoints'} yet: starting from scratch")
+    if candidates:
+        for candidate in candidates:
+            if not is_complete_checkpoint(candidate):
+                _warn(
+                    accelerator, f"checkpoint {candidate} is incomplete (no completion marker); trying an older one."
+                )
+                continue
+            try:
+                accelerator.load_state(str(candidate))
+                state = TrainerState.from_file(candidate / "trainer_state.json")
+            except Exception as err:  # a corrupted file: fall back to the previous checkpoint
+                _warn(
+                    accelerator,
+                    f"checkpoint {candidate} cannot be loaded ({type(err).__name__}: {err}); trying an older one.",
+                )
+                continue
+            accelerator.print(f"resumed from {candidate} at step {state.global_step}")
+            state.last_checkpoint = str(candidate)
+            break
+        else:
+            raise PretrainingError(
+                f"no loadable checkpoint for --resume_from_checkpoint {args.resume_from_checkpoint}."
+            )
+        state.history = state.history or []
+
+    if args.with_tracking:
+        simple = {k: v for k, v in vars(args).items() if isinstance(v, (int, float, str, bool))}
+        accelerator.init_trackers("axlstm_pretraining", config={**simple, "learning_rate_used": learning_rate})
+
+    val_loader = None
+    val_batch = None
+    if val_data is not None and accelerator.is_main_process:
+        val_loader = DataLoader(val_data, batch_size=batch_size, collate_fn=collate_crops)
+        val_batch = next(iter(DataLoader(val_data, batch_size=4, collate_fn=collate_crops)))
+
+    output_dir.mkdir(parents=True, exist_ok=True)
+    checkpoints_dir = output_dir / "checkpoints"
+    if accelerator.is_main_process and checkpoints_dir.is_dir():  # leftovers of a crash while writing a checkpoint
+        for leftover in checkpoints_dir.glob(".tmp-*"):
+            shutil.rmtree(leftover, ignore_errors=True)
+    accelerator.wait_for_everyone()
+    log_path = output_dir / "train_log.jsonl"
+    clip_log = None
+    if args.log_clip_ids:
+        (output_dir / "clip_ids").mkdir(parents=True, exist_ok=True)
+        clip_log = open(output_dir / "clip_ids" / f"rank{rank}.txt", "a")  # noqa: SIM115
+
+    accelerator.print(
+        f"AxLSTM-{args.preset} {sum(p.numel() for p in model.parameters()) / 1e6:.2f}M params | processes {world} | "
+        f"global batch {global_batch} | lr {learning_rate:.3g} | steps {max_steps} (warm-up {warmup}) | "
+        f"precision {accelerator.mixed_precision}"
+    )
+
+    def checkpoint():
+        step = state.global_step
+        tmp = temporary_checkpoint_dir(checkpoints_dir, step)
+        if accelerator.is_main_process and tmp.exists():
+            shutil.rmtree(tmp)
+        accelerator.wait_for_everyone()
+        accelerator.save_state(str(tmp))
+        save_model_folder(accelerator, model, feature_extractor, tmp / "pretrained", state.history, val_batch)
+        if accelerator.is_main_process:
+            (tmp / "trainer_state.json").write_text(state.to_json())
+            final = finalize_checkpoint(tmp, step, args.checkpoints_total_limit)
+            state.last_checkpoint = str(final)
+        accelerator.wait_for_everyone()
+
+    def validate():
+        if val_loader is not None:
+            loss = validation_loss(accelerator, model, val_loader)
+            state.history.append({"step": state.global_step, "val_loss": loss})
+            accelerator.log({"validation/loss": loss}, step=state.global_step)
+            accelerator.print(f"step {state.global_step}: validation loss {loss:.4f}")
+        accelerator.wait_for_everyone()
+
+    if not candidates:
+        state.last_checkpoint = None
+    progress = None
+    if accelerator.is_main_process and not args.no_progress_bar:
+        from tqdm.auto import tqdm
+
+        progress = tqdm(total=max_steps, initial=state.global_step, desc="pretraining", dynamic_ncols=True)
+
+    model.train()
+    stop_at = min(max_steps, args.stop_after_steps or max_steps)
+    tick = time.perf_counter()
+    while state.global_step < stop_at:
+        # ---- this epoch's batches, minus those a resumed run already consumed
+        if streaming:
+            train_data.skip = state.examples_seen
+            loader = DataLoader(train_data, batch_size=batch_size, collate_fn=collate_crops)
+            remaining = None
+        else:
+            train_data.set_epoch(state.epoch)
+            order = epoch_order(len(train_data), state.epoch, args.seed, rank, world)
+            order = order[state.batches_in_epoch * batch_size :]
+            loader = DataLoader(
+                train_data,
+                batch_size=batch_size,
+                sampler=order,
+                collate_fn=collate_crops,
+                num_workers=args.num_workers,
+            )
+            remaining = batches_per_epoch - state.batches_in_epoch
+        batches = iter(loader)
+        while state.global_step < stop_at and (remaining is None or remaining > 0):
+            group = accum if remaining is None else min(accum, remaining)
+            loss_sum = torch.zeros((), device=accelerator.device)
+            clips = 0
+            for micro in range(group):
+                batch = next(batches)
+                if clip_log is not None:
+                    clip_log.writelines(f"{state.global_step + 1}\t{cid}\n" for cid in batch["clip_ids"])
+                sync = contextlib.nullcontext() if micro == group - 1 else accelerator.no_sync(model)
+                with sync:
+                    out = model(
+                        input_values=batch["input_values"].to(accelerator.device),
+                        attention_mask=batch["attention_mask"].to(accelerator.device),
+                        noise=batch["noise"].to(accelerator.device),
+                    )
+                    accelerator.backward(out.loss / group)
+                loss_sum += out.loss.detach().float()
+                clips += batch["input_values"].shape[0]
+            if remaining is not None:
+                remaining -= group
+                state.batches_in_epoch += group
+            state.examples_seen += clips
+            loss = accelerator.reduce(loss_sum / group, reduction="mean").item()
+            if not math.isfinite(loss):
+                raise TrainingDiverged(
+                    f"loss is {loss} at step {state.global_step + 1}; last good checkpoint: "
+                    f"{state.last_checkpoint or 'none'} (try a lower --learning_rate or --max_grad_norm)."
+                )
+            max_norm = args.max_grad_norm if args.max_grad_norm else float("inf")
+            grad_norm = accelerator.clip_grad_norm_(model.parameters(), max_norm)
+            grad_norm = float(grad_norm) if grad_norm is not None else float("nan")  # DeepSpeed clips itself
+            lr = optimizer.param_groups[0]["lr"]  # the rate of this update
+            optimizer.step()
+            if not accelerator.optimizer_step_was_skipped:
+                scheduler.step()
+            optimizer.zero_grad(set_to_none=True)
+            state.global_step += 1
+
+            now = time.perf_counter()
+            clips_per_s = clips * world / max(now - tick, 1e-9)
+            tick = now
+            record = {"step": state.global_step, "loss": loss}
+            state.history.append(record)
+            extras = {"lr": lr, "grad_norm": grad_norm, "clips_per_s": clips_per_s, "epoch": state.epoch}
+            accelerator.log({"train/loss": loss, "train/lr": lr, "train/grad_norm": grad_norm}, step=state.global_step)
+            if accelerator.is_main_process:
+                with open(log_path, "a") as f:
+                    f.write(json.dumps({**record, **extras}) + "\n")
+            if progress is not None:
+                progress.update(1)
+                progress.set_postfix(loss=f"{loss:.4f}", lr=f"{lr:.2e}", clips_s=f"{clips_per_s:.1f}")
+
+            if args.validation_steps and state.global_step % args.validation_steps == 0:
+                validate()
+            if args.checkpointing_steps and state.global_step % args.checkpointing_steps == 0:
+                if not args.validation_steps:
+                    validate()
+                checkpoint()
+        if remaining is not None and remaining <= 0:
+            state.epoch += 1
+            state.batches_in_epoch = 0
+
+    if progress is not None:
+        progress.close()
+    if clip_log is not None:
+        clip_log.close()
+    if state.global_step < max_steps:  # --stop_after_steps: leave as if interrupted
+        accelerator.print(f"stopped after step {state.global_step} (--stop_after_steps)")
+        accelerator.end_training()
+        return output_dir
+    if not (args.checkpointing_steps and state.global_step % args.checkpointing_steps == 0):
+        validate()
+    save_model_folder(accelerator, model, feature_extractor, output_dir, state.history, val_batch)
+    accelerator.wait_for_everyone()
+    if accelerator.is_main_process:
+        (output_dir / "trainer_state.json").write_text(state.to_json())
+    accelerator.print(f"saved the pretrained model to {output_dir}")
+    accelerator.end_training()
+    return output_dir
+
+
+def _warn(accelerator, message: str) -> None:
+    if accelerator.is_local_main_process:
+        print(f"warning: {message}", file=sys.stderr, flush=True)
+
+
+def _is_main_rank() -> bool:
+    return os.environ.get("RANK", "0") == "0" and os.environ.get("LOCAL_RANK", "0") == "0"
+
+
+def cli(argv: list[str] | None = None) -> int:
+    """Run `main`; report user errors and divergence as one line on stderr (exit 2 / 3), without a traceback."""
+    try:
+        main(argv)
+    except (PretrainingError, AudioDecodeError) as err:
+        if _is_main_rank():
+            print(f"pretrain.py: error: {err}", file=sys.stderr, flush=True)
+        return 2
+    except TrainingDiverged as err:
+        if _is_main_rank():
+            print(f"pretrain.py: error: {err}", file=sys.stderr, flush=True)
+        return 3
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(cli())

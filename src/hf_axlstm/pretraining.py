@@ -1,0 +1,573 @@
+# Copyright 2026 The hf-axlstm developers. Licensed under the Apache License, Version 2.0.
+"""Reusable pieces of masked-spectrogram pretraining (`examples/pretrain.py` tells the story, this module holds the
+parts): clip sources (audio files, `datasets` audio columns, precomputed log-mel shards), deterministic random crops
+with per-clip mask noise, the collator, AdamW parameter groups, the warm-up + cosine schedule, atomic checkpoints and
+the plots.
+
+Determinism is by construction: the crop offset and the mask noise of a clip are drawn from a generator seeded by
+(seed, epoch, dataset index), and the order of an epoch from (seed, epoch). A run resumed from a checkpoint therefore
+sees exactly the batches the uninterrupted run would have seen, and a two-process run sees, between its two ranks,
+exactly the clips (with the same crops and masks) a one-process run with the same global batch sees.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset, IterableDataset
+
+from .audio import TARGET_SAMPLING_RATE, AudioDecodeError, decode_audio_value, find_audio_files, load_audio
+
+FEATURES_METADATA_FILE = "axlstm_features.json"
+CHECKPOINT_PREFIX = "checkpoint-"
+COMPLETE_MARKER = "CHECKPOINT_COMPLETE"
+TRAINER_STATE_FILE = "trainer_state.json"
+
+
+class PretrainingError(ValueError):
+    """A problem with the user's arguments or data, reported as one line (no traceback) by the scripts."""
+
+
+# ------------------------------------------------------------------------------------------------- features
+
+
+def clip_log_mel(waveform: np.ndarray | torch.Tensor, feature_extractor) -> torch.Tensor:
+    """One mono waveform at the extractor's rate -> per-clip normalised log-mel (frames, mels), float32.
+
+    Clips shorter than the extractor's minimum (reflect padding needs `n_fft // 2 + 1` samples) are zero-padded to
+    it. Normalisation uses the whole clip, before any crop (the authors' order)."""
+    wave = torch.as_tensor(np.asarray(waveform, dtype=np.float32))
+    if wave.ndim != 1:
+        raise AudioDecodeError(f"expected a mono waveform, got shape {tuple(wave.shape)}.")
+    minimum = feature_extractor.min_num_samples
+    if wave.shape[0] < minimum:
+        wave = torch.nn.functional.pad(wave, (0, minimum - wave.shape[0]))
+    log_mel = feature_extractor.log_mel(wave[None])  # (1, frames, mels)
+    if feature_extractor.do_normalize:
+        log_mel = feature_extractor.normalize(log_mel)
+    return log_mel[0].float()
+
+
+def feature_metadata(feature_extractor, **extra: Any) -> dict[str, Any]:
+    """What a features folder records about how its log-mels were made; checked before pretraining reads them."""
+    return {
+        "format_version": 1,
+        "sampling_rate": int(feature_extractor.sampling_rate),
+        "num_mel_bins": int(feature_extractor.feature_size),
+        "hop_length": int(feature_extractor.hop_length),
+        "n_fft": int(feature_extractor.n_fft),
+        "win_length": int(feature_extractor.win_length),
+        "f_min": float(feature_extractor.f_min),
+        "f_max": float(feature_extractor.f_max),
+        "mel_scale": feature_extractor.mel_scale,
+        "normalized": bool(feature_extractor.do_normalize),
+        **extra,
+    }
+
+
+def check_feature_metadata(metadata: dict[str, Any], feature_extractor, where: str) -> None:
+    """Raise `PretrainingError` (one line) when precomputed features do not match the extractor of the model."""
+    expected = feature_metadata(feature_extractor)
+    for key, label in (
+        ("sampling_rate", "sampling rate (Hz)"),
+        ("num_mel_bins", "number of mel bins"),
+        ("hop_length", "hop length"),
+        ("n_fft", "n_fft"),
+        ("mel_scale", "mel scale"),
+        ("normalized", "per-clip normalisation"),
+    ):
+        if key not in metadata:
+            raise PretrainingError(
+                f"features in {where} lack '{key}' in {FEATURES_METADATA_FILE}; re-run prepare_features.py."
+            )
+        if metadata[key] != expected[key]:
+            raise PretrainingError(
+                f"features in {where} have {label} {metadata[key]!r} but the model expects {expected[key]!r}; "
+                "re-run prepare_features.py with matching settings."
+            )
+
+
+# ------------------------------------------------------------------------------------------------- clip sources
+
+
+class ClipSource:
+    """A finite, indexable collection of clips: `len`, `clip_id(i)` and `log_mel(i)` (normalised, (frames, mels))."""
+
+    def __len__(self) -> int:
+        raise NotImplementedError
+
+    def clip_id(self, index: int) -> str:
+        return str(index)
+
+    def log_mel(self, index: int) -> torch.Tensor:
+        raise NotImplementedError
+
+
+class AudioFileSource(ClipSource):
+    """Audio files found recursively under a folder (wav/flac/ogg/... via soundfile, resampled, mono)."""
+
+    def __init__(self, root: str | os.PathLike, feature_extractor, files: Sequence[Path] | None = None):
+        self.root = Path(root)
+        if not self.root.is_dir():
+            raise PretrainingError(f"--train_dir {str(root)!r} does not exist or is not a directory.")
+        self.files = list(files) if files is not None else find_audio_files(self.root)
+        if not self.files:
+            raise PretrainingError(f"--train_dir {str(root)!r} holds no audio files (wav, flac, ogg, ...).")
+        self.feature_extractor = feature_extractor
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    def clip_id(self, index: int) -> str:
+        return self.files[index].relative_to(self.root).as_posix()
+
+    def log_mel(self, index: int) -> torch.Tensor:
+        wave = load_audio(self.files[index], self.feature_extractor.sampling_rate)
+        return clip_log_mel(wave, self.feature_extractor)
+
+
+def undecoded_audio_column(dataset, column: str):
+    """Check `column` exists and make an audio column yield `{"path", "bytes"}` (no torchcodec needed)."""
+    from datasets import Audio
+
+    names = list(dataset.column_names or dataset.features or [])
+    if names and column not in names:
+        raise PretrainingError(f"--audio_column {column!r} is not a column of the dataset; its columns are {names}.")
+    feature = (dataset.features or {}).get(column)
+    if isinstance(feature, Audio):
+        dataset = dataset.cast_column(column, Audio(decode=False))
+    return dataset.select_columns([column])
+
+
+class HFAudioSource(ClipSource):
+    """An audio column of a map-style `datasets.Dataset`, decoded with `audio.decode_audio_value`."""
+
+    def __init__(self, dataset, column: str, feature_extractor):
+        self.dataset = undecoded_audio_column(dataset, column)
+        self.column = column
+        self.feature_extractor = feature_extractor
+        if len(self.dataset) == 0:
+            raise PretrainingError("the dataset split is empty.")
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def clip_id(self, index: int) -> str:
+        value = self.dataset[index][self.column]
+        path = value.get("path") if isinstance(value, dict) else None
+        return f"{index}:{path}" if path else str(index)
+
+    def log_mel(self, index: int) -> torch.Tensor:
+        value = self.dataset[index][self.column]
+        wave = decode_audio_value(value, self.feature_extractor.sampling_rate)
+        return clip_log_mel(wave, self.feature_extractor)
+
+
+def load_feature_shards(features_dir: str | os.PathLike, feature_extractor):
+    """Open a folder written by `examples/prepare_features.py` (Arrow via `save_to_disk`, or Parquet shards) and
+    check its metadata against `feature_extractor`. Returns a map-style `datasets.Dataset`."""
+    root = Path(features_dir)
+    if not root.is_dir():
+        raise PretrainingError(f"--features_dir {str(features_dir)!r} does not exist or is not a directory.")
+    meta_path = root / FEATURES_METADATA_FILE
+    if not meta_path.is_file():
+        raise PretrainingError(
+            f"--features_dir {str(features_dir)!r} has no {FEATURES_METADATA_FILE}; create it with prepare_features.py."
+        )
+    metadata = json.loads(meta_path.read_text())
+    check_feature_metadata(metadata, feature_extractor, str(features_dir))
+    import datasets
+
+    if (root / "state.json").is_file() or (root / "dataset_info.json").is_file():
+        dataset = datasets.load_from_disk(str(root))
+    else:
+        files = sorted(str(p) for p in root.glob("*.parquet"))
+        if not files:
+            raise PretrainingError(f"--features_dir {str(features_dir)!r} holds no Arrow dataset or Parquet shards.")
+        dataset = datasets.Dataset.from_parquet(files, keep_in_memory=False)
+    for column in ("log_mel", "num_frames"):
+        if column not in dataset.column_names:
+            raise PretrainingError(f"--features_dir {str(features_dir)!r} has no {column!r} column.")
+    return dataset
+
+
+class FeatureShardSource(ClipSource):
+    """Precomputed normalised log-mels (columns `log_mel` (frames, mels), `num_frames`, `clip_id`)."""
+
+    def __init__(self, dataset):
+        self.dataset = dataset.with_format("numpy")
+        if len(self.dataset) == 0:
+            raise PretrainingError("the features folder holds no clips.")
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def clip_id(self, index: int) -> str:
+        if "clip_id" in self.dataset.column_names:
+            return str(self.dataset[index]["clip_id"])
+        return str(index)
+
+    def log_mel(self, index: int) -> torch.Tensor:
+        row = self.dataset[index]
+        values = np.asarray(row["log_mel"])
+        if values.dtype == object:
+            values = np.stack([np.asarray(r, dtype=np.float32) for r in values])
+        return torch.from_numpy(values.astype(np.float32, copy=False))[: int(row["num_frames"])]
+
+
+# ------------------------------------------------------------------------------------------------- crops & batches
+
+
+def clip_generator(seed: int, epoch: int, index: int) -> np.random.Generator:
+    """The generator of one clip's crop and mask noise: a pure function of (seed, epoch, index)."""
+    return np.random.default_rng([int(seed), int(epoch) + 1, int(index)])
+
+
+def crop_or_pad(
+    log_mel: torch.Tensor, crop_frames: int, rng: np.random.Generator
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """A random `crop_frames` window of a (frames, mels) log-mel; shorter clips are zero-padded at the end (never
+    tiled). Returns values (crop_frames, mels) and attention_mask (crop_frames,) int64."""
+    frames, mels = log_mel.shape
+    if frames >= crop_frames:
+        start = int(rng.integers(0, frames - crop_frames + 1))
+        return log_mel[start : start + crop_frames].contiguous(), torch.ones(crop_frames, dtype=torch.long)
+    values = torch.zeros(crop_frames, mels, dtype=log_mel.dtype)
+    values[:frames] = log_mel
+    mask = torch.zeros(crop_frames, dtype=torch.long)
+    mask[:frames] = 1
+    return values, mask
+
+
+def num_patches(crop_frames: int, config) -> int:
+    """Patches of a `crop_frames` window for `config` (250 for 200 frames and 4 x 16 patches)."""
+    return -(-crop_frames // config.patch_size[0]) * config.num_freq_patches
+
+
+class PretrainingCrops(Dataset):
+    """Map-style dataset of training examples: `indices` of a `ClipSource`, each a random crop plus the uniform noise
+    that decides its mask, both drawn from `clip_generator(seed, epoch, index)`. Call `set_epoch` before each
+    epoch. With `fixed=True` the epoch is ignored (validation: the same crops and masks at every evaluation)."""
+
+    def __init__(
+        self, source: ClipSource, indices: Sequence[int], crop_frames: int, num_patches: int, seed: int, fixed=False
+    ):
+        self.source = source
+        self.indices = list(indices)
+        self.crop_frames = crop_frames
+        self.num_patches = num_patches
+        self.seed = seed
+        self.fixed = fixed
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def __getitem__(self, position: int) -> dict[str, Any]:
+        index = self.indices[position]
+        rng = clip_generator(self.seed, -1 if self.fixed else self.epoch, index)
+        values, mask = crop_or_pad(self.source.log_mel(index), self.crop_frames, rng)
+        noise = torch.from_numpy(rng.random(self.num_patches).astype(np.float32))
+        return {"input_values": values, "attention_mask": mask, "noise": noise, "clip_id": self.source.clip_id(index)}
+
+
+class StreamingCrops(IterableDataset):
+    """Endless examples from a (rank-sharded) streaming `datasets.IterableDataset` audio column: epochs restart when
+    the stream ends, so every rank can run the same number of steps. `skip` examples (counted from the very start of
+    the stream, over epochs) are passed over undecoded, which is how a resumed run finds its data position."""
+
+    def __init__(self, dataset, column, feature_extractor, crop_frames, num_patches, seed, rank=0, skip=0):
+        self.dataset = dataset
+        self.column = column
+        self.feature_extractor = feature_extractor
+        self.crop_frames = crop_frames
+        self.num_patches = num_patches
+        self.seed = seed
+        self.rank = rank
+        self.skip = skip
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        count = 0
+        epoch = 0
+        while True:
+            if hasattr(self.dataset, "set_epoch"):
+                self.dataset.set_epoch(epoch)
+            seen_in_epoch = 0
+            for position, row in enumerate(self.dataset):
+                seen_in_epoch += 1
+                count += 1
+                if count <= self.skip:
+                    continue
+                wave = decode_audio_value(row[self.column], self.feature_extractor.sampling_rate)
+                rng = clip_generator(self.seed, epoch, self.rank * 1_000_003 + position)
+                values, mask = crop_or_pad(clip_log_mel(wave, self.feature_extractor), self.crop_frames, rng)
+                noise = torch.from_numpy(rng.random(self.num_patches).astype(np.float32))
+                yield {
+                    "input_values": values,
+                    "attention_mask": mask,
+                    "noise": noise,
+                    "clip_id": f"rank{self.rank}:{position}",
+                }
+            if seen_in_epoch == 0:
+                raise PretrainingError("the streaming dataset yielded no examples for this process.")
+            epoch += 1
+
+
+def collate_crops(examples: list[dict[str, Any]]) -> dict[str, Any]:
+    """Stack cropped examples: input_values (B, frames, mels), attention_mask (B, frames), noise (B, patches),
+    clip_ids (list of str)."""
+    return {
+        "input_values": torch.stack([e["input_values"] for e in examples]),
+        "attention_mask": torch.stack([e["attention_mask"] for e in examples]),
+        "noise": torch.stack([e["noise"] for e in examples]),
+        "clip_ids": [e["clip_id"] for e in examples],
+    }
+
+
+def split_indices(num_clips: int, validation_fraction: float, seed: int, max_validation: int | None = None):
+    """Deterministic (train, validation) split of range(num_clips)."""
+    if not 0.0 <= validation_fraction < 1.0:
+        raise PretrainingError(f"--validation_fraction={validation_fraction} is invalid; expected a number in [0, 1).")
+    order = np.random.default_rng([int(seed), 0]).permutation(num_clips).tolist()
+    num_val = int(round(num_clips * validation_fraction)) if validation_fraction > 0 else 0
+    if validation_fraction > 0:
+        num_val = max(1, num_val)
+    if max_validation is not None:
+        num_val = min(num_val, max_validation)
+    if num_val >= num_clips:
+        raise PretrainingError(f"--validation_fraction={validation_fraction} leaves no training clips ({num_clips}).")
+    return sorted(order[num_val:]), sorted(order[:num_val])
+
+
+def epoch_order(num_examples: int, epoch: int, seed: int, rank: int, world_size: int) -> list[int]:
+    """This rank's share of the epoch's shuffled order: positions `rank::world_size` of one permutation drawn from
+    (seed, epoch). The permutation is cut to a multiple of `world_size` so every rank gets as many examples."""
+    order = np.random.default_rng([int(seed), int(epoch) + 1, 7]).permutation(num_examples).tolist()
+    usable = (num_examples // world_size) * world_size
+    return order[:usable][rank::world_size]
+
+
+# ------------------------------------------------------------------------------------------------- optimisation
+
+
+def parameter_groups(model: torch.nn.Module, weight_decay: float) -> list[dict[str, Any]]:
+    """AdamW groups: weight decay on parameters with >= 2 dimensions, none on biases and other 1-D parameters."""
+    decay, no_decay = [], []
+    for _, param in model.named_parameters():
+        if not param.requires_grad:
+            continue
+        (decay if param.ndim >= 2 else no_decay).append(param)
+    return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+
+
+def warmup_cosine_lambda(warmup_steps: int, total_steps: int):
+    """Multiplier of the base lr for update `step` (0-based): linear warm-up over `warmup_steps` (the first update
+    already gets lr / warmup_steps), then a half cosine from 1 to 0 at `total_steps`."""
+
+    def factor(step: int) -> float:
+        if step < warmup_steps:
+            return (step + 1) / warmup_steps
+        span = max(1, total_steps - warmup_steps)
+        progress = min(1.0, (step - warmup_steps) / span)
+        return 0.5 * (1.0 + math.cos(math.pi * progress))
+
+    return factor
+
+
+def warmup_cosine_schedule(optimizer: torch.optim.Optimizer, warmup_steps: int, total_steps: int):
+    """`LambdaLR` with `warmup_cosine_lambda`."""
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, warmup_cosine_lambda(warmup_steps, total_steps))
+
+
+# ------------------------------------------------------------------------------------------------- checkpoints
+
+
+@dataclass
+class TrainerState:
+    """What a checkpoint records beyond `accelerator.save_state`: the data position and the curves."""
+
+    global_step: int = 0
+    epoch: int = 0
+    batches_in_epoch: int = 0  # micro-batches of `epoch` already consumed on every rank
+    examples_seen: int = 0  # per rank, for streaming data
+    history: list[dict[str, float]] | None = None
+    last_checkpoint: str | None = None
+
+    def to_json(self) -> str:
+        data = dict(self.__dict__)
+        data["history"] = self.history or []
+        return json.dumps(data, indent=1)
+
+    @classmethod
+    def from_file(cls, path: str | os.PathLike) -> TrainerState:
+        return cls(**json.loads(Path(path).read_text()))
+
+
+def checkpoint_step(path: Path) -> int | None:
+    name = path.name
+    if not name.startswith(CHECKPOINT_PREFIX):
+        return None
+    try:
+        return int(name[len(CHECKPOINT_PREFIX) :])
+    except ValueError:
+        return None
+
+
+def list_checkpoints(checkpoints_dir: str | os.PathLike) -> list[Path]:
+    """Finished-or-not `checkpoint-<step>` folders, oldest first (temporary folders are ignored)."""
+    root = Path(checkpoints_dir)
+    if not root.is_dir():
+        return []
+    found = [(checkpoint_step(p), p) for p in root.iterdir() if p.is_dir() and checkpoint_step(p) is not None]
+    return [p for _, p in sorted(found)]
+
+
+def is_complete_checkpoint(path: Path) -> bool:
+    return (path / COMPLETE_MARKER).is_file() and (path / TRAINER_STATE_FILE).is_file()
+
+
+def temporary_checkpoint_dir(checkpoints_dir: str | os.PathLike, step: int) -> Path:
+    return Path(checkpoints_dir) / f".tmp-{CHECKPOINT_PREFIX}{step}"
+
+
+def finalize_checkpoint(tmp_dir: Path, step: int, total_limit: int | None = None) -> Path:
+    """Mark a fully written temporary checkpoint complete and move it into place in one rename, then keep only the
+    newest `total_limit` checkpoints. Main process only."""
+    (tmp_dir / COMPLETE_MARKER).write_text(f"{step}\n")
+    final = tmp_dir.parent / f"{CHECKPOINT_PREFIX}{step}"
+    if final.exists():  # a stale folder of the same step (an earlier crashed run): move it aside first
+        stale = tmp_dir.parent / f".stale-{final.name}"
+        shutil.rmtree(stale, ignore_errors=True)
+        os.replace(final, stale)
+        shutil.rmtree(stale, ignore_errors=True)
+    os.replace(tmp_dir, final)
+    if total_limit is not None and total_limit > 0:
+        for old in list_checkpoints(tmp_dir.parent)[:-total_limit]:
+            shutil.rmtree(old, ignore_errors=True)
+    return final
+
+
+def resolve_checkpoint(output_dir: str | os.PathLike, spec: str) -> list[Path]:
+    """Candidates for `--resume_from_checkpoint`, best first: a path gives itself; `latest` gives every checkpoint
+    under `output_dir/checkpoints`, newest first (the caller falls back down the list when one fails to load), or none
+    yet (a restarted job then starts from scratch)."""
+    if spec != "latest":
+        path = Path(spec)
+        if not path.is_dir():
+            raise PretrainingError(f"--resume_from_checkpoint {spec!r} does not exist or is not a directory.")
+        return [path]
+    return list(reversed(list_checkpoints(Path(output_dir) / "checkpoints")))
+
+
+# ------------------------------------------------------------------------------------------------- plots
+
+
+def plot_training_curve(history: list[dict[str, float]], path: str | os.PathLike) -> None:
+    """Training loss (and validation loss where recorded) against the optimizer step, as a PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    train = [(h["step"], h["loss"]) for h in history if "loss" in h]
+    val = [(h["step"], h["val_loss"]) for h in history if "val_loss" in h]
+    if train:
+        ax.plot(*zip(*train), label="train loss", lw=1)
+    if val:
+        ax.plot(*zip(*val), "o-", label="validation loss (fixed masks)")
+    ax.set_xlabel("optimizer step")
+    ax.set_ylabel("reconstruction MSE")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+@torch.no_grad()
+def reconstruction_examples(model, batch: dict[str, torch.Tensor]) -> dict[str, np.ndarray]:
+    """Original, masked (masked patches blank) and reconstructed log-mels of a batch, each (B, frames, mels)."""
+    output = model(input_values=batch["input_values"], attention_mask=batch["attention_mask"], noise=batch["noise"])
+    original = batch["input_values"].float()
+    patches = model.patchify(original)  # (B, P, patch_dim)
+    masked = patches.masked_fill(output.mask.bool().unsqueeze(-1), float("nan"))
+    frames = original.shape[1]
+    return {
+        "original": original.cpu().numpy(),
+        "masked": model.unpatchify(masked, frames).cpu().numpy(),
+        "reconstructed": model.unpatchify(output.logits.float(), frames).cpu().numpy(),
+    }
+
+
+def plot_reconstructions(examples: dict[str, np.ndarray], path: str | os.PathLike, max_clips: int = 4) -> None:
+    """A grid of original / masked / reconstructed spectrograms (one column per clip), as a PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = ("original", "masked", "reconstructed")
+    clips = min(max_clips, examples["original"].shape[0])
+    fig, axes = plt.subplots(3, clips, figsize=(3 * clips, 6), squeeze=False)
+    lo, hi = np.nanpercentile(examples["original"][:clips], [1, 99])
+    for r, name in enumerate(rows):
+        for c in range(clips):
+            ax = axes[r, c]
+            ax.imshow(examples[name][c].T, origin="lower", aspect="auto", vmin=lo, vmax=hi, cmap="magma")
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if c == 0:
+                ax.set_ylabel(name)
+    fig.tight_layout()
+    fig.savefig(path, dpi=80)
+    plt.close(fig)
+
+
+__all__ = [
+    "AudioFileSource",
+    "COMPLETE_MARKER",
+    "ClipSource",
+    "FEATURES_METADATA_FILE",
+    "FeatureShardSource",
+    "HFAudioSource",
+    "PretrainingCrops",
+    "PretrainingError",
+    "StreamingCrops",
+    "TARGET_SAMPLING_RATE",
+    "TrainerState",
+    "check_feature_metadata",
+    "clip_generator",
+    "clip_log_mel",
+    "collate_crops",
+    "crop_or_pad",
+    "epoch_order",
+    "feature_metadata",
+    "finalize_checkpoint",
+    "is_complete_checkpoint",
+    "list_checkpoints",
+    "load_feature_shards",
+    "num_patches",
+    "parameter_groups",
+    "plot_reconstructions",
+    "plot_training_curve",
+    "reconstruction_examples",
+    "resolve_checkpoint",
+    "split_indices",
+    "temporary_checkpoint_dir",
+    "undecoded_audio_column",
+    "warmup_cosine_lambda",
+    "warmup_cosine_schedule",
+]

@@ -1,0 +1,402 @@
+# Copyright 2026 The hf-axlstm developers. Licensed under the Apache License, Version 2.0.
+"""Tests of examples/pretrain.py, examples/prepare_features.py and hf_axlstm.pretraining (tiny models, generated
+audio). The CLI is run through subprocess where its exit code and stderr matter; otherwise `main()` in-process."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import load_file
+
+REPO = Path(__file__).resolve().parents[1]
+EXAMPLES = REPO / "examples"
+TINY = ["--hidden_size", "32", "--num_hidden_layers", "2", "--no_progress_bar", "--seed", "0"]
+
+
+def _load_example(name: str):
+    spec = importlib.util.spec_from_file_location(f"_example_{name}", EXAMPLES / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+pretrain = _load_example("pretrain")
+prepare_features = _load_example("prepare_features")
+synthetic_audio = _load_example("synthetic_audio")
+
+
+def _env():
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([str(REPO / "src"), env.get("PYTHONPATH", "")])
+    env.setdefault("OMP_NUM_THREADS", "1")
+    env["TQDM_DISABLE"] = "1"
+    return env
+
+
+def _run_cli(script: str, *args: str, timeout: int = 240) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, str(EXAMPLES / script), *args], capture_output=True, text=True, env=_env(), timeout=timeout
+    )
+
+
+def _weights(folder: Path) -> dict[str, torch.Tensor]:
+    return load_file(str(folder / "model.safetensors"))
+
+
+def _log(folder: Path) -> list[dict]:
+    return [json.loads(line) for line in (folder / "train_log.jsonl").read_text().splitlines()]
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory) -> Path:
+    """15 clips (5 classes x 3) of 0.6-2.6 s: WAV 16 kHz, stereo FLAC 22.05 kHz and OGG 44.1 kHz."""
+    root = tmp_path_factory.mktemp("corpus")
+    synthetic_audio.make_corpus(root, clips_per_class=3, min_seconds=0.6, max_seconds=2.6, mixed_formats=True)
+    return root
+
+
+# ------------------------------------------------------------------------------------------------ library pieces
+
+
+def test_crop_or_pad_pads_short_clips_with_zeros_and_never_tiles():
+    from hf_axlstm.pretraining import crop_or_pad
+
+    rng = np.random.default_rng(0)
+    short = torch.randn(50, 80)
+    values, mask = crop_or_pad(short, 200, rng)
+    assert values.shape == (200, 80) and mask.tolist() == [1] * 50 + [0] * 150
+    assert torch.equal(values[:50], short) and torch.count_nonzero(values[50:]) == 0
+    long = torch.arange(300.0)[:, None].expand(300, 80)
+    values, mask = crop_or_pad(long, 200, rng)
+    assert bool(mask.all()) and torch.equal(values[:, 0], torch.arange(values[0, 0], values[0, 0] + 200))
+
+
+def test_parameter_groups_decay_only_matrices():
+    from hf_axlstm import AxLSTMConfig, AxLSTMForPreTraining
+    from hf_axlstm.pretraining import parameter_groups
+
+    model = AxLSTMForPreTraining(AxLSTMConfig.from_preset("tiny", hidden_size=32, num_hidden_layers=2))
+    decay, no_decay = parameter_groups(model, 0.05)
+    assert decay["weight_decay"] == 0.05 and no_decay["weight_decay"] == 0.0
+    assert all(p.ndim >= 2 for p in decay["params"]) and all(p.ndim < 2 for p in no_decay["params"])
+    assert len(decay["params"]) + len(no_decay["params"]) == len(list(model.parameters()))
+
+
+def test_warmup_cosine_schedule_rises_linearly_then_decays_to_zero():
+    from hf_axlstm.pretraining import warmup_cosine_lambda
+
+    f = warmup_cosine_lambda(warmup_steps=4, total_steps=14)
+    assert [f(s) for s in range(4)] == [0.25, 0.5, 0.75, 1.0]
+    assert f(4) == 1.0 and f(9) == pytest.approx(0.5) and f(14) == pytest.approx(0.0, abs=1e-12)
+    assert all(f(s) >= f(s + 1) for s in range(4, 14))
+
+
+def test_epoch_order_shards_are_disjoint_and_cover_the_single_process_order():
+    from hf_axlstm.pretraining import epoch_order
+
+    single = epoch_order(11, 3, 0, 0, 1)
+    ranks = [epoch_order(11, 3, 0, r, 2) for r in range(2)]
+    assert not set(ranks[0]) & set(ranks[1]) and len(ranks[0]) == len(ranks[1]) == 5
+    assert [i for pair in zip(*ranks) for i in pair] == single[:10]
+    assert epoch_order(11, 4, 0, 0, 1) != single
+
+
+def test_interrupted_checkpoint_write_is_never_listed(tmp_path):
+    from hf_axlstm.pretraining import finalize_checkpoint, list_checkpoints, temporary_checkpoint_dir
+
+    ckpts = tmp_path / "checkpoints"
+    for step in (2, 4, 6):
+        tmp = temporary_checkpoint_dir(ckpts, step)
+        tmp.mkdir(parents=True)
+        (tmp / "trainer_state.json").write_text("{}")
+        finalize_checkpoint(tmp, step, total_limit=2)
+    temporary_checkpoint_dir(ckpts, 8).mkdir()  # a crash while writing step 8
+    assert [p.name for p in list_checkpoints(ckpts)] == ["checkpoint-4", "checkpoint-6"]
+    assert all((p / "CHECKPOINT_COMPLETE").is_file() for p in list_checkpoints(ckpts))
+
+
+def test_loss_decreases_on_a_fixed_batch(corpus):
+    from hf_axlstm import AxLSTMConfig, AxLSTMFeatureExtractor, AxLSTMForPreTraining
+    from hf_axlstm.pretraining import AudioFileSource, PretrainingCrops, collate_crops, parameter_groups
+
+    torch.manual_seed(0)
+    config = AxLSTMConfig.from_preset("tiny", hidden_size=32, num_hidden_layers=2)
+    model = AxLSTMForPreTraining(config)
+    source = AudioFileSource(corpus, AxLSTMFeatureExtractor())
+    batch = collate_crops([PretrainingCrops(source, range(4), 200, 250, seed=0, fixed=True)[i] for i in range(4)])
+    batch.pop("clip_ids")
+    optimizer = torch.optim.AdamW(parameter_groups(model, 0.05), lr=3e-3, betas=(0.9, 0.95))
+    losses = []
+    for _ in range(25):
+        loss = model(**batch).loss
+        loss.backward()
+        optimizer.step()
+        optimizer.zero_grad()
+        losses.append(loss.item())
+    assert losses[-1] < 0.8 * losses[0], losses
+
+
+# ------------------------------------------------------------------------------------------------ three data sources
+
+
+def test_pretrain_from_audio_folder_writes_loadable_model_checkpoints_and_plots(corpus, tmp_path):
+    from transformers import AutoFeatureExtractor, AutoModel
+
+    out = tmp_path / "run"
+    result = _run_cli(
+        "pretrain.py", "--train_dir", str(corpus), "--output_dir", str(out), *TINY,
+        "--max_train_steps", "4", "--per_device_train_batch_size", "3", "--checkpointing_steps", "2",
+        "--checkpoints_total_limit", "1", "--validation_fraction", "0.2", "--with_tracking",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    for name in ("config.json", "model.safetensors", "preprocessor_config.json", "training_curve.png",
+                 "reconstructions.png", "feature_extraction_axlstm.py", "modeling_axlstm.py"):  # fmt: skip
+        assert (out / name).is_file(), name
+    assert [p.name for p in (out / "checkpoints").iterdir()] == ["checkpoint-4"]
+    assert (out / "checkpoints" / "checkpoint-4" / "pretrained" / "reconstructions.png").is_file()
+    config = json.loads((out / "config.json").read_text())
+    assert set(config["auto_map"]) >= {"AutoConfig", "AutoModel", "AutoModelForPreTraining", "AutoFeatureExtractor"}
+    extractor = json.loads((out / "preprocessor_config.json").read_text())
+    assert extractor["auto_map"]["AutoFeatureExtractor"] == "feature_extraction_axlstm.AxLSTMFeatureExtractor"
+    model = AutoModel.from_pretrained(out)
+    assert type(model).__name__ == "AxLSTMModel" and model.config.hidden_size == 32
+    assert type(AutoFeatureExtractor.from_pretrained(out)).__name__ == "AxLSTMFeatureExtractor"
+    history = json.loads((out / "trainer_state.json").read_text())["history"]
+    assert any("val_loss" in h for h in history) and len(_log(out)) == 4
+    assert list(out.rglob("events.out.tfevents*")), "tensorboard events expected with --with_tracking"
+
+
+def test_pretrain_from_datasets_dataset_map_style_and_streaming(corpus, tmp_path):
+    import datasets
+
+    files = sorted(str(p) for p in corpus.rglob("*") if p.suffix in (".wav", ".flac", ".ogg"))
+    ds = datasets.Dataset.from_dict({"sound": files}).cast_column("sound", datasets.Audio())
+    ds.save_to_disk(str(tmp_path / "ds"))
+    for extra in ([], ["--streaming"]):
+        out = tmp_path / f"run{len(extra)}"
+        pretrain.main(
+            ["--dataset_name", str(tmp_path / "ds"), "--audio_column", "sound", "--output_dir", str(out), *TINY,
+             "--max_train_steps", "2", "--per_device_train_batch_size", "2", "--max_validation_clips", "2", *extra]
+        )  # fmt: skip
+        assert (out / "model.safetensors").is_file() and len(_log(out)) == 2
+
+
+def test_pretrain_from_precomputed_features_matches_audio_folder(corpus, tmp_path):
+    args = ["--output_dir", "x", *TINY, "--max_train_steps", "2", "--per_device_train_batch_size", "4",
+            "--validation_fraction", "0", "--learning_rate", "1e-3"]  # fmt: skip
+    prepare_features.main(["--train_dir", str(corpus), "--output_dir", str(tmp_path / "f"), "--clips_per_shard", "6"])
+    assert len(list((tmp_path / "f").glob("*.parquet"))) == 3
+    args[1] = str(tmp_path / "from_features")
+    pretrain.main(["--features_dir", str(tmp_path / "f"), *args])
+    args[1] = str(tmp_path / "from_audio")
+    pretrain.main(["--train_dir", str(corpus), *args])
+    a, b = _weights(tmp_path / "from_features"), _weights(tmp_path / "from_audio")
+    for key in a:
+        torch.testing.assert_close(a[key], b[key], rtol=1e-4, atol=1e-5)
+
+
+# ------------------------------------------------------------------------------------------------ resume
+
+
+RESUME_ARGS = ["--max_train_steps", "6", "--per_device_train_batch_size", "2", "--gradient_accumulation_steps", "2",
+               "--checkpointing_steps", "2", "--checkpoints_total_limit", "5", "--validation_fraction", "0.2",
+               "--learning_rate", "2e-3", "--log_clip_ids"]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def interrupted(corpus, tmp_path_factory):
+    """An uninterrupted 6-step run (two epochs: 12 training clips, 3 updates per epoch with accumulation 2) and the
+    same run stopped after step 5 (checkpoints at 2 and 4)."""
+    root = tmp_path_factory.mktemp("resume")
+    pretrain.main(["--train_dir", str(corpus), "--output_dir", str(root / "full"), *TINY, *RESUME_ARGS])
+    pretrain.main(["--train_dir", str(corpus), "--output_dir", str(root / "cut"), *TINY, *RESUME_ARGS,
+                   "--stop_after_steps", "5"])  # fmt: skip
+    return root
+
+
+def _resume(corpus, folder: Path):
+    pretrain.main(["--train_dir", str(corpus), "--output_dir", str(folder), *TINY, *RESUME_ARGS,
+                   "--resume_from_checkpoint", "latest"])  # fmt: skip
+
+
+def test_resume_latest_reproduces_the_uninterrupted_run_exactly(corpus, interrupted, tmp_path, capsys):
+    full, cut = interrupted / "full", tmp_path / "cut"
+    shutil.copytree(interrupted / "cut", cut)
+    assert not (cut / "model.safetensors").exists()
+    assert [p.name for p in (cut / "checkpoints").iterdir() if not p.name.startswith(".")] == [
+        "checkpoint-2", "checkpoint-4",
+    ]  # fmt: skip
+    _resume(corpus, cut)
+    assert "resumed from" in capsys.readouterr().out
+    a, b = _weights(full), _weights(cut)
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    by_step = {r["step"]: r for r in _log(cut)}  # steps 5 and 6 appear twice: before and after the interruption
+    for record in _log(full):
+        assert by_step[record["step"]]["loss"] == record["loss"]
+        assert by_step[record["step"]]["lr"] == record["lr"]
+    full_ids = (full / "clip_ids" / "rank0.txt").read_text().splitlines()
+    cut_ids = (cut / "clip_ids" / "rank0.txt").read_text().splitlines()
+
+    def step(line):
+        return int(line.split("\t")[0])
+
+    # the interrupted run consumed steps 1-5, the resumed one steps 5-6 again from checkpoint-4
+    assert cut_ids == [x for x in full_ids if step(x) <= 5] + [x for x in full_ids if step(x) >= 5]
+
+
+@pytest.mark.parametrize("damage", ["truncate_weights", "remove_marker"])
+def test_corrupted_latest_checkpoint_falls_back_to_the_previous_one(corpus, interrupted, tmp_path, capsys, damage):
+    full, cut = interrupted / "full", tmp_path / "cut"
+    shutil.copytree(interrupted / "cut", cut)
+    latest = cut / "checkpoints" / "checkpoint-4"
+    if damage == "truncate_weights":
+        data = (latest / "model.safetensors").read_bytes()
+        (latest / "model.safetensors").write_bytes(data[: len(data) // 3])
+    else:
+        (latest / "CHECKPOINT_COMPLETE").unlink()
+    _resume(corpus, cut)
+    captured = capsys.readouterr()
+    assert "warning: checkpoint" in captured.err and "checkpoint-4" in captured.err
+    assert "checkpoint-2 at step 2" in captured.out
+    a, b = _weights(full), _weights(cut)
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_nan_loss_stops_naming_the_step_and_last_good_checkpoint(corpus, tmp_path):
+    result = _run_cli(
+        "pretrain.py", "--train_dir", str(corpus), "--output_dir", str(tmp_path / "nan"), *TINY,
+        "--max_train_steps", "8", "--per_device_train_batch_size", "4", "--learning_rate", "1e30",
+        "--warmup_steps", "0", "--checkpointing_steps", "1", "--validation_fraction", "0",
+    )  # fmt: skip
+    assert result.returncode == 3, result.stderr
+    line = [x for x in result.stderr.splitlines() if "error:" in x]
+    assert len(line) == 1 and "at step" in line[0] and "checkpoint-" in line[0], result.stderr
+    assert "Traceback" not in result.stderr
+
+
+# ------------------------------------------------------------------------------------------------ bad arguments
+
+
+def _bad_features(tmp_path: Path, corpus: Path) -> Path:
+    folder = tmp_path / "feats"
+    prepare_features.main(["--train_dir", str(corpus / "test"), "--output_dir", str(folder)])
+    meta = json.loads((folder / "axlstm_features.json").read_text())
+    meta["sampling_rate"] = 8000
+    (folder / "axlstm_features.json").write_text(json.dumps(meta))
+    return folder
+
+
+@pytest.mark.parametrize(
+    "case, expected",
+    [
+        ("missing_dir", "does not exist"),
+        ("no_audio", "holds no audio files"),
+        ("unknown_column", "is not a column"),
+        ("wrong_sampling_rate", "sampling rate (Hz) 8000"),
+    ],
+)
+def test_bad_arguments_give_one_clear_error_line(corpus, tmp_path, case, expected):
+    if case == "missing_dir":
+        data = ["--train_dir", str(tmp_path / "nowhere")]
+    elif case == "no_audio":
+        (tmp_path / "empty" / "sub").mkdir(parents=True)
+        (tmp_path / "empty" / "sub" / "notes.txt").write_text("no audio here")
+        data = ["--train_dir", str(tmp_path / "empty")]
+    elif case == "unknown_column":
+        import datasets
+
+        datasets.Dataset.from_dict({"audio": ["a.wav"]}).save_to_disk(str(tmp_path / "ds"))
+        data = ["--dataset_name", str(tmp_path / "ds"), "--audio_column", "speech"]
+    else:
+        data = ["--features_dir", str(_bad_features(tmp_path, corpus))]
+    result = _run_cli("pretrain.py", *data, "--output_dir", str(tmp_path / "out"), *TINY, "--max_train_steps", "1")
+    assert result.returncode == 2
+    errors = [line for line in result.stderr.splitlines() if "error:" in line]
+    assert len(errors) == 1 and expected in errors[0], result.stderr
+    assert "Traceback" not in result.stderr
+
+
+# ------------------------------------------------------------------------------------------------ two processes
+
+
+@pytest.mark.slow
+def test_two_processes_read_disjoint_data_and_match_one_process_with_the_same_global_batch(tmp_path):
+    # Clips of >= 2 s: every crop is full, so each rank's mean over its patches averages to the global mean. (With
+    # padded clips the per-rank means weight the patches differently, as in any DDP per-token loss.)
+    corpus = tmp_path / "corpus"
+    synthetic_audio.make_corpus(corpus, clips_per_class=2, min_seconds=2.05, max_seconds=2.5, mixed_formats=True)
+    common = ["--train_dir", str(corpus), *TINY, "--max_train_steps", "1", "--warmup_steps", "0",
+              "--learning_rate", "1e-3", "--validation_fraction", "0", "--log_clip_ids"]  # fmt: skip
+    launcher = shutil.which("accelerate")
+    assert launcher is not None
+    env = _env()
+    env["ACCELERATE_USE_CPU"] = "1"
+    result = subprocess.run(
+        [launcher, "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1", "--mixed_precision", "no",
+         "--dynamo_backend", "no", "--main_process_port", "0", str(EXAMPLES / "pretrain.py"), *common,
+         "--output_dir", str(tmp_path / "two"), "--per_device_train_batch_size", "2"],
+        capture_output=True, text=True, env=env, timeout=300,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "processes 2" in result.stdout
+    pretrain.main([*common, "--output_dir", str(tmp_path / "one"), "--per_device_train_batch_size", "4"])
+
+    def ids(path):
+        return {line.split("\t")[1] for line in path.read_text().splitlines()}
+
+    rank0, rank1 = ids(tmp_path / "two" / "clip_ids" / "rank0.txt"), ids(tmp_path / "two" / "clip_ids" / "rank1.txt")
+    assert len(rank0) == len(rank1) == 2 and not rank0 & rank1
+    assert rank0 | rank1 == ids(tmp_path / "one" / "clip_ids" / "rank0.txt")
+    two, one = _log(tmp_path / "two")[0], _log(tmp_path / "one")[0]
+    assert two["loss"] == pytest.approx(one["loss"], abs=1e-5)
+    assert two["grad_norm"] == pytest.approx(one["grad_norm"], rel=1e-4)
+    a, b = _weights(tmp_path / "two"), _weights(tmp_path / "one")
+    for key in a:
+        torch.testing.assert_close(a[key], b[key], rtol=0, atol=1e-5)
+
+
+# ------------------------------------------------------------------------------------------------ demo and benchmark
+
+
+@pytest.mark.slow
+def test_demo_runs_end_to_end_offline_and_prints_the_tables(tmp_path):
+    result = subprocess.run(
+        [sys.executable, str(EXAMPLES / "demo.py"), "--output_dir", str(tmp_path / "demo"), "--clips_per_class", "4",
+         "--max_train_steps", "2", "--hidden_size", "16", "--num_hidden_layers", "2"],
+        capture_output=True, text=True, env={**_env(), "HF_HUB_OFFLINE": "1"}, timeout=300,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "| pretrained |" in result.stdout and "| random init |" in result.stdout
+    assert "pipeline('audio-classification')" in result.stdout
+    config = json.loads((tmp_path / "demo" / "classifier" / "config.json").read_text())
+    assert len(config["id2label"]) == 5
+
+
+@pytest.mark.slow
+def test_benchmark_prints_one_markdown_table():
+    result = subprocess.run(
+        [sys.executable, str(REPO / "benchmarks" / "pretrain_throughput.py"), "--presets", "tiny", "--steps", "1",
+         "--warmup", "0", "--batch_size", "2", "--num_hidden_layers", "1"],
+        capture_output=True, text=True, env=_env(), timeout=300,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    rows = [line for line in result.stdout.splitlines() if line.startswith("| tiny |")]
+    assert len(rows) == 2 and "excluded" in rows[0] and "included" in rows[1]
+
+
+def test_resume_latest_without_any_checkpoint_starts_from_scratch(corpus, tmp_path, capsys):
+    out = tmp_path / "fresh"
+    pretrain.main(["--train_dir", str(corpus), "--output_dir", str(out), *TINY, "--max_train_steps", "1",
+                   "--per_device_train_batch_size", "2", "--validation_fraction", "0",
+                   "--resume_from_checkpoint", "latest"])  # fmt: skip
+    assert "starting from scratch" in capsys.readouterr().out
+    assert [r["step"] for r in _log(out)] == [1]
