@@ -308,13 +308,17 @@ def test_bad_input_shapes_raise_value_error(shape, message):
 def test_bad_masks_raise_value_error():
     model = AxLSTMForPreTraining(small_config(num_hidden_layers=1))
     x = torch.randn(2, 200, 80)
-    with pytest.raises(ValueError, match=r"attention_mask has shape \(2, 100\); expected \(batch, frames\) = \(2, 200\)"):
+    with pytest.raises(
+        ValueError, match=r"attention_mask has shape \(2, 100\); expected \(batch, frames\) = \(2, 200\)"
+    ):
         model(x, attention_mask=torch.ones(2, 100))
     with pytest.raises(ValueError, match=r"attention_mask has a clip with no real frame"):
         model(x, attention_mask=torch.zeros(2, 200))
     left_padded = torch.ones(2, 200)
     left_padded[0, :10] = 0
-    with pytest.raises(ValueError, match=r"attention_mask has padding before real frames; AxLSTM expects right padding"):
+    with pytest.raises(
+        ValueError, match=r"attention_mask has padding before real frames; AxLSTM expects right padding"
+    ):
         model(x, attention_mask=left_padded)
     with pytest.raises(ValueError, match=r"mask has shape \(2, 10\); expected \(batch, num_patches\) = \(2, 250\)"):
         model(x, mask=torch.zeros(2, 10))

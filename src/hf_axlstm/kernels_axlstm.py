@@ -36,8 +36,6 @@ remote code.
 
 from __future__ import annotations
 
-import math
-
 import torch
 import torch.nn.functional as F
 
@@ -58,11 +56,37 @@ _NEG = -1e30
 # so the forms cost the same at S ~ 1.0-1.3 x (head_dim + chunk), where their matmul FLOPs cross (4 S (S) DH for the
 # parallel form vs 4 S (chunk + DH) DH per head for the chunkwise one). With 1.15: a 2 s clip (251 tokens) runs
 # chunkwise for tiny (head dim 96) and in parallel for small and base (192, 384).
-# With gradients the chunkwise backward costs relatively more (its chunk loop is recorded step by step): tiny, batch 8,
-# 251 tokens, forward + backward of the encoder: parallel 1.92 s vs chunkwise 2.03 s (1 thread), so training switches
-# later, at AUTO_CHUNKWISE_FACTOR_GRAD x (head_dim + chunk).
+# With gradients the parallel form (with its recomputing backward, `_ParallelMLSTM`) needs the least memory, and the
+# chunkwise backward (its chunk loop recorded step by step) is no faster: tiny, batch 8, 251 tokens, forward + backward
+# of the encoder, 1 thread: parallel 1.9-2.2 s (autograd / recomputing), chunkwise 2.0 s, peak memory 0.59 x the
+# authors' formulation for the recomputing parallel form vs ~0.7 x chunkwise. Training switches later, at
+# AUTO_CHUNKWISE_FACTOR_GRAD x (head_dim + chunk).
 AUTO_CHUNKWISE_FACTOR = 1.15
 AUTO_CHUNKWISE_FACTOR_GRAD = 2.0
+# On CUDA the parallel form stays faster much longer (the chunk loop is bound by kernel launches). Measured on an H100
+# (torch 2.11, fp32, 4 heads, ms): head_dim 96: S=1251 (batch 8) parallel 1.43 / chunkwise 4.28, S=5001 (batch 1)
+# 2.77 / 11.6; head_dim 384: S=1251 (batch 8) 2.77 / 3.43, S=5001 (batch 1) 5.28 / 12.2. So on CUDA `auto` keeps the
+# parallel form until one S x S float32 buffer would exceed AUTO_CUDA_MAX_PARALLEL_BYTES.
+AUTO_CUDA_MAX_PARALLEL_BYTES = 2 * 1024**3
+
+
+def _cumsum(x: torch.Tensor) -> torch.Tensor:
+    """Cumulative sum over the last axis (float32). Under torch.compile as a product with a triangular matrix: the
+    inductor of torch 2.11 failed to generate the CUDA code of the fused scan (measured on an H100)."""
+    if torch.compiler.is_compiling():
+        size = x.shape[-1]
+        upper = torch.ones(size, size, dtype=x.dtype, device=x.device).triu()  # upper[j, i] = 1 for j <= i
+        with torch.autocast(device_type=x.device.type, enabled=False):
+            return x @ upper
+    return torch.cumsum(x, dim=-1)
+
+
+def _cummax(x: torch.Tensor) -> torch.Tensor:
+    """Cumulative max over the last axis; under torch.compile as a masked row max (see `_cumsum`)."""
+    if torch.compiler.is_compiling():
+        future = _causal_mask(x.shape[-1], x.device)
+        return x.unsqueeze(-2).masked_fill(future, float("-inf")).amax(dim=-1)
+    return torch.cummax(x, dim=-1).values
 
 
 def _causal_mask(size: int, device: torch.device) -> torch.Tensor:
@@ -79,9 +103,67 @@ def _stabilised_decay(b: torch.Tensor, row_max: torch.Tensor) -> torch.Tensor:
 
 def _weighted(scores: torch.Tensor, decay: torch.Tensor) -> torch.Tensor:
     """scores * decay in float32; in place when no gradient is recorded (saves one S x S buffer and a pass)."""
-    if scores.dtype == torch.float32 and not (torch.is_grad_enabled() and (scores.requires_grad or decay.requires_grad)):
+    if scores.dtype == torch.float32 and not (
+        torch.is_grad_enabled() and (scores.requires_grad or decay.requires_grad)
+    ):
         return scores.mul_(decay)
     return scores.float() * decay
+
+
+# Whether fp32 training runs the parallel form through `_ParallelMLSTM` (recomputes the S x S matrices in backward).
+RECOMPUTE_IN_BACKWARD = True
+
+
+class _ParallelMLSTM(torch.autograd.Function):
+    """The parallel form with a hand-written backward that keeps only O(S) tensors between the passes and recomputes
+    the S x S matrices (decay, scores, C) in the backward pass: autograd would keep three of them per layer.
+    float32 only (the model's training precision on CPU); other dtypes use the autograd path."""
+
+    @staticmethod
+    def forward(ctx, q, k, v, igate, fgate, eps):
+        scale = q.shape[-1] ** -0.5
+        log_f_cum = torch.cumsum(F.logsigmoid(fgate), dim=-1)  # (B, NH, S)
+        b = igate - log_f_cum
+        b_max, argmax = torch.cummax(b, dim=-1)
+        c = (q @ k.transpose(-2, -1)).mul_(scale).mul_(_stabilised_decay(b, b_max))  # (B, NH, S, S)
+        row_sum = c.sum(dim=-1)  # (B, NH, S)
+        floor = torch.exp(-(log_f_cum + b_max))  # exp(-m)
+        normaliser = torch.maximum(row_sum.abs(), floor)
+        h = (c @ v) / (normaliser + eps).unsqueeze(-1)
+        ctx.save_for_backward(q, k, v, fgate, b, b_max, argmax, row_sum, floor, normaliser, h)
+        ctx.eps = eps
+        return h
+
+    @staticmethod
+    def backward(ctx, grad_h):
+        q, k, v, fgate, b, b_max, argmax, row_sum, floor, normaliser, h = ctx.saved_tensors
+        scale = q.shape[-1] ** -0.5
+        denom = (normaliser + ctx.eps).unsqueeze(-1)  # (B, NH, S, 1)
+        grad_num = grad_h / denom  # d/d(C v)
+        grad_n = -(grad_h * h).sum(dim=-1) / denom.squeeze(-1)  # (B, NH, S)
+        use_sum = row_sum.abs() > floor  # torch.maximum: the larger argument gets the gradient
+        grad_row_sum = torch.where(use_sum, grad_n * torch.sign(row_sum), 0.0)
+        grad_m = torch.where(use_sum, 0.0, -grad_n * floor)  # d exp(-m) / dm = -exp(-m)
+
+        decay = _stabilised_decay(b, b_max)  # recomputed (B, NH, S, S)
+        scores = (q @ k.transpose(-2, -1)).mul_(scale)
+        c = scores * decay
+        grad_v = c.transpose(-2, -1) @ grad_num
+        grad_c = (grad_num @ v.transpose(-2, -1)).add_(grad_row_sum.unsqueeze(-1))  # (B, NH, S, S)
+        # d log D entries: grad_c * C (zero above the diagonal, where C is 0).
+        grad_log_d = c.mul_(grad_c)
+        grad_scores = grad_c.mul_(decay)
+        grad_q = (grad_scores @ k).mul_(scale)
+        grad_k = (grad_scores.transpose(-2, -1) @ q).mul_(scale)
+        # log D[i, j] - m_i = b_j - b_max_i: columns feed b, rows feed b_max (with a minus sign).
+        grad_b = grad_log_d.sum(dim=-2)  # (B, NH, S)
+        grad_b_max = grad_m - grad_log_d.sum(dim=-1)
+        grad_b = grad_b.scatter_add(-1, argmax, grad_b_max)  # the cumulative max routes to its argmax
+        # m = cum + b_max, b = igate - cum, cum = cumsum(logsigmoid(f)).
+        grad_cum = grad_m - grad_b
+        grad_log_f = grad_cum.flip(-1).cumsum(-1).flip(-1)  # reverse cumulative sum
+        grad_f = grad_log_f * torch.sigmoid(-fgate)
+        return grad_q, grad_k, grad_v, grad_b, grad_f, None
 
 
 def mlstm_parallel(
@@ -103,11 +185,15 @@ def mlstm_parallel(
         h: (batch, heads, seq, head_dim), in the dtype of `v`.
     """
     out_dtype = v.dtype
+    grad = torch.is_grad_enabled() and any(t.requires_grad for t in (q, k, v, igate, fgate))
+    plain_fp32 = q.dtype == v.dtype == torch.float32 and not torch.is_autocast_enabled(q.device.type)
+    if grad and RECOMPUTE_IN_BACKWARD and plain_fp32 and not torch.compiler.is_compiling():
+        return _ParallelMLSTM.apply(q, k, v, igate.float(), fgate.float(), eps)
     scale = q.shape[-1] ** -0.5
     # Gates in float32: cum_i = sum_{t<=i} logsigmoid(f_t); log D[i, j] = cum_i + b_j with b_j = i_j - cum_j.
-    log_f_cum = torch.cumsum(F.logsigmoid(fgate.float()), dim=-1)  # (B, NH, S)
+    log_f_cum = _cumsum(F.logsigmoid(fgate.float()))  # (B, NH, S)
     b = igate.float() - log_f_cum  # (B, NH, S)
-    b_max = torch.cummax(b, dim=-1).values  # (B, NH, S): the stabiliser is m_i = cum_i + b_max_i
+    b_max = _cummax(b)  # (B, NH, S): the stabiliser is m_i = cum_i + b_max_i
     decay = _stabilised_decay(b, b_max)  # (B, NH, S, S) = exp(log D - m), float32
     scores = q @ (k * scale).transpose(-2, -1)  # (B, NH, S, S) in the input dtype
     c = _weighted(scores, decay)  # (B, NH, S, S) float32
@@ -153,17 +239,17 @@ def mlstm_chunkwise(
 
     q, k, v = chunks(q * scale), chunks(k), chunks(v)  # (B, NH, NC, L, DH)
     # Gates in float32, cumulated within each chunk: g_s = sum_{t<=s} logsigmoid(f_t) (t, s in the chunk).
-    g = torch.cumsum(chunks(F.logsigmoid(fgate.float())), dim=-1)  # (B, NH, NC, L)
+    g = _cumsum(chunks(F.logsigmoid(fgate.float())))  # (B, NH, NC, L)
     b = chunks(igate.float()) - g  # (B, NH, NC, L)
-    b_max = torch.cummax(b, dim=-1).values  # (B, NH, NC, L)
+    b_max = _cummax(b)  # (B, NH, NC, L)
     g_last = g[..., -1]  # (B, NH, NC): log decay across a whole chunk
     # Largest log weight chunk c gives one of its own keys, seen from its last position: a_c = g_last_c + max_u b_u.
     a = g_last + b_max[..., -1]  # (B, NH, NC)
     # The stabiliser after chunk c, m_out_c = max(g_last_c + m_out_{c-1}, a_c), is again a cumulative max:
     # with G_c = sum_{c'<=c} g_last_c', m_out_c = G_c + max_{c'<=c} (a_c' - G_c'). It is exactly the stabiliser m of
     # the chunk's last position, so the per-position stabilisers below are the exact global max of log D.
-    g_total = torch.cumsum(g_last, dim=-1)  # (B, NH, NC)
-    m_out = g_total + torch.cummax(a - g_total, dim=-1).values  # (B, NH, NC)
+    g_total = _cumsum(g_last)  # (B, NH, NC)
+    m_out = g_total + _cummax(a - g_total)  # (B, NH, NC)
     m_in = torch.cat([torch.full_like(m_out[..., :1], _NEG), m_out[..., :-1]], dim=-1)  # (B, NH, NC), entering c
     keep = torch.exp(g_last + m_in - m_out)  # (B, NH, NC) <= 1: how much of the entering state survives chunk c
     # Chunk c's keys as they enter the next state, already divided by exp(m_out_c): weights <= 1.
@@ -239,7 +325,11 @@ def mlstm_triton(
     dtype = q.dtype if q.dtype in (torch.float16, torch.bfloat16) else torch.float32
     if torch.is_autocast_enabled("cuda"):
         dtype = torch.get_autocast_dtype("cuda")
-    batch, heads, _, head_dim = q.shape
+    batch, heads, seq, head_dim = q.shape
+    pad = -seq % chunk_size  # the kernel needs whole chunks; padding at the end is invisible to a causal kernel
+    if pad:
+        q, k, v = (F.pad(t, (0, 0, 0, pad)) for t in (q, k, v))
+        igate, fgate = (F.pad(t, (0, pad)) for t in (igate, fgate))
     with torch.autocast("cuda", enabled=False):
         h = _triton_chunkwise(
             q=q.to(dtype).contiguous(),
@@ -254,15 +344,20 @@ def mlstm_triton(
             chunk_size=chunk_size,
             autocast_kernel_dtype=dtype,
         )
-    return h
+    return h[:, :, :seq]
 
 
 BACKENDS = ("auto", "parallel", "chunkwise", "triton")
 
 
-def select_backend(seq_len: int, head_dim: int, chunk_size: int, training: bool = False) -> str:
-    """The kernel `auto` runs: the parallel form up to factor x (head_dim + chunk_size) positions, chunkwise beyond
-    (factor AUTO_CHUNKWISE_FACTOR, or AUTO_CHUNKWISE_FACTOR_GRAD when gradients are recorded)."""
+def select_backend(
+    seq_len: int, head_dim: int, chunk_size: int, training: bool = False, cuda: bool = False, batch_heads: int = 1
+) -> str:
+    """The kernel `auto` runs. On CPU: the parallel form up to factor x (head_dim + chunk_size) positions, chunkwise
+    beyond (factor AUTO_CHUNKWISE_FACTOR, or AUTO_CHUNKWISE_FACTOR_GRAD when gradients are recorded). On CUDA: the
+    parallel form while one (batch x heads x S x S) float32 buffer fits in AUTO_CUDA_MAX_PARALLEL_BYTES."""
+    if cuda:
+        return "parallel" if 4 * batch_heads * seq_len**2 <= AUTO_CUDA_MAX_PARALLEL_BYTES else "chunkwise"
     factor = AUTO_CHUNKWISE_FACTOR_GRAD if training else AUTO_CHUNKWISE_FACTOR
     return "chunkwise" if seq_len > factor * (head_dim + chunk_size) else "parallel"
 
@@ -284,7 +379,8 @@ def mlstm(
     """
     if backend == "auto":
         training = torch.is_grad_enabled() and any(t.requires_grad for t in (q, k, v, igate, fgate))
-        backend = select_backend(q.shape[-2], q.shape[-1], chunk_size, training)
+        batch_heads = q.shape[0] * q.shape[1]
+        backend = select_backend(q.shape[-2], q.shape[-1], chunk_size, training, q.is_cuda, batch_heads)
     if backend == "parallel":
         return mlstm_parallel(q, k, v, igate, fgate, eps=eps)
     if backend == "chunkwise":

@@ -448,9 +448,11 @@ def _prepare_input(
                 f"attention_mask has shape {tuple(attention_mask.shape)}; expected (batch, frames) = {(batch, frames)}."
             )
         attention_mask = attention_mask.to(input_values.device).bool()
-        if not bool(attention_mask.any(dim=1).all()):
+        # Value checks read the data back to Python: skipped while torch.compile traces (no graph breaks).
+        checking = not torch.compiler.is_compiling()
+        if checking and not bool(attention_mask.any(dim=1).all()):
             raise ValueError("attention_mask has a clip with no real frame; every clip needs at least one.")
-        if bool((attention_mask[:, 1:] > attention_mask[:, :-1]).any()):
+        if checking and bool((attention_mask[:, 1:] > attention_mask[:, :-1]).any()):
             raise ValueError(
                 "attention_mask has padding before real frames; AxLSTM expects right padding (real frames first), "
                 "as AxLSTMFeatureExtractor produces with padding_side='right'."
@@ -534,7 +536,7 @@ class AxLSTMModel(AxLSTMPreTrainedModel):
         token_mask = torch.cat([patch_mask.new_ones(batch, n_cls), patch_mask], dim=1)  # (B, S)
 
         reverse_index = None
-        if frame_mask is not None and not bool(patch_mask.all()):
+        if frame_mask is not None and (torch.compiler.is_compiling() or not bool(patch_mask.all())):
             # Reverse only each sequence's real prefix so the padding stays behind the real tokens in both
             # directions; the causal mLSTM and conv then never let padding reach a real token.
             lengths = token_mask.sum(dim=1, keepdim=True)  # (B, 1)

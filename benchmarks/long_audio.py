@@ -1,0 +1,128 @@
+"""Long audio: one clip of 2-60 s through the encoder as ONE sequence (parallel vs chunkwise vs auto kernels, and the
+authors' quadratic reference) or as independent 2 s windows (the HEAR protocol). Prints ONE markdown table.
+
+Time: median wall seconds of `--repeats` calls after one warm-up call, per clip. Peak memory: every case runs in a
+fresh subprocess; after the model and the input are built, the kernel's peak-RSS mark is reset
+(`echo 5 > /proc/self/clear_refs`), the case runs once, and the rise of the peak RSS (VmHWM) above the RSS at the
+reset is reported (glibc mmaps every block over 64 KiB, so freed tensors leave the RSS at once): the memory the call itself needed at its worst moment (activations, S x S matrices, states,
+allocator slack), not the model weights. Each case pays the import once, outside the timed region.
+
+    python benchmarks/long_audio.py                                   # quick: tiny, 2/5/10 s, < 2 min on 2 cores
+    python benchmarks/long_audio.py --size base --seconds 2 5 10 30 60 --repeats 1
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+
+import torch
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from encoder import CLOCKS, build, memory_env, peak_rss_kib, reference_encoder, reset_peak_rss  # noqa: E402
+
+FRAMES_PER_SECOND = 100
+MODES = ("reference", "parallel", "chunkwise", "auto", "windows")
+
+
+def run_case(size: str, seconds: float, mode: str, repeats: int, threads: int, clock: str) -> dict:
+    torch.set_num_threads(threads)
+    timer = CLOCKS[clock]
+    model = build(size)
+    frames = int(seconds * FRAMES_PER_SECOND)
+    inputs = torch.randn(1, frames, 80)
+    if mode == "windows":
+        # The clip cut into independent 2 s windows, encoded as one batch (zero-padded to whole windows).
+        windows = -(-frames // 200)
+        inputs = torch.nn.functional.pad(inputs, (0, 0, 0, windows * 200 - frames)).view(windows, 200, 80)
+    if mode in ("parallel", "chunkwise", "auto", "windows"):
+        model.config.mlstm_backend = "auto" if mode == "windows" else mode
+
+    def call():
+        with torch.no_grad():
+            if mode == "reference":
+                return reference_encoder(model, inputs)
+            return model(inputs).last_hidden_state
+
+    base = reset_peak_rss()
+    call()  # the warm-up call is the measured-memory call
+    peak_mib = (peak_rss_kib() - base) / 1024
+    times = []
+    for _ in range(repeats):
+        start = timer()
+        call()
+        times.append(timer() - start)
+    return {"seconds": sorted(times)[len(times) // 2], "peak_mib": peak_mib}
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--size", default="tiny", choices=["tiny", "small", "base"])
+    parser.add_argument("--seconds", nargs="+", type=float, default=[2, 5, 10])
+    parser.add_argument("--modes", nargs="+", default=list(MODES), choices=MODES)
+    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--clock", default="wall", choices=sorted(CLOCKS), help="wall or process CPU time")
+    parser.add_argument("--max_quadratic_seconds", type=float, default=10, help="longest clip for the S x S forms")
+    parser.add_argument("--timeout", type=float, default=600, help="seconds per case before it is reported as such")
+    parser.add_argument("--_case", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+
+    if args._case:
+        print(json.dumps(run_case(*json.loads(args._case))))
+        return
+
+    results = {}
+    for seconds in args.seconds:
+        for mode in args.modes:
+            if mode in ("reference", "parallel") and seconds > args.max_quadratic_seconds:
+                results[seconds, mode] = "skipped (S x S)"
+                continue
+            case = json.dumps([args.size, seconds, mode, args.repeats, args.threads, args.clock])
+            try:
+                out = subprocess.run(
+                    [sys.executable, __file__, "--_case", case],
+                    capture_output=True,
+                    text=True,
+                    check=True,
+                    timeout=args.timeout,
+                    env=memory_env(),
+                )
+                results[seconds, mode] = json.loads(out.stdout.strip().splitlines()[-1])
+            except subprocess.TimeoutExpired:
+                results[seconds, mode] = f"> {args.timeout:.0f} s"
+            except subprocess.CalledProcessError as err:
+                results[seconds, mode] = "failed: " + (err.stderr.strip().splitlines() or ["?"])[-1][:60]
+
+    print(
+        f"AxLSTM-{args.size[0].upper()}, one clip (batch 1), fp32, {args.threads} threads, {args.clock} clock, "
+        f"median of {args.repeats}; "
+        f"peak = rise of peak RSS during one call (fresh process per case); load average at the end "
+        f"{os.getloadavg()[0]:.1f}. 'x 2 s' = time / time of the 2 s clip in the same mode; "
+        f"'x ref' = reference time / time.\n"
+    )
+    header = ["clip s", "tokens", "mode", "time s", "x 2 s", "x ref", "peak MiB"]
+    print("| " + " | ".join(header) + " |")
+    print("|" + "---|" * len(header))
+    for seconds in args.seconds:
+        tokens = 1 + int(seconds * FRAMES_PER_SECOND) // 4 * 5
+        for mode in args.modes:
+            res = results[seconds, mode]
+            if isinstance(res, str):
+                print(f"| {seconds:g} | {tokens} | {mode} | {res} | - | - | - |")
+                continue
+            two = results.get((2.0, mode)) if 2.0 in args.seconds else None
+            ref = results.get((seconds, "reference"))
+            x_two = f"{res['seconds'] / two['seconds']:.2f}" if isinstance(two, dict) else "-"
+            x_ref = f"{ref['seconds'] / res['seconds']:.2f}" if isinstance(ref, dict) else "-"
+            print(
+                f"| {seconds:g} | {tokens} | {mode} | {res['seconds']:.3f} | {x_two} | {x_ref} | "
+                f"{res['peak_mib']:.0f} |"
+            )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,209 @@
+"""The mLSTM kernels and the fused mixer compute the authors' function: every backend against a plain float64
+reference of the formula (forward and gradients), at awkward lengths, through the model in both directions, with and
+without padding, and on the official fixture checkpoint."""
+
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from hf_axlstm.configuration_axlstm import AxLSTMConfig
+from hf_axlstm.kernels_axlstm import mlstm, select_backend
+from hf_axlstm.modeling_axlstm import AxLSTMMixer, AxLSTMModel
+
+from .conftest import rel_err
+
+
+def reference_mlstm(q, k, v, igate, fgate, eps=1e-6):
+    """The formula as written, in float64: log D from a lower-triangular sum, stabiliser = row max, then normalise."""
+    q, k, v, igate, fgate = (t.double() for t in (q, k, v, igate, fgate))
+    seq = q.shape[-2]
+    lower = torch.ones(seq, seq, dtype=torch.float64).tril()  # lower[i, t] = 1 for t <= i
+    log_f = F.logsigmoid(fgate)  # (B, NH, S)
+    upto = log_f @ lower.T  # upto[i] = sum_{t <= i} log f_t
+    log_d = upto.unsqueeze(-1) - upto.unsqueeze(-2) + igate.unsqueeze(-2)  # sum_{t=j+1..i} log f_t + i_j
+    log_d = log_d.masked_fill(lower == 0, -math.inf)
+    m = log_d.max(dim=-1, keepdim=True).values
+    c = (q @ k.transpose(-2, -1)) / math.sqrt(q.shape[-1]) * torch.exp(log_d - m)
+    n = torch.maximum(c.sum(dim=-1, keepdim=True).abs(), torch.exp(-m))
+    return (c @ v) / (n + eps)
+
+
+def random_inputs(batch, heads, seq, head_dim, seed=0, requires_grad=False):
+    gen = torch.Generator().manual_seed(seed)
+    q, k, v = (torch.randn(batch, heads, seq, head_dim, generator=gen) for _ in range(3))
+    igate = torch.randn(batch, heads, seq, generator=gen)
+    fgate = torch.randn(batch, heads, seq, generator=gen) * 2 + torch.linspace(3, 6, heads)[None, :, None]
+    tensors = [q, k, v, igate, fgate]
+    return [t.requires_grad_(requires_grad) for t in tensors]
+
+
+def close(actual, expected, tol=1e-5):
+    """Relative error in norm, with an absolute floor for tensors that are (almost) zero, e.g. d/df at S = 1."""
+    diff = (actual.double() - expected.double()).norm().item()
+    return diff <= tol * expected.double().norm().item() + 1e-9
+
+
+@pytest.mark.parametrize("backend", ["parallel", "chunkwise", "auto"])
+@pytest.mark.parametrize("seq", [1, 5, 16, 17, 40, 64])
+def test_kernel_matches_reference_forward_and_backward(backend, seq):
+    inputs = random_inputs(2, 3, seq, 8, seed=seq, requires_grad=True)
+    expected = reference_mlstm(*inputs)
+    grad_out = torch.randn(expected.shape, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    expected_grads = torch.autograd.grad(expected, inputs, grad_out)
+    out = mlstm(*inputs, backend=backend, chunk_size=16)  # 1, 5 < chunk; 17, 40 not multiples; 16, 64 multiples
+    grads = torch.autograd.grad(out, inputs, grad_out.float())
+    assert out.dtype == torch.float32
+    assert close(out, expected), rel_err(out, expected)
+    for name, g, eg in zip("q k v igate fgate".split(), grads, expected_grads):
+        assert close(g, eg), (name, rel_err(g, eg))
+
+
+@pytest.mark.parametrize("backend", ["parallel", "chunkwise"])
+def test_kernel_gradients_where_the_normaliser_floor_exp_minus_m_wins(backend):
+    q, k, v, igate, fgate = random_inputs(2, 2, 40, 8, seed=11)
+    igate = (igate - 12.0).detach().requires_grad_()  # tiny input gates: max(|n|, exp(-m)) takes exp(-m)
+    inputs = [t.detach().requires_grad_() for t in (q, k, v)] + [igate, fgate.detach().requires_grad_()]
+    expected = reference_mlstm(*inputs)
+    expected_grads = torch.autograd.grad(expected.sum(), inputs)
+    out = mlstm(*inputs, backend=backend, chunk_size=16)
+    for g, eg in zip(torch.autograd.grad(out.sum(), inputs), expected_grads):
+        assert close(g, eg), rel_err(g, eg)
+
+
+def test_chunkwise_long_sequence_matches_reference():
+    inputs = random_inputs(1, 2, 300, 16, seed=3)
+    expected = reference_mlstm(*inputs)
+    for chunk in (32, 64, 100):
+        assert close(mlstm(*inputs, backend="chunkwise", chunk_size=chunk), expected), chunk
+
+
+@pytest.mark.parametrize("backend", ["parallel", "chunkwise"])
+def test_kernel_padding_after_real_positions_changes_nothing(backend):
+    q, k, v, igate, fgate = random_inputs(1, 2, 37, 8, seed=5)
+    garbage = random_inputs(1, 2, 11, 8, seed=6)
+    padded = [torch.cat([t, g * 100], dim=2) for t, g in zip((q, k, v, igate, fgate), garbage)]
+    alone = mlstm(q, k, v, igate, fgate, backend=backend, chunk_size=16)
+    together = mlstm(*padded, backend=backend, chunk_size=16)[:, :, :37]
+    assert close(together, alone, 1e-6)
+
+
+def test_kernel_keeps_gate_math_in_float32_under_autocast():
+    inputs = random_inputs(1, 2, 70, 16, seed=7)
+    expected = reference_mlstm(*inputs)
+    low = [t.bfloat16() for t in inputs[:3]] + inputs[3:]
+    for backend in ("parallel", "chunkwise"):
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            out = mlstm(*low, backend=backend, chunk_size=32)
+        assert out.dtype == torch.bfloat16
+        assert rel_err(out, expected) < 3e-2, backend
+
+
+def test_auto_switches_to_chunkwise_for_long_sequences():
+    assert select_backend(251, 384, 64) == "parallel"
+    assert select_backend(251, 96, 64) == "chunkwise"
+    assert select_backend(251, 96, 64, training=True) == "parallel"
+    assert select_backend(5001, 96, 64, cuda=True, batch_heads=4) == "parallel"
+    assert select_backend(30_000, 96, 64, cuda=True, batch_heads=4) == "chunkwise"
+    assert select_backend(10_000, 96, 64) == "chunkwise"
+
+
+def test_invalid_backend_raises_with_message():
+    inputs = random_inputs(1, 1, 4, 4)
+    with pytest.raises(ValueError, match="not a known mLSTM backend"):
+        mlstm(*inputs, backend="flash")
+    with pytest.raises(ValueError, match="triton"):
+        mlstm(*inputs, backend="triton")  # CPU tensors (and usually no mlstm_kernels): a clear error
+
+
+# --------------------------------------------------------------------------------------------------- the mixer
+
+
+def reference_mixer(mixer: AxLSTMMixer, x: torch.Tensor) -> torch.Tensor:
+    """The authors' formulation from the same parameters: per-block einsums, concat(q, k, v) into the gate linear,
+    padded Conv1d, the quadratic kernel."""
+    inner = mixer.learnable_skip.shape[0]
+    x_mlstm, z = mixer.proj_up(x).chunk(2, dim=-1)
+    conv = mixer.conv.conv
+    conv_act = F.silu(conv(F.pad(x_mlstm.transpose(1, 2), (conv.kernel_size[0] - 1, 0))).transpose(1, 2))
+
+    def block_diag(proj, t):
+        return torch.einsum("...bi,boi->...bo", t.unflatten(-1, (-1, proj.block_size)), proj.weight).flatten(-2)
+
+    q, k, v = block_diag(mixer.q_proj, conv_act), block_diag(mixer.k_proj, conv_act), block_diag(mixer.v_proj, x_mlstm)
+    igate, fgate = mixer.gate_proj(torch.cat([q, k, v], dim=-1)).transpose(1, 2).chunk(2, dim=1)
+    heads = mixer.num_heads
+
+    def split(t):
+        return t.view(t.shape[0], t.shape[1], heads, inner // heads).transpose(1, 2)
+
+    h = reference_mlstm(split(q), split(k), split(v), igate, fgate, eps=mixer.config.mlstm_eps).float()
+    h = F.layer_norm(h.transpose(1, 2), (inner // heads,), eps=mixer.out_norm.eps).flatten(2)
+    h = h * (1 + mixer.out_norm.weight)
+    return mixer.proj_down((h + mixer.learnable_skip * conv_act) * F.silu(z))
+
+
+@pytest.mark.parametrize("hidden_size,qkv_block_size", [(32, 4), (24, 4), (36, 3)])
+def test_fused_mixer_matches_authors_formulation(hidden_size, qkv_block_size):
+    # (24, 4): head_dim 12 is not a multiple of the 16-channel tile; (36, 3): blocks of 3 (tiles of 30 channels).
+    config = AxLSTMConfig(hidden_size=hidden_size, num_hidden_layers=1, qkv_block_size=qkv_block_size, chunk_size=8)
+    torch.manual_seed(0)
+    mixer = AxLSTMMixer(config)
+    with torch.no_grad():
+        for p in mixer.parameters():
+            p.normal_(0, 0.3)
+        mixer.gate_proj.bias[config.num_heads :] += 3.0
+    x = torch.randn(2, 21, hidden_size)
+    expected = reference_mixer(mixer, x)
+    expected_grads = torch.autograd.grad(expected.square().sum(), list(mixer.parameters()))
+    for backend in ("parallel", "chunkwise"):
+        config.mlstm_backend = backend
+        out = mixer(x)
+        assert rel_err(out, expected) < 1e-5, backend
+        grads = torch.autograd.grad(out.square().sum(), list(mixer.parameters()))
+        for g, eg in zip(grads, expected_grads):
+            assert rel_err(g, eg) < 1e-4, backend
+
+
+# --------------------------------------------------------------------------------------------------- the model
+
+
+def small_model(**overrides) -> AxLSTMModel:
+    config = AxLSTMConfig(hidden_size=32, num_hidden_layers=2, chunk_size=16, **overrides)
+    torch.manual_seed(0)
+    return AxLSTMModel(config).eval()
+
+
+def test_model_chunkwise_equals_parallel_both_directions_padded_and_unpadded():
+    model = small_model()
+    frames = torch.randn(2, 44, 80)  # 11 time patches x 5 + CLS = 56 tokens: 3.5 chunks of 16
+    attention_mask = torch.ones(2, 44, dtype=torch.long)
+    attention_mask[1, 25:] = 0
+    outputs = {}
+    for backend in ("parallel", "chunkwise"):
+        model.config.mlstm_backend = backend
+        with torch.no_grad():
+            outputs[backend] = (
+                model(frames).last_hidden_state,
+                model(frames, attention_mask=attention_mask).last_hidden_state,
+                model(frames[1:, :25]).last_hidden_state,
+            )
+    for a, b in zip(outputs["parallel"], outputs["chunkwise"]):
+        assert rel_err(b, a) < 1e-5
+    # The padded clip (reversed blocks included) gets exactly what it gets alone.
+    real = outputs["chunkwise"][2].shape[1]
+    assert rel_err(outputs["chunkwise"][1][1:, :real], outputs["chunkwise"][2]) < 1e-5
+
+
+def test_fixture_parity_for_every_backend(official_dir, expected):
+    from hf_axlstm.convert_official import convert_checkpoint
+
+    model = convert_checkpoint(official_dir / "official_checkpoint.pth")
+    inputs = expected["lms"][:, 0]
+    for backend, chunk in (("parallel", 64), ("chunkwise", 64), ("chunkwise", 16), ("auto", 64)):
+        model.config.mlstm_backend = backend
+        model.config.chunk_size = chunk
+        with torch.no_grad():
+            out = model(inputs, mask=expected["mask"])
+        assert rel_err(out.logits, expected["pred"]) < 1e-5, (backend, chunk)
