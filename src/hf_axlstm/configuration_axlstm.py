@@ -17,7 +17,7 @@ AXLSTM_PRESETS: dict[str, dict[str, Any]] = {
 
 _LOSS_ON = ("all", "masked")
 _POOLING = ("mean", "cls")
-_BACKENDS = ("auto", "parallel", "chunkwise")
+_BACKENDS = ("auto", "parallel", "chunkwise", "triton")
 
 
 class AxLSTMConfig(PreTrainedConfig):
@@ -65,7 +65,9 @@ class AxLSTMConfig(PreTrainedConfig):
             Whether odd blocks traverse the token sequence in reverse (the Vision-LSTM scheme).
         mlstm_backend (`str`, *optional*, defaults to `"auto"`):
             Which mLSTM formulation computes the cell: `"parallel"` (stabilised quadratic form), `"chunkwise"`
-            (linear in the sequence length) or `"auto"` (chosen by sequence length). All give the same function.
+            (linear in the sequence length) or `"auto"` (chosen by sequence length and device); all three give the
+            same function. `"triton"` (opt-in, CUDA with NX-AI's `mlstm_kernels` installed, inference) uses their fused
+            chunkwise kernel, whose stabiliser differs slightly from the authors' (see `kernels_axlstm.py`).
         chunk_size (`int`, *optional*, defaults to 64):
             Chunk length of the chunkwise mLSTM form.
         initializer_range (`float`, *optional*, defaults to 0.02):
