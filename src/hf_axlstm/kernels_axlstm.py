@@ -97,8 +97,16 @@ def _causal_mask(size: int, device: torch.device) -> torch.Tensor:
 def _stabilised_decay(b: torch.Tensor, row_max: torch.Tensor) -> torch.Tensor:
     """exp(b_j - row_max_i) for j <= i, 0 above the diagonal. b, row_max: (..., L) float32 -> (..., L, L)."""
     log_d = b.unsqueeze(-2) - row_max.unsqueeze(-1)  # (..., L, L), <= 0 on and below the diagonal
-    # In place on a fresh tensor: autograd needs neither the input of masked_fill nor of exp, only exp's output.
-    return log_d.masked_fill_(_causal_mask(b.shape[-1], b.device), float("-inf")).exp_()
+    size = b.shape[-1]
+    lower = torch.ones(size, size, dtype=log_d.dtype, device=log_d.device).tril()  # 1 on and below the diagonal
+    # The future is zeroed by multiplying with the 0/1 mask before exp (exp(0) = 1) and after it, instead of
+    # masked_fill(-inf) + exp: exp of -inf takes a slow path on CPU and masked_fill is slower than a broadcast multiply
+    # (measured 2-2.8x faster for (8, 4, 251, 251) and (8, 4, 4, 64, 64), bit-identical results; b and row_max are
+    # finite). In place on fresh tensors: mul's backward needs only the mask, exp's backward only exp's output.
+    decay = log_d.mul_(lower).exp_()
+    if torch.is_grad_enabled() and decay.requires_grad:
+        return decay * lower  # exp's output must stay intact for its backward
+    return decay.mul_(lower)
 
 
 def _weighted(scores: torch.Tensor, decay: torch.Tensor) -> torch.Tensor:
@@ -146,8 +154,7 @@ class _ParallelMLSTM(torch.autograd.Function):
         grad_m = torch.where(use_sum, 0.0, -grad_n * floor)  # d exp(-m) / dm = -exp(-m)
 
         decay = _stabilised_decay(b, b_max)  # recomputed (B, NH, S, S)
-        scores = (q @ k.transpose(-2, -1)).mul_(scale)
-        c = scores * decay
+        c = (q @ k.transpose(-2, -1)).mul_(scale).mul_(decay)  # the scores themselves are not needed again
         grad_v = c.transpose(-2, -1) @ grad_num
         grad_c = (grad_num @ v.transpose(-2, -1)).add_(grad_row_sum.unsqueeze(-1))  # (B, NH, S, S)
         # d log D entries: grad_c * C (zero above the diagonal, where C is 0).
@@ -229,15 +236,24 @@ def mlstm_chunkwise(
     scale = head_dim**-0.5
     num_chunks = -(-seq // chunk_size)
     pad = num_chunks * chunk_size - seq
+    # Without autograd the float32 steps below run in place on fresh tensors (fewer buffers and passes); eager only.
+    grad = torch.is_grad_enabled() and any(t.requires_grad for t in (q, k, v, igate, fgate))
+    in_place = not grad and not torch.compiler.is_compiling()
+    if pad and in_place:
+        # q is scaled straight into its zero-padded buffer: one pass and one buffer less.
+        q_scaled = q.new_zeros(batch, heads, seq + pad, head_dim)
+        torch.mul(q, scale, out=q_scaled[:, :, :seq])
     if pad:
         # Padding after the real positions: causal, so it cannot reach them; zeros keep it finite.
-        q, k, v = (F.pad(t, (0, 0, 0, pad)) for t in (q, k, v))
+        k, v = (F.pad(t, (0, 0, 0, pad)) for t in (k, v))
         igate, fgate = (F.pad(t, (0, pad)) for t in (igate, fgate))
+    if not (pad and in_place):
+        q_scaled = (F.pad(q, (0, 0, 0, pad)) if pad else q) * scale
 
     def chunks(t: torch.Tensor) -> torch.Tensor:
         return t.reshape(batch, heads, num_chunks, chunk_size, *t.shape[3:])
 
-    q, k, v = chunks(q * scale), chunks(k), chunks(v)  # (B, NH, NC, L, DH)
+    q, k, v = chunks(q_scaled), chunks(k), chunks(v)  # (B, NH, NC, L, DH)
     # Gates in float32, cumulated within each chunk: g_s = sum_{t<=s} logsigmoid(f_t) (t, s in the chunk).
     g = _cumsum(chunks(F.logsigmoid(fgate.float())))  # (B, NH, NC, L)
     b = chunks(igate.float()) - g  # (B, NH, NC, L)
@@ -269,19 +285,31 @@ def mlstm_chunkwise(
     keep_chunks = keep.reshape(flat, num_chunks, 1, 1).unbind(1)  # NC x (B*NH, 1, 1)
     n_add_chunks = n_add.unbind(2)  # NC x (B, NH, DH)
     keep_n = keep.unsqueeze(-1).unbind(2)  # NC x (B, NH, 1)
-    inter = [q_chunks[0].new_zeros(flat, chunk_size, head_dim)]  # chunk 0 has no state
     n_state = [n_add.new_zeros(batch, heads, head_dim)]
     c_state = None
-    for c in range(1, num_chunks):
-        contribution = (k_chunks[c - 1].transpose(1, 2), v_chunks[c - 1])  # (B*NH, DH, L), (B*NH, L, DH)
-        if c_state is None:
-            c_state = torch.bmm(*contribution).float()  # (B*NH, DH, DH)
-        else:
-            # In place on the fresh product: autograd needs neither the product nor the old state here.
-            c_state = (c_state * keep_chunks[c - 1]).baddbmm_(*(t.float() for t in contribution))
-        inter.append(q_chunks[c] @ c_state.to(q.dtype))  # (B*NH, L, DH)
-        n_state.append(n_state[-1] * keep_n[c - 1] + n_add_chunks[c - 1])
-    inter = torch.stack(inter, dim=1).view(batch, heads, num_chunks, chunk_size, head_dim)
+    if in_place and q.dtype == v.dtype == torch.float32:
+        # Without autograd: the state is updated in place and each q_c C_c is written straight into one buffer
+        # (chunk-major, so each chunk's slice is contiguous), which saves the stack copy and a state buffer per chunk.
+        inter_buf = q.new_empty(num_chunks, flat, chunk_size, head_dim)
+        inter_buf[0].zero_()  # chunk 0 has no state
+        for c in range(1, num_chunks):
+            k_t, v_c = k_chunks[c - 1].transpose(1, 2), v_chunks[c - 1]  # (B*NH, DH, L), (B*NH, L, DH)
+            c_state = torch.bmm(k_t, v_c) if c_state is None else c_state.mul_(keep_chunks[c - 1]).baddbmm_(k_t, v_c)
+            torch.bmm(q_chunks[c], c_state, out=inter_buf[c])
+            n_state.append(n_state[-1] * keep_n[c - 1] + n_add_chunks[c - 1])
+        inter = inter_buf.view(num_chunks, batch, heads, chunk_size, head_dim).permute(1, 2, 0, 3, 4)
+    else:
+        inter = [q_chunks[0].new_zeros(flat, chunk_size, head_dim)]  # chunk 0 has no state
+        for c in range(1, num_chunks):
+            contribution = (k_chunks[c - 1].transpose(1, 2), v_chunks[c - 1])  # (B*NH, DH, L), (B*NH, L, DH)
+            if c_state is None:
+                c_state = torch.bmm(*contribution).float()  # (B*NH, DH, DH)
+            else:
+                # In place on the fresh product: autograd needs neither the product nor the old state here.
+                c_state = (c_state * keep_chunks[c - 1]).baddbmm_(*(t.float() for t in contribution))
+            inter.append(q_chunks[c] @ c_state.to(q.dtype))  # (B*NH, L, DH)
+            n_state.append(n_state[-1] * keep_n[c - 1] + n_add_chunks[c - 1])
+        inter = torch.stack(inter, dim=1).view(batch, heads, num_chunks, chunk_size, head_dim)
     n_in = torch.stack(n_state, dim=2)  # (B, NH, NC, DH)
 
     # Per position s of chunk c: m = g_s + row_max_s with row_max_s = max(m_in_c, b_max_s).
@@ -289,10 +317,15 @@ def mlstm_chunkwise(
     state_weight = torch.exp(m_in.unsqueeze(-1) - row_max)  # (B, NH, NC, L), <= 1
     decay = _stabilised_decay(b, row_max)  # (B, NH, NC, L, L)
     c_intra = _weighted(q @ k.transpose(-2, -1), decay)  # (B, NH, NC, L, L) float32
-    numerator = (c_intra.to(v.dtype) @ v).float() + state_weight.unsqueeze(-1) * inter.float()
+    numerator = (c_intra.to(v.dtype) @ v).float()  # (B, NH, NC, L, DH)
+    if in_place and numerator.dtype == inter.dtype == torch.float32:
+        numerator.addcmul_(state_weight.unsqueeze(-1), inter)
+    else:
+        numerator = numerator + state_weight.unsqueeze(-1) * inter.float()
     n_raw = c_intra.sum(dim=-1) + state_weight * (q.float() @ n_in.unsqueeze(-1)).squeeze(-1)  # (B, NH, NC, L)
     normaliser = torch.maximum(n_raw.abs(), torch.exp(-(g + row_max)))  # (B, NH, NC, L)
-    h = numerator / (normaliser + eps).unsqueeze(-1)  # (B, NH, NC, L, DH)
+    denominator = (normaliser + eps).unsqueeze(-1)
+    h = numerator.div_(denominator) if in_place else numerator / denominator  # (B, NH, NC, L, DH)
     h = h.reshape(batch, heads, num_chunks * chunk_size, head_dim)[:, :, :seq]
     return h.to(out_dtype)
 
