@@ -466,11 +466,15 @@ def _prepare_input(
     return input_values, attention_mask
 
 
-def _patch_mask(config: AxLSTMConfig, attention_mask: torch.Tensor, num_time: int) -> torch.Tensor:
-    """(batch, num_patches) True for patches holding at least one real frame."""
-    real_frames = attention_mask.sum(dim=1)  # (B,)
+def _patch_mask(
+    config: AxLSTMConfig, frame_mask: torch.Tensor | None, batch: int, num_time: int, device: torch.device
+) -> torch.Tensor:
+    """(batch, num_patches) True for patches holding at least one real frame (all of them without a frame mask)."""
+    if frame_mask is None:
+        return torch.ones(batch, num_time * config.num_freq_patches, dtype=torch.bool, device=device)
+    real_frames = frame_mask.sum(dim=1)  # (B,)
     real_time = torch.div(real_frames + config.patch_size[0] - 1, config.patch_size[0], rounding_mode="floor")
-    time_ok = torch.arange(num_time, device=attention_mask.device)[None, :] < real_time[:, None]  # (B, T')
+    time_ok = torch.arange(num_time, device=device)[None, :] < real_time[:, None]  # (B, T')
     return time_ok.repeat_interleave(config.num_freq_patches, dim=1)  # (B, P)
 
 
@@ -520,23 +524,31 @@ class AxLSTMModel(AxLSTMPreTrainedModel):
         input_values, frame_mask = _prepare_input(self.config, input_values, attention_mask)
         batch, frames, _ = input_values.shape
         num_time = frames // self.config.patch_size[0]
-        num_patches = num_time * self.config.num_freq_patches
-        if mask is not None and mask.shape != (batch, num_patches):
+        patch_mask = _patch_mask(self.config, frame_mask, batch, num_time, input_values.device)
+        if mask is not None and mask.shape != patch_mask.shape:
             raise ValueError(
-                f"mask has shape {tuple(mask.shape)}; expected (batch, num_patches) = {(batch, num_patches)}."
+                f"mask has shape {tuple(mask.shape)}; expected (batch, num_patches) = {tuple(patch_mask.shape)}."
             )
+        outputs = self._encode(input_values, patch_mask, frame_mask is not None, mask, output_hidden_states)
+        return outputs if return_dict else outputs.to_tuple()
 
+    def _encode(
+        self,
+        input_values: torch.Tensor,
+        patch_mask: torch.Tensor,
+        padded: bool,
+        mask: torch.Tensor | None,
+        output_hidden_states: bool,
+    ) -> AxLSTMModelOutput:
+        """The encoder proper, on input already validated and padded by `_prepare_input`."""
+        batch = input_values.shape[0]
         hidden_states = self.embeddings(input_values, mask)  # (B, S, D)
         n_cls = 1 if self.config.use_cls_token else 0
         seq = hidden_states.shape[1]
-        if frame_mask is None:
-            patch_mask = torch.ones(batch, num_patches, dtype=torch.bool, device=hidden_states.device)
-        else:
-            patch_mask = _patch_mask(self.config, frame_mask, num_time)
         token_mask = torch.cat([patch_mask.new_ones(batch, n_cls), patch_mask], dim=1)  # (B, S)
 
         reverse_index = None
-        if frame_mask is not None and (torch.compiler.is_compiling() or not bool(patch_mask.all())):
+        if padded and (torch.compiler.is_compiling() or not bool(patch_mask.all())):
             # Reverse only each sequence's real prefix so the padding stays behind the real tokens in both
             # directions; the causal mLSTM and conv then never let padding reach a real token.
             lengths = token_mask.sum(dim=1, keepdim=True)  # (B, 1)
@@ -554,8 +566,6 @@ class AxLSTMModel(AxLSTMPreTrainedModel):
         weights = patch_mask.to(patches.dtype).unsqueeze(-1)  # (B, P, 1)
         pooled = (patches * weights).sum(dim=1) / weights.sum(dim=1)  # (B, D)
 
-        if not return_dict:
-            return tuple(v for v in (last_hidden_state, pooled, token_mask, all_hidden) if v is not None)
         return AxLSTMModelOutput(
             last_hidden_state=last_hidden_state,
             pooler_output=pooled,
@@ -652,13 +662,7 @@ class AxLSTMForPreTraining(AxLSTMPreTrainedModel):
         return_dict = return_dict if return_dict is not None else self.config.return_dict
         prepared, frame_mask = _prepare_input(self.config, input_values, attention_mask)
         batch, frames, _ = prepared.shape
-        num_time = frames // self.config.patch_size[0]
-        if frame_mask is None:
-            patch_mask = torch.ones(
-                batch, num_time * self.config.num_freq_patches, dtype=torch.bool, device=prepared.device
-            )
-        else:
-            patch_mask = _patch_mask(self.config, frame_mask, num_time)
+        patch_mask = _patch_mask(self.config, frame_mask, batch, frames // self.config.patch_size[0], prepared.device)
         if mask is None:
             mask = self.random_mask(patch_mask, noise)
         elif mask.shape != patch_mask.shape:
@@ -667,13 +671,10 @@ class AxLSTMForPreTraining(AxLSTMPreTrainedModel):
             )
         mask = mask.to(prepared.device).float() * patch_mask
 
-        outputs = self.axlstm(
-            prepared,
-            attention_mask=frame_mask,
-            mask=mask,
-            output_hidden_states=output_hidden_states,
-            return_dict=True,
+        output_hidden_states = (
+            output_hidden_states if output_hidden_states is not None else self.config.output_hidden_states
         )
+        outputs = self.axlstm._encode(prepared, patch_mask, frame_mask is not None, mask, output_hidden_states)
         n_cls = 1 if self.config.use_cls_token else 0
         logits = self.head(outputs.last_hidden_state[:, n_cls:])  # (B, P, patch_dim)
 
