@@ -177,11 +177,20 @@ def load_audio_dataset(
                 raise DatasetInputError(f"cannot load dataset {str(name_or_path)!r}: {err}") from err
     if isinstance(dataset, datasets.Dataset):
         dataset = datasets.DatasetDict({"train": dataset})
-    # Never let `datasets` decode: keep paths / bytes and decode with soundfile (works without torchcodec).
     for split in dataset:
-        feature = dataset[split].features.get(audio_column)
-        if isinstance(feature, datasets.Audio) and feature.decode:
-            dataset[split] = dataset[split].cast_column(audio_column, datasets.Audio(decode=False))
+        dataset[split] = keep_audio_undecoded(dataset[split], audio_column)
+    return dataset
+
+
+def keep_audio_undecoded(dataset, column: str):
+    """Never let `datasets` decode `column`: an `Audio` column is cast to `Audio(decode=False)`, so it yields
+    `{"path", "bytes"}` for `audio.decode_audio_value` (soundfile; works without torchcodec). Other columns and
+    datasets whose features are unknown (some streaming ones) are returned as they are."""
+    import datasets
+
+    feature = (dataset.features or {}).get(column)
+    if isinstance(feature, datasets.Audio) and feature.decode:
+        dataset = dataset.cast_column(column, datasets.Audio(decode=False))
     return dataset
 
 

@@ -137,15 +137,12 @@ class AudioFileSource(ClipSource):
 
 def undecoded_audio_column(dataset, column: str):
     """Check `column` exists and make an audio column yield `{"path", "bytes"}` (no torchcodec needed)."""
-    from datasets import Audio
+    from .data import keep_audio_undecoded
 
     names = list(dataset.column_names or dataset.features or [])
     if names and column not in names:
         raise PretrainingError(f"--audio_column {column!r} is not a column of the dataset; its columns are {names}.")
-    feature = (dataset.features or {}).get(column)
-    if isinstance(feature, Audio):
-        dataset = dataset.cast_column(column, Audio(decode=False))
-    return dataset.select_columns([column])
+    return keep_audio_undecoded(dataset, column).select_columns([column])
 
 
 class HFAudioSource(ClipSource):
