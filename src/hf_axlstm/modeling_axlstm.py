@@ -178,11 +178,24 @@ class AxLSTMHeadwiseNorm(nn.Module):
         self.weight = nn.Parameter(torch.zeros(intermediate_size))
 
     def forward(self, h: torch.Tensor) -> torch.Tensor:
-        # h: (B, NH, S, DH) -> (B, S, NH * DH)
+        # h: (B, NH, S, DH) -> (B, S, NH * DH). The norm runs on the contiguous heads layout (measured ~3x faster
+        # than on the transposed view, which layer_norm would copy first), and the scale writes the transposed result.
         batch, heads, seq, head_dim = h.shape
-        h = h.transpose(1, 2)  # (B, S, NH, DH)
         h = F.layer_norm(h, (head_dim,), eps=self.eps)  # group norm with one group per head
-        return h.reshape(batch, seq, heads * head_dim) * (1.0 + self.weight)
+        scale = (1.0 + self.weight).view(heads, 1, head_dim)
+        if _records_grad(h, scale):
+            return (h * scale).transpose(1, 2).reshape(batch, seq, heads * head_dim)
+        out = h.new_empty(batch, seq, heads, head_dim)
+        torch.mul(h, scale, out=out.transpose(1, 2))  # one pass: scale and transpose
+        return out.view(batch, seq, heads * head_dim)
+
+
+def _records_grad(*tensors: torch.Tensor) -> bool:
+    """Whether autograd records an op on these tensors (then the in-place / `out=` fast paths are off); always True
+    under torch.compile, which fuses the plain ops itself."""
+    if torch.compiler.is_compiling():
+        return True
+    return torch.is_grad_enabled() and any(t.requires_grad for t in tensors)
 
 
 class AxLSTMCausalConv1d(nn.Module):
@@ -194,9 +207,19 @@ class AxLSTMCausalConv1d(nn.Module):
         self.conv = nn.Conv1d(channels, channels, kernel_size, groups=channels, bias=True)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # x: (B, S, C). (Measured: faster forward and backward than shifted multiply-adds in the (B, S, C) layout.)
-        x = F.pad(x.transpose(1, 2), (self.kernel_size - 1, 0))  # (B, C, S + k - 1)
-        return self.conv(x).transpose(1, 2)  # (B, S, C)
+        """x: (B, S, C) -> (B, S, C), contiguous when no gradient is recorded."""
+        if _records_grad(x, self.conv.weight):
+            # Autograd: the Conv1d on the padded channel-major copy (its backward beats that of shifted products).
+            x = F.pad(x.transpose(1, 2), (self.kernel_size - 1, 0))  # (B, C, S + k - 1)
+            return self.conv(x).transpose(1, 2)  # (B, S, C)
+        # Inference: k shifted multiply-adds straight in the (B, S, C) layout; measured 2.3x faster than the
+        # transpose + pad + Conv1d + transpose back (batch 8, 251 tokens, 384 and 1536 channels).
+        taps = self.conv.weight.view(-1, self.kernel_size).t()  # (k, C); tap k-1 reads the current position
+        out = torch.addcmul(self.conv.bias.to(x.dtype), x, taps[-1].to(x.dtype))
+        seq = x.shape[1]
+        for shift in range(1, min(self.kernel_size, seq)):
+            out[:, shift:].addcmul_(x[:, :-shift], taps[-1 - shift].to(x.dtype))
+        return out
 
 
 class AxLSTMBlockDiagonalLinear(nn.Module):
@@ -217,11 +240,7 @@ class AxLSTMBlockDiagonalLinear(nn.Module):
         4 x 4 blocks make poor matmuls; grouping 8 of them into one block-diagonal 32 x 32 tile (zeros off the blocks)
         makes the projection one batched matmul over the tiles, measured 2-3.5x faster than the per-block einsum.
         """
-        num_blocks, bs, _ = self.weight.shape
-        per_tile = math.gcd(num_blocks, max(1, 32 // bs))
-        w = self.weight.view(num_blocks // per_tile, per_tile, bs, bs)  # (G, blk, out, in)
-        diag = torch.diag_embed(w.permute(0, 3, 2, 1))  # (G, in, out, blk, blk), nonzero where the blocks match
-        return diag.permute(0, 3, 1, 4, 2).reshape(-1, per_tile * bs, per_tile * bs)  # (G, blk*in, blk*out)
+        return _block_tiles(self.weight)
 
     def fold_into(self, weight: torch.Tensor) -> torch.Tensor:
         """`weight @ W` as a dense (rows, features) matrix, for a (rows, features) `weight` applied after this map."""
@@ -229,10 +248,27 @@ class AxLSTMBlockDiagonalLinear(nn.Module):
         return folded.flatten(-2)
 
 
+def _block_tiles(weight: torch.Tensor, width: int = 32) -> torch.Tensor:
+    """Block-diagonal weight (NB, bs, bs) (out, in) -> (G, tile_in, tile_out) tiles of `width` channels (see
+    `AxLSTMBlockDiagonalLinear.tiles`)."""
+    num_blocks, bs, _ = weight.shape
+    per_tile = math.gcd(num_blocks, max(1, width // bs))
+    w = weight.view(num_blocks // per_tile, per_tile, bs, bs)  # (G, blk, out, in)
+    diag = torch.diag_embed(w.permute(0, 3, 2, 1))  # (G, in, out, blk, blk), nonzero where the blocks match
+    return diag.permute(0, 3, 1, 4, 2).reshape(-1, per_tile * bs, per_tile * bs)  # (G, blk*in, blk*out)
+
+
 def _tiled_matmul(x: torch.Tensor, tiles: torch.Tensor) -> torch.Tensor:
-    """x (N, C) times block-diagonal tiles (G, C / G, out) -> (G, N, out); tile g reads the channels of tile g."""
+    """x (..., C) times block-diagonal tiles (G, C / G, out) -> (G, N, out) with N = prod(x.shape[:-1]); tile g reads
+    the channels of tile g. x may be a strided view with a contiguous last axis (e.g. a slice of a wider output)."""
     num_tiles, tile_in, _ = tiles.shape
-    return torch.bmm(x.view(x.shape[0], num_tiles, tile_in).transpose(0, 1), tiles)
+    rows = x.reshape(-1, x.shape[-1]) if x.dim() != 2 else x
+    return torch.bmm(rows.unflatten(1, (num_tiles, tile_in)).transpose(0, 1), tiles)
+
+
+def _rows_to_heads(x: torch.Tensor, batch: int, seq: int, num_heads: int) -> torch.Tensor:
+    """(B * S, NH * DH) -> (B, NH, S, DH) contiguous, in one copy."""
+    return x.view(batch, seq, num_heads, -1).transpose(1, 2).contiguous()
 
 
 def _tiles_to_heads(y: torch.Tensor, batch: int, seq: int, num_heads: int) -> torch.Tensor:
@@ -247,7 +283,19 @@ def _tiles_to_heads(y: torch.Tensor, batch: int, seq: int, num_heads: int) -> to
 
 
 class AxLSTMMixer(nn.Module):
-    """The mLSTM layer of a block: up-projection, causal conv, q/k/v, mLSTM cell, skip, output gate, down-projection."""
+    """The mLSTM layer of a block: up-projection, causal conv, q/k/v, mLSTM cell, skip, output gate, down-projection.
+
+    The parameters are the authors' (their names and shapes), but the computation is reorganised into fewer and
+    larger operations, all exact rewrites of the same function:
+    - q and k only ever meet in dot products q_i . k_j, and both are block-diagonal maps of the conv output c:
+      q_i . k_j = c_i^T Wq^T Wk c_j. So the cell gets q' = (Wk^T Wq) c (one block-diagonal map, as 32-wide tiles in
+      one batched matmul) and k' = c itself: the k projection disappears.
+    - The gates are gate_proj(concat(q, k, v)); their weight is folded through the q/k/v blocks, and the part that
+      reads v = Wv x_mlstm is folded further through the up-projection (2 x heads extra output rows of proj_up), so
+      neither the concatenation nor a separate pass over x_mlstm is needed.
+    - Without autograd the derived weights are cached (keyed on the parameters' storage and version counters) and
+      the elementwise tail runs in place.
+    """
 
     def __init__(self, config: AxLSTMConfig):
         super().__init__()
@@ -264,32 +312,61 @@ class AxLSTMMixer(nn.Module):
         self.out_norm = AxLSTMHeadwiseNorm(config.num_heads, inner, config.norm_eps)
         self.learnable_skip = nn.Parameter(torch.ones(inner))
         self.proj_down = nn.Linear(inner, config.hidden_size, bias=False)
+        self._derived_cache: tuple | None = None
+
+    def _derived_weights(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(up_weight (2I + 2NH, D), conv_gate_weight (2NH, I), qk_tiles (G, t, t), v_tiles (G, t, t)), float32.
+
+        up_weight is proj_up's weight with the gate rows that read v appended; qk_tiles are the block-diagonal
+        Wk^T Wq as 32-wide tiles (see the class docstring)."""
+        params = (
+            self.proj_up.weight,
+            self.q_proj.weight,
+            self.k_proj.weight,
+            self.v_proj.weight,
+            self.gate_proj.weight,
+        )
+        cacheable = not _records_grad(*params)
+        if cacheable:
+            key = tuple((p.data_ptr(), p._version, p.dtype, p.device) for p in params)
+            if self._derived_cache is not None and self._derived_cache[0] == key:
+                return self._derived_cache[1]
+        inner = self.learnable_skip.shape[0]
+        with torch.autocast(device_type=self.proj_up.weight.device.type, enabled=False):
+            w_gate = self.gate_proj.weight.float()  # (2NH, 3I)
+            w_up = self.proj_up.weight.float()  # (2I, D)
+            w_gate_x = self.v_proj.fold_into(w_gate[:, 2 * inner :]) @ w_up[:inner]  # (2NH, D)
+            up_weight = torch.cat([w_up, w_gate_x], dim=0)
+            conv_gate_weight = self.q_proj.fold_into(w_gate[:, :inner]) + self.k_proj.fold_into(
+                w_gate[:, inner : 2 * inner]
+            )
+            qk = torch.matmul(self.k_proj.weight.transpose(1, 2), self.q_proj.weight)  # (NB, bs, bs): Wk^T Wq
+            derived = (up_weight, conv_gate_weight, _block_tiles(qk.float()), self.v_proj.tiles().float())
+        if cacheable:
+            self._derived_cache = (key, derived)
+        return derived
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         batch, seq, _ = x.shape
         inner = self.learnable_skip.shape[0]
-        x_mlstm, z = self.proj_up(x).chunk(2, dim=-1)  # 2 x (B, S, I)
-        conv_act = F.silu(self.conv(x_mlstm))  # (B, S, I)
+        rows = batch * seq
+        up_weight, conv_gate_weight, qk_tiles, v_tiles = self._derived_weights()
+        up = F.linear(x, up_weight.to(x.dtype))  # (B, S, 2I + 2NH) (autocast casts to its dtype)
+        x_mlstm, z, gate_x = up.split([inner, inner, up.shape[-1] - 2 * inner], dim=-1)
+        conv_act = self.conv(x_mlstm)  # (B, S, I)
+        grad = _records_grad(conv_act, up)
+        conv_act = F.silu(conv_act) if grad else F.silu(conv_act, inplace=True)
+        conv_rows = conv_act.reshape(rows, inner)  # a copy only on the autograd path
 
-        # q and k read the same input: their block-diagonal weights side by side as tiles, one batched matmul.
-        qk_tiles = torch.cat([self.q_proj.tiles(), self.k_proj.tiles()], dim=-1).to(conv_act.dtype)  # (G, t, 2t)
-        qk = _tiled_matmul(conv_act.reshape(batch * seq, inner), qk_tiles)  # (G, B*S, 2t)
-        tile = qk.shape[-1] // 2
-        q = _tiles_to_heads(qk[..., :tile], batch, seq, self.num_heads)  # (B, NH, S, DH)
-        k = _tiles_to_heads(qk[..., tile:], batch, seq, self.num_heads)
-        v_tiles = self.v_proj.tiles().to(x_mlstm.dtype)
-        v = _tiles_to_heads(_tiled_matmul(x_mlstm.reshape(batch * seq, inner), v_tiles), batch, seq, self.num_heads)
-
-        # Gates = gate_proj(concat(q, k, v)), with the gate weight folded through the q/k/v block weights so the
-        # concatenation is never built. In float32 even under autocast: the gates feed exp().
-        w_gate = self.gate_proj.weight  # (2NH, 3I)
+        # Gates in float32 even under autocast: they feed exp().
         with torch.autocast(device_type=x.device.type, enabled=False):
-            w_conv = self.q_proj.fold_into(w_gate[:, :inner]) + self.k_proj.fold_into(w_gate[:, inner : 2 * inner])
-            w_x = self.v_proj.fold_into(w_gate[:, 2 * inner :])
-            gates = F.linear(conv_act.float(), w_conv.float(), self.gate_proj.bias.float())
-            gates = gates + F.linear(x_mlstm.float(), w_x.float())  # (B, S, 2NH)
+            gates = torch.addmm(gate_x.reshape(rows, -1).float(), conv_rows.float(), conv_gate_weight.t())
+            gates = (gates + self.gate_proj.bias.float()).view(batch, seq, -1)
         igate, fgate = gates.transpose(1, 2).chunk(2, dim=1)  # (B, NH, S) each
 
+        q = _tiles_to_heads(_tiled_matmul(conv_rows, qk_tiles.to(conv_rows.dtype)), batch, seq, self.num_heads)
+        k = _rows_to_heads(conv_rows, batch, seq, self.num_heads)
+        v = _tiles_to_heads(_tiled_matmul(x_mlstm, v_tiles.to(x_mlstm.dtype)), batch, seq, self.num_heads)
         h = mlstm(
             q,
             k,
@@ -301,7 +378,10 @@ class AxLSTMMixer(nn.Module):
             chunk_size=self.config.chunk_size,
         )  # (B, NH, S, DH)
         h = self.out_norm(h)  # (B, S, I)
-        h = (h + self.learnable_skip * conv_act) * F.silu(z)
+        if grad or _records_grad(h):
+            h = (h + self.learnable_skip * conv_act) * F.silu(z)
+        else:
+            h = h.addcmul_(conv_act, self.learnable_skip.to(h.dtype)).mul_(F.silu(z))
         return self.proj_down(h)  # (B, S, D)
 
 
