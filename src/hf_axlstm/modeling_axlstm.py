@@ -198,8 +198,51 @@ def _records_grad(*tensors: torch.Tensor) -> bool:
     return torch.is_grad_enabled() and any(t.requires_grad for t in tensors)
 
 
+class _CausalDepthwiseConv(torch.autograd.Function):
+    """Causal depthwise convolution over the sequence in the (B, S, C) layout, as k shifted multiply-adds, with a
+    hand-written backward of the same form. Measured against transpose + pad + Conv1d + transpose back (batch 8,
+    251 tokens): forward 2.3x faster at 384 and 1536 channels, backward ~2x (the Conv1d's depthwise weight gradient is
+    slow on CPU)."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+        # x (B, S, C); weight (C, 1, k) as nn.Conv1d stores it; tap k - 1 reads the current position.
+        kernel_size = weight.shape[-1]
+        taps = weight.view(-1, kernel_size).t().to(x.dtype)  # (k, C)
+        out = torch.addcmul(bias.to(x.dtype), x, taps[-1])
+        for shift in range(1, min(kernel_size, x.shape[1])):
+            out[:, shift:].addcmul_(x[:, :-shift], taps[-1 - shift])
+        ctx.save_for_backward(x, weight)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad_out: torch.Tensor):
+        x, weight = ctx.saved_tensors
+        kernel_size, seq = weight.shape[-1], x.shape[1]
+        taps = weight.view(-1, kernel_size).t().to(grad_out.dtype)  # (k, C)
+        grad_x = grad_weight = grad_bias = None
+        if ctx.needs_input_grad[0]:
+            grad_x = grad_out * taps[-1]
+            for shift in range(1, min(kernel_size, seq)):
+                grad_x[:, :-shift].addcmul_(grad_out[:, shift:], taps[-1 - shift])
+        if ctx.needs_input_grad[1]:
+            grad_taps = [
+                (grad_out[:, shift:] * x[:, : seq - shift]).sum(dim=(0, 1))
+                if shift < seq
+                else grad_out.new_zeros(x.shape[-1])
+                for shift in range(kernel_size - 1, -1, -1)
+            ]  # tap 0 (the oldest position) first
+            grad_weight = torch.stack(grad_taps, dim=-1).view_as(weight).to(weight.dtype)
+        if ctx.needs_input_grad[2]:
+            grad_bias = grad_out.sum(dim=(0, 1)).to(weight.dtype)
+        return grad_x, grad_weight, grad_bias
+
+
 class AxLSTMCausalConv1d(nn.Module):
-    """Depthwise Conv1d over the sequence that only looks back (left padding of kernel_size - 1)."""
+    """Depthwise Conv1d over the sequence that only looks back (left padding of kernel_size - 1).
+
+    The parameters are an `nn.Conv1d`'s (the authors' layout); the computation is `_CausalDepthwiseConv`, in place
+    on its output when no gradient is recorded, and the plain padded Conv1d under torch.compile."""
 
     def __init__(self, channels: int, kernel_size: int):
         super().__init__()
@@ -207,19 +250,11 @@ class AxLSTMCausalConv1d(nn.Module):
         self.conv = nn.Conv1d(channels, channels, kernel_size, groups=channels, bias=True)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """x: (B, S, C) -> (B, S, C), contiguous when no gradient is recorded."""
-        if _records_grad(x, self.conv.weight):
-            # Autograd: the Conv1d on the padded channel-major copy (its backward beats that of shifted products).
+        """x: (B, S, C) -> (B, S, C), contiguous outside torch.compile."""
+        if torch.compiler.is_compiling():
             x = F.pad(x.transpose(1, 2), (self.kernel_size - 1, 0))  # (B, C, S + k - 1)
             return self.conv(x).transpose(1, 2)  # (B, S, C)
-        # Inference: k shifted multiply-adds straight in the (B, S, C) layout; measured 2.3x faster than the
-        # transpose + pad + Conv1d + transpose back (batch 8, 251 tokens, 384 and 1536 channels).
-        taps = self.conv.weight.view(-1, self.kernel_size).t()  # (k, C); tap k-1 reads the current position
-        out = torch.addcmul(self.conv.bias.to(x.dtype), x, taps[-1].to(x.dtype))
-        seq = x.shape[1]
-        for shift in range(1, min(self.kernel_size, seq)):
-            out[:, shift:].addcmul_(x[:, :-shift], taps[-1 - shift].to(x.dtype))
-        return out
+        return _CausalDepthwiseConv.apply(x, self.conv.weight, self.conv.bias)
 
 
 class AxLSTMBlockDiagonalLinear(nn.Module):
