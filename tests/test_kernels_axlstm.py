@@ -10,7 +10,7 @@ import torch.nn.functional as F
 
 from hf_axlstm.configuration_axlstm import AxLSTMConfig
 from hf_axlstm.kernels_axlstm import mlstm, select_backend
-from hf_axlstm.modeling_axlstm import AxLSTMMixer, AxLSTMModel
+from hf_axlstm.modeling_axlstm import AxLSTMMixer, AxLSTMModel, _CausalDepthwiseConv
 
 from .conftest import rel_err
 
@@ -164,6 +164,35 @@ def test_fused_mixer_matches_authors_formulation(hidden_size, qkv_block_size):
         grads = torch.autograd.grad(out.square().sum(), list(mixer.parameters()))
         for g, eg in zip(grads, expected_grads):
             assert rel_err(g, eg) < 1e-4, backend
+        with torch.no_grad():  # the inference path: cached derived weights, in-place tail
+            assert rel_err(mixer(x), expected) < 1e-5, backend
+            assert rel_err(mixer(x), expected) < 1e-5, backend  # served from the cache
+
+
+def test_mixer_inference_cache_follows_parameter_updates():
+    config = AxLSTMConfig(hidden_size=32, num_hidden_layers=1, chunk_size=8)
+    torch.manual_seed(0)
+    mixer = AxLSTMMixer(config)
+    x = torch.randn(2, 9, 32)
+    with torch.no_grad():
+        mixer(x)  # fills the cache
+        for p in (mixer.q_proj.weight, mixer.k_proj.weight, mixer.v_proj.weight, mixer.gate_proj.weight):
+            p.normal_(0, 0.3)  # in place: same storage, new version
+        mixer.proj_up.weight = torch.nn.Parameter(torch.randn_like(mixer.proj_up.weight))  # new storage
+        assert rel_err(mixer(x), reference_mixer(mixer, x)) < 1e-5
+
+
+@pytest.mark.parametrize("seq", [1, 2, 3, 4, 9])
+def test_causal_conv_matches_padded_conv1d_forward_and_backward(seq):
+    torch.manual_seed(seq)
+    x = torch.randn(2, seq, 5, dtype=torch.float64, requires_grad=True)
+    weight = torch.randn(5, 1, 4, dtype=torch.float64, requires_grad=True)
+    bias = torch.randn(5, dtype=torch.float64, requires_grad=True)
+    expected = F.conv1d(F.pad(x.transpose(1, 2), (3, 0)), weight, bias, groups=5).transpose(1, 2)
+    torch.testing.assert_close(_CausalDepthwiseConv.apply(x, weight, bias), expected)
+    assert torch.autograd.gradcheck(_CausalDepthwiseConv.apply, (x, weight, bias))
+    with torch.no_grad():
+        torch.testing.assert_close(_CausalDepthwiseConv.apply(x, weight, bias), expected)
 
 
 # --------------------------------------------------------------------------------------------------- the model

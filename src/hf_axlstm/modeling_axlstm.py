@@ -326,8 +326,8 @@ class AxLSTMMixer(nn.Module):
       q_i . k_j = c_i^T Wq^T Wk c_j. So the cell gets q' = (Wk^T Wq) c (one block-diagonal map, as 32-wide tiles in
       one batched matmul) and k' = c itself: the k projection disappears.
     - The gates are gate_proj(concat(q, k, v)); their weight is folded through the q/k/v blocks, and the part that
-      reads v = Wv x_mlstm is folded further through the up-projection (2 x heads extra output rows of proj_up), so
-      neither the concatenation nor a separate pass over x_mlstm is needed.
+      reads v = Wv x_mlstm further through the up-projection, so the gates are two thin products, one with the
+      conv output and one with the mixer's input, and the concatenation is never built.
     - Without autograd the derived weights are cached (keyed on the parameters' storage and version counters) and
       the elementwise tail runs in place.
     """
@@ -349,11 +349,16 @@ class AxLSTMMixer(nn.Module):
         self.proj_down = nn.Linear(inner, config.hidden_size, bias=False)
         self._derived_cache: tuple | None = None
 
-    def _derived_weights(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-        """(up_weight (2I + 2NH, D), conv_gate_weight (2NH, I), qk_tiles (G, t, t), v_tiles (G, t, t)), float32.
+    def _apply(self, fn, recurse=True):
+        self._derived_cache = None  # .to() / .half() / .cuda() replace the parameters' storage
+        return super()._apply(fn, recurse)
 
-        up_weight is proj_up's weight with the gate rows that read v appended; qk_tiles are the block-diagonal
-        Wk^T Wq as 32-wide tiles (see the class docstring)."""
+    def _derived_weights(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(x_gate_weight (2NH, D), conv_gate_weight (2NH, I), qk_tiles (G, t, t), v_tiles (G, t, t)), float32.
+
+        The gates are x_gate_weight x + conv_gate_weight c + bias (x the mixer's input, c the conv output); qk_tiles
+        are the block-diagonal Wk^T Wq as 32-wide tiles (see the class docstring). Cached while no gradient is
+        recorded: a few hundred KiB per block."""
         params = (
             self.proj_up.weight,
             self.q_proj.weight,
@@ -370,13 +375,12 @@ class AxLSTMMixer(nn.Module):
         with torch.autocast(device_type=self.proj_up.weight.device.type, enabled=False):
             w_gate = self.gate_proj.weight.float()  # (2NH, 3I)
             w_up = self.proj_up.weight.float()  # (2I, D)
-            w_gate_x = self.v_proj.fold_into(w_gate[:, 2 * inner :]) @ w_up[:inner]  # (2NH, D)
-            up_weight = torch.cat([w_up, w_gate_x], dim=0)
+            x_gate_weight = self.v_proj.fold_into(w_gate[:, 2 * inner :]) @ w_up[:inner]  # (2NH, D)
             conv_gate_weight = self.q_proj.fold_into(w_gate[:, :inner]) + self.k_proj.fold_into(
                 w_gate[:, inner : 2 * inner]
             )
             qk = torch.matmul(self.k_proj.weight.transpose(1, 2), self.q_proj.weight)  # (NB, bs, bs): Wk^T Wq
-            derived = (up_weight, conv_gate_weight, _block_tiles(qk.float()), self.v_proj.tiles().float())
+            derived = (x_gate_weight, conv_gate_weight, _block_tiles(qk.float()), self.v_proj.tiles().float())
         if cacheable:
             self._derived_cache = (key, derived)
         return derived
@@ -385,18 +389,17 @@ class AxLSTMMixer(nn.Module):
         batch, seq, _ = x.shape
         inner = self.learnable_skip.shape[0]
         rows = batch * seq
-        up_weight, conv_gate_weight, qk_tiles, v_tiles = self._derived_weights()
-        up = F.linear(x, up_weight.to(x.dtype))  # (B, S, 2I + 2NH) (autocast casts to its dtype)
-        x_mlstm, z, gate_x = up.split([inner, inner, up.shape[-1] - 2 * inner], dim=-1)
+        x_gate_weight, conv_gate_weight, qk_tiles, v_tiles = self._derived_weights()
+        x_mlstm, z = self.proj_up(x).chunk(2, dim=-1)  # 2 x (B, S, I)
         conv_act = self.conv(x_mlstm)  # (B, S, I)
-        grad = _records_grad(conv_act, up)
+        grad = _records_grad(conv_act, z)
         conv_act = F.silu(conv_act) if grad else F.silu(conv_act, inplace=True)
         conv_rows = conv_act.reshape(rows, inner)  # a copy only on the autograd path
 
         # Gates in float32 even under autocast: they feed exp().
         with torch.autocast(device_type=x.device.type, enabled=False):
-            gates = torch.addmm(gate_x.reshape(rows, -1).float(), conv_rows.float(), conv_gate_weight.t())
-            gates = (gates + self.gate_proj.bias.float()).view(batch, seq, -1)
+            gates = torch.addmm(self.gate_proj.bias.float(), conv_rows.float(), conv_gate_weight.t())
+            gates = gates.addmm_(x.reshape(rows, -1).float(), x_gate_weight.t()).view(batch, seq, -1)  # (B, S, 2NH)
         igate, fgate = gates.transpose(1, 2).chunk(2, dim=1)  # (B, NH, S) each
 
         q = _tiles_to_heads(_tiled_matmul(conv_rows, qk_tiles.to(conv_rows.dtype)), batch, seq, self.num_heads)
