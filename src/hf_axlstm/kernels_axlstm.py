@@ -94,8 +94,9 @@ def _causal_mask(size: int, device: torch.device) -> torch.Tensor:
     return torch.ones(size, size, dtype=torch.bool, device=device).triu(1)
 
 
-def _stabilised_decay(b: torch.Tensor, row_max: torch.Tensor) -> torch.Tensor:
-    """exp(b_j - row_max_i) for j <= i, 0 above the diagonal. b, row_max: (..., L) float32 -> (..., L, L)."""
+def _stabilised_decay(b: torch.Tensor, row_max: torch.Tensor, scale: float = 1.0) -> torch.Tensor:
+    """scale * exp(b_j - row_max_i) for j <= i, 0 above the diagonal. b, row_max: (..., L) float32 -> (..., L, L).
+    (`scale` only without autograd: it rides on the final mask multiply.)"""
     log_d = b.unsqueeze(-2) - row_max.unsqueeze(-1)  # (..., L, L), <= 0 on and below the diagonal
     size = b.shape[-1]
     lower = torch.ones(size, size, dtype=log_d.dtype, device=log_d.device).tril()  # 1 on and below the diagonal
@@ -106,7 +107,7 @@ def _stabilised_decay(b: torch.Tensor, row_max: torch.Tensor) -> torch.Tensor:
     decay = log_d.mul_(lower).exp_()
     if torch.is_grad_enabled() and decay.requires_grad:
         return decay * lower  # exp's output must stay intact for its backward
-    return decay.mul_(lower)
+    return decay.mul_(lower * scale if scale != 1.0 else lower)
 
 
 def _weighted(scores: torch.Tensor, decay: torch.Tensor) -> torch.Tensor:
@@ -251,16 +252,13 @@ def mlstm_chunkwise(
     # Without autograd the float32 steps below run in place on fresh tensors (fewer buffers and passes); eager only.
     grad = torch.is_grad_enabled() and any(t.requires_grad for t in (q, k, v, igate, fgate))
     in_place = not grad and not torch.compiler.is_compiling()
-    if pad and in_place:
-        # q is scaled straight into its zero-padded buffer: one pass and one buffer less. Only the padding rows are
-        # zeroed (F.pad fills the whole buffer first: measured 8% of a 10 s tiny forward).
-        q_scaled = _padded_rows(q, pad, scale)
     if pad:
-        # Padding after the real positions: causal, so it cannot reach them; zeros keep it finite.
-        k, v = (_padded_rows(t, pad) if in_place else F.pad(t, (0, 0, 0, pad)) for t in (k, v))
+        # Padding after the real positions: causal, so it cannot reach them; zeros keep it finite. Without autograd
+        # only the padding rows are zeroed (F.pad fills the whole buffer first: measured 8% of a 10 s tiny forward).
+        q, k, v = (_padded_rows(t, pad) if in_place else F.pad(t, (0, 0, 0, pad)) for t in (q, k, v))
         igate, fgate = (F.pad(t, (0, pad)) for t in (igate, fgate))
-    if not (pad and in_place):
-        q_scaled = (F.pad(q, (0, 0, 0, pad)) if pad else q) * scale
+    # Without autograd q is not scaled (a full pass): the scale rides on the decay mask and the state weights below.
+    q_scaled = q if in_place else q * scale
 
     def chunks(t: torch.Tensor) -> torch.Tensor:
         return t.reshape(batch, heads, num_chunks, chunk_size, *t.shape[3:])
@@ -327,7 +325,9 @@ def mlstm_chunkwise(
     # Per position s of chunk c: m = g_s + row_max_s with row_max_s = max(m_in_c, b_max_s).
     row_max = torch.maximum(m_in.unsqueeze(-1), b_max)  # (B, NH, NC, L)
     state_weight = torch.exp(m_in.unsqueeze(-1) - row_max)  # (B, NH, NC, L), <= 1
-    decay = _stabilised_decay(b, row_max)  # (B, NH, NC, L, L)
+    if in_place:
+        state_weight = state_weight.mul_(scale)  # q was left unscaled
+    decay = _stabilised_decay(b, row_max, scale if in_place else 1.0)  # (B, NH, NC, L, L)
     c_intra = _weighted(q @ k.transpose(-2, -1), decay)  # (B, NH, NC, L, L) float32
     numerator = (c_intra.to(v.dtype) @ v).float()  # (B, NH, NC, L, DH)
     if in_place and numerator.dtype == inter.dtype == torch.float32:
@@ -337,8 +337,18 @@ def mlstm_chunkwise(
     n_raw = c_intra.sum(dim=-1) + state_weight * (q.float() @ n_in.unsqueeze(-1)).squeeze(-1)  # (B, NH, NC, L)
     normaliser = torch.maximum(n_raw.abs(), torch.exp(-(g + row_max)))  # (B, NH, NC, L)
     denominator = (normaliser + eps).unsqueeze(-1)
+    padded = num_chunks * chunk_size
+    if in_place and pad and numerator.dtype == torch.float32:
+        # Divide straight into a contiguous (B, NH, S, DH) output (a padded view would be copied by the next op).
+        h = numerator.new_empty(batch, heads, seq, head_dim)
+        torch.div(
+            numerator.view(batch, heads, padded, head_dim)[:, :, :seq],
+            denominator.view(batch, heads, padded, 1)[:, :, :seq],
+            out=h,
+        )
+        return h.to(out_dtype)
     h = numerator.div_(denominator) if in_place else numerator / denominator  # (B, NH, NC, L, DH)
-    h = h.reshape(batch, heads, num_chunks * chunk_size, head_dim)[:, :, :seq]
+    h = h.reshape(batch, heads, padded, head_dim)[:, :, :seq]
     return h.to(out_dtype)
 
 
@@ -407,6 +417,17 @@ def select_backend(
     return "chunkwise" if seq_len > factor * (head_dim + chunk_size) else "parallel"
 
 
+def resolve_backend(
+    backend: str, seq_len: int, head_dim: int, chunk_size: int, training: bool, cuda: bool, batch_heads: int
+) -> str:
+    """The kernel `mlstm(..., backend=backend)` runs for these sizes (`select_backend` for `"auto"`)."""
+    if backend == "auto":
+        return select_backend(seq_len, head_dim, chunk_size, training, cuda, batch_heads)
+    if backend not in BACKENDS:
+        raise ValueError(f"backend={backend!r} is not a known mLSTM backend; expected one of {list(BACKENDS)}.")
+    return backend
+
+
 def mlstm(
     q: torch.Tensor,
     k: torch.Tensor,
@@ -424,8 +445,9 @@ def mlstm(
     """
     if backend == "auto":
         training = torch.is_grad_enabled() and any(t.requires_grad for t in (q, k, v, igate, fgate))
-        batch_heads = q.shape[0] * q.shape[1]
-        backend = select_backend(q.shape[-2], q.shape[-1], chunk_size, training, q.is_cuda, batch_heads)
+        backend = resolve_backend(
+            backend, q.shape[-2], q.shape[-1], chunk_size, training, q.is_cuda, q.shape[0] * q.shape[1]
+        )
     if backend == "parallel":
         return mlstm_parallel(q, k, v, igate, fgate, eps=eps)
     if backend == "chunkwise":
@@ -435,4 +457,12 @@ def mlstm(
     raise ValueError(f"backend={backend!r} is not a known mLSTM backend; expected one of {list(BACKENDS)}.")
 
 
-__all__ = ["BACKENDS", "mlstm", "mlstm_chunkwise", "mlstm_parallel", "mlstm_triton", "select_backend"]
+__all__ = [
+    "BACKENDS",
+    "mlstm",
+    "mlstm_chunkwise",
+    "mlstm_parallel",
+    "mlstm_triton",
+    "resolve_backend",
+    "select_backend",
+]

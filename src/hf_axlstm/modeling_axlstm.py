@@ -21,7 +21,7 @@ from transformers.modeling_outputs import SequenceClassifierOutput
 from transformers.utils import ModelOutput
 
 from .configuration_axlstm import AxLSTMConfig
-from .kernels_axlstm import mlstm
+from .kernels_axlstm import mlstm, resolve_backend
 
 # Written into every saved config so that a folder loads with plain transformers and `trust_remote_code=True`.
 AXLSTM_AUTO_MAP = {
@@ -386,8 +386,24 @@ class AxLSTMMixer(nn.Module):
         return derived
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        batch, seq, _ = x.shape
+        batch, real_seq, _ = x.shape
         inner = self.learnable_skip.shape[0]
+        chunk = self.config.chunk_size
+        backend = resolve_backend(
+            self.config.mlstm_backend,
+            real_seq,
+            inner // self.num_heads,
+            chunk,
+            training=_records_grad(x, self.proj_up.weight) and not torch.compiler.is_compiling(),
+            cuda=x.is_cuda,
+            batch_heads=batch * self.num_heads,
+        )
+        # The chunkwise kernel works on whole chunks. Padding the (narrow) input at the end, where the causal conv and
+        # mLSTM cannot carry it back to the real positions, saves padding q, k and v inside the kernel.
+        pad = -real_seq % chunk if backend == "chunkwise" and real_seq > chunk else 0
+        if pad:
+            x = F.pad(x, (0, 0, 0, pad))
+        seq = real_seq + pad
         rows = batch * seq
         x_gate_weight, conv_gate_weight, qk_tiles, v_tiles = self._derived_weights()
         x_mlstm, z = self.proj_up(x).chunk(2, dim=-1)  # 2 x (B, S, I)
@@ -412,15 +428,16 @@ class AxLSTMMixer(nn.Module):
             igate,
             fgate,
             eps=self.config.mlstm_eps,
-            backend=self.config.mlstm_backend,
-            chunk_size=self.config.chunk_size,
+            backend=backend,
+            chunk_size=chunk,
         )  # (B, NH, S, DH)
         h = self.out_norm(h)  # (B, S, I)
         if grad or _records_grad(h):
             h = (h + self.learnable_skip * conv_act) * F.silu(z)
         else:
-            h = h.addcmul_(conv_act, self.learnable_skip.to(h.dtype)).mul_(F.silu(z))
-        return self.proj_down(h)  # (B, S, D)
+            h = h.addcmul_(conv_act, self.learnable_skip.to(h.dtype)).mul_(F.silu(z, inplace=True))
+        out = self.proj_down(h)  # (B, S, D)
+        return out[:, :real_seq] if pad else out
 
 
 def _drop_path(x: torch.Tensor, rate: float, training: bool) -> torch.Tensor:
