@@ -10,7 +10,7 @@ import torch.nn.functional as F
 
 from hf_axlstm.configuration_axlstm import AxLSTMConfig
 from hf_axlstm.kernels_axlstm import mlstm, select_backend
-from hf_axlstm.modeling_axlstm import AxLSTMMixer, AxLSTMModel, _CausalDepthwiseConv
+from hf_axlstm.modeling_axlstm import AxLSTMMixer, AxLSTMModel, _CausalDepthwiseConv, _MixerOutput
 
 from .conftest import rel_err
 
@@ -236,3 +236,22 @@ def test_fixture_parity_for_every_backend(official_dir, expected):
         with torch.no_grad():
             out = model(inputs, mask=expected["mask"])
         assert rel_err(out.logits, expected["pred"]) < 1e-5, (backend, chunk)
+
+
+def test_mixer_output_function_gradients_match_autograd_of_the_formula():
+    torch.manual_seed(0)
+    batch, heads, seq, head_dim = 2, 3, 5, 4
+    inner = heads * head_dim
+    h = torch.randn(batch, heads, seq, head_dim, dtype=torch.float64, requires_grad=True)
+    weight = torch.randn(inner, dtype=torch.float64, requires_grad=True)
+    conv_act = torch.randn(batch, seq, inner, dtype=torch.float64, requires_grad=True)
+    skip = torch.randn(inner, dtype=torch.float64, requires_grad=True)
+    up = torch.randn(batch, seq, 2 * inner, dtype=torch.float64, requires_grad=True)  # z is a strided half of it
+
+    def tail(h, weight, conv_act, skip, up):
+        return _MixerOutput.apply(h, weight, conv_act, skip, up[..., inner:], 1e-5)
+
+    normed = F.layer_norm(h.transpose(1, 2), (head_dim,), eps=1e-5).flatten(2) * (1 + weight)
+    expected = (normed + skip * conv_act) * F.silu(up[..., inner:])
+    torch.testing.assert_close(tail(h, weight, conv_act, skip, up), expected)
+    assert torch.autograd.gradcheck(tail, (h, weight, conv_act, skip, up))
