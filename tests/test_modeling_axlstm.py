@@ -326,3 +326,34 @@ def test_bad_masks_raise_value_error():
         model(x, noise=torch.rand(2, 10))
     with pytest.raises(ValueError, match=r"input_values must be a torch.Tensor"):
         model(x.numpy())
+
+
+# ------------------------------------------------------------------------------------------- compile and autocast
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("backend", ["parallel", "chunkwise"])
+def test_model_traces_without_graph_breaks(backend):
+    # The value checks, the inference caches and the custom autograd Functions are all skipped while dynamo traces.
+    model = perturbed(AxLSTMModel(small_config(num_hidden_layers=2, chunk_size=16, mlstm_backend=backend)))
+    x = torch.randn(2, 200, 80)
+    mask = torch.ones(2, 200, dtype=torch.long)
+    mask[1, 150:] = 0
+    torch._dynamo.reset()
+    explained = torch._dynamo.explain(model)(x, attention_mask=mask)
+    assert explained.graph_break_count == 0, [str(b.reason) for b in explained.break_reasons]
+    model.train()
+    torch._dynamo.reset()
+    explained = torch._dynamo.explain(lambda t: model(t).last_hidden_state.square().mean())(x)
+    assert explained.graph_break_count == 0, [str(b.reason) for b in explained.break_reasons]
+
+
+def test_bf16_autocast_embeddings_stay_close_to_float32():
+    model = perturbed(AxLSTMModel(small_config(chunk_size=16)))
+    x = torch.randn(2, 300, 80)
+    with torch.no_grad():
+        expected = model(x).last_hidden_state
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            low = model(x).last_hidden_state
+    assert low.dtype == torch.bfloat16
+    assert rel_err(low.float(), expected) < 3e-2
