@@ -1,0 +1,100 @@
+"""A/B: the encoder of the working tree against the encoder of a git revision, with the same weights, in one process.
+
+On a shared or noisy machine, timings of separate runs drift by more than the effect of one change; here the two
+versions run round-robin (interleaved medians, as in encoder.py), so they see the same load. The revision's
+`src/hf_axlstm/` files are copied into a temporary package `hf_axlstm_rev`, its model gets the working tree's
+weights, and the outputs are compared first (a speed-up that changes the function is not one).
+
+    python benchmarks/compare_revisions.py HEAD --size tiny --frames 200 --batch 8
+    python benchmarks/compare_revisions.py HEAD~3 --size base --mode train --rounds 3
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import encoder  # noqa: E402
+from encoder import CLOCKS, interleaved_medians  # noqa: E402
+
+from hf_axlstm import AxLSTMConfig, AxLSTMModel  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def load_revision(rev: str, root: Path):
+    """Import the package files of `rev` as `hf_axlstm_rev` (from a copy under `root`)."""
+    package = root / "hf_axlstm_rev"
+    package.mkdir()
+    listing = subprocess.check_output(["git", "-C", str(REPO), "ls-tree", "--name-only", rev, "src/hf_axlstm/"])
+    for name in listing.decode().split():
+        source = subprocess.check_output(["git", "-C", str(REPO), "show", f"{rev}:{name}"])
+        (package / Path(name).name).write_bytes(source)
+    sys.path.insert(0, str(root))
+    modeling = importlib.import_module("hf_axlstm_rev.modeling_axlstm")
+    configuration = importlib.import_module("hf_axlstm_rev.configuration_axlstm")
+    return configuration.AxLSTMConfig, modeling.AxLSTMModel
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("rev", help="git revision to compare against (e.g. HEAD, HEAD~2, a commit hash)")
+    parser.add_argument("--size", default="tiny", choices=["tiny", "small", "base"])
+    parser.add_argument("--frames", type=int, default=200, help="log-mel frames per clip (100 per second)")
+    parser.add_argument("--batch", type=int, default=8)
+    parser.add_argument("--mode", default="forward", choices=["forward", "train"])
+    parser.add_argument("--rounds", type=int, default=7, help="interleaved rounds (median)")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--clock", default="wall", choices=sorted(CLOCKS))
+    args = parser.parse_args(argv)
+
+    torch.set_num_threads(args.threads)
+    encoder.clock = CLOCKS[args.clock]
+    with tempfile.TemporaryDirectory() as tmp:
+        rev_config_cls, rev_model_cls = load_revision(args.rev, Path(tmp))
+        torch.manual_seed(0)
+        current = AxLSTMModel(AxLSTMConfig.from_preset(args.size)).eval()
+        revision = rev_model_cls(rev_config_cls.from_preset(args.size)).eval()
+        revision.load_state_dict(current.state_dict())
+        inputs = torch.randn(args.batch, args.frames, 80)
+        with torch.no_grad():
+            expected = revision(inputs).last_hidden_state
+            diff = ((current(inputs).last_hidden_state - expected).norm() / expected.norm()).item()
+
+        def runner(model):
+            if args.mode == "forward":
+
+                def run():
+                    with torch.no_grad():
+                        model(inputs)
+
+                return run
+            model.train()
+
+            def step():
+                model.zero_grad(set_to_none=True)
+                model(inputs).last_hidden_state.square().mean().backward()
+
+            return step
+
+        medians = interleaved_medians({args.rev: runner(revision), "working tree": runner(current)}, args.rounds)
+
+    print(
+        f"AxLSTM-{args.size[0].upper()}, {args.mode}, batch {args.batch} x {args.frames} frames, {args.threads} threads, "
+        f"{args.clock} clock, median of {args.rounds} interleaved rounds; output relative difference {diff:.1e}.\n"
+    )
+    print("| version | ms | speed-up |")
+    print("|---|---|---|")
+    for name, seconds in medians.items():
+        print(f"| {name} | {seconds * 1e3:.1f} | {medians[args.rev] / seconds:.3f} |")
+
+
+if __name__ == "__main__":
+    main()
