@@ -364,3 +364,16 @@ def test_invalid_options(fe):
         AxLSTMFeatureExtractor(mel_scale="mel")
     with pytest.raises(ValueError, match="f_max"):
         AxLSTMFeatureExtractor(f_max=9000.0)
+
+
+def test_read_only_float_array_is_accepted_without_warning(fe):
+    # Decoded buffers (e.g. from ffmpeg in the pipeline) can be read-only; torch warns on wrapping those.
+    import warnings
+
+    audio = np.random.default_rng(0).standard_normal(16000).astype(np.float32)
+    expected = fe(audio.copy(), sampling_rate=16000, return_tensors="pt")["input_values"]
+    audio.flags.writeable = False
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        out = fe(audio, sampling_rate=16000, return_tensors="pt")["input_values"]
+    torch.testing.assert_close(out, expected)

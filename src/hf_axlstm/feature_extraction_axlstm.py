@@ -386,7 +386,10 @@ class AxLSTMFeatureExtractor(SequenceFeatureExtractor):
         if isinstance(value, np.ndarray):
             kind = value.dtype.kind
             if kind == "f":
-                return torch.from_numpy(np.ascontiguousarray(value, dtype=np.float32))
+                array = np.ascontiguousarray(value, dtype=np.float32)
+                if not array.flags.writeable:  # e.g. a buffer decoded by ffmpeg: torch warns on read-only memory
+                    array = array.copy()
+                return torch.from_numpy(array)
             pcm = _NUMPY_PCM.get(value.dtype.newbyteorder("=")) if kind in "iu" else None
             if pcm is not None:
                 offset, scale = pcm
