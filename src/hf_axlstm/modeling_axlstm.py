@@ -436,7 +436,7 @@ class AxLSTMMixer(nn.Module):
             real_seq,
             inner // self.num_heads,
             chunk,
-            training=_records_grad(x, self.proj_up.weight) and not torch.compiler.is_compiling(),
+            training=torch.is_grad_enabled() and (x.requires_grad or self.proj_up.weight.requires_grad),
             cuda=x.is_cuda,
             batch_heads=batch * self.num_heads,
         )
