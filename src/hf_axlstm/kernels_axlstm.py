@@ -212,18 +212,6 @@ def mlstm_parallel(
     return h.to(out_dtype)
 
 
-def _padded_rows(t: torch.Tensor, pad: int, scale: float | None = None) -> torch.Tensor:
-    """(B, NH, S, DH) -> (B, NH, S + pad, DH): t (times scale) followed by `pad` zero rows (no autograd)."""
-    batch, heads, seq, head_dim = t.shape
-    out = t.new_empty(batch, heads, seq + pad, head_dim)
-    if scale is None:
-        out[:, :, :seq].copy_(t)
-    else:
-        torch.mul(t, scale, out=out[:, :, :seq])
-    out[:, :, seq:].zero_()
-    return out
-
-
 def mlstm_chunkwise(
     q: torch.Tensor,
     k: torch.Tensor,
@@ -253,9 +241,9 @@ def mlstm_chunkwise(
     grad = torch.is_grad_enabled() and any(t.requires_grad for t in (q, k, v, igate, fgate))
     in_place = not grad and not torch.compiler.is_compiling()
     if pad:
-        # Padding after the real positions: causal, so it cannot reach them; zeros keep it finite. Without autograd
-        # only the padding rows are zeroed (F.pad fills the whole buffer first: measured 8% of a 10 s tiny forward).
-        q, k, v = (_padded_rows(t, pad) if in_place else F.pad(t, (0, 0, 0, pad)) for t in (q, k, v))
+        # Padding after the real positions: causal, so it cannot reach them; zeros keep it finite. (The model pads
+        # its narrow input to whole chunks instead, so inside AxLSTM this never runs.)
+        q, k, v = (F.pad(t, (0, 0, 0, pad)) for t in (q, k, v))
         igate, fgate = (F.pad(t, (0, pad)) for t in (igate, fgate))
     # Without autograd q is not scaled (a full pass): the scale rides on the decay mask and the state weights below.
     q_scaled = q if in_place else q * scale
@@ -337,18 +325,8 @@ def mlstm_chunkwise(
     n_raw = c_intra.sum(dim=-1) + state_weight * (q.float() @ n_in.unsqueeze(-1)).squeeze(-1)  # (B, NH, NC, L)
     normaliser = torch.maximum(n_raw.abs(), torch.exp(-(g + row_max)))  # (B, NH, NC, L)
     denominator = (normaliser + eps).unsqueeze(-1)
-    padded = num_chunks * chunk_size
-    if in_place and pad and numerator.dtype == torch.float32:
-        # Divide straight into a contiguous (B, NH, S, DH) output (a padded view would be copied by the next op).
-        h = numerator.new_empty(batch, heads, seq, head_dim)
-        torch.div(
-            numerator.view(batch, heads, padded, head_dim)[:, :, :seq],
-            denominator.view(batch, heads, padded, 1)[:, :, :seq],
-            out=h,
-        )
-        return h.to(out_dtype)
     h = numerator.div_(denominator) if in_place else numerator / denominator  # (B, NH, NC, L, DH)
-    h = h.reshape(batch, heads, padded, head_dim)[:, :, :seq]
+    h = h.reshape(batch, heads, num_chunks * chunk_size, head_dim)[:, :, :seq]
     return h.to(out_dtype)
 
 
@@ -417,17 +395,6 @@ def select_backend(
     return "chunkwise" if seq_len > factor * (head_dim + chunk_size) else "parallel"
 
 
-def resolve_backend(
-    backend: str, seq_len: int, head_dim: int, chunk_size: int, training: bool, cuda: bool, batch_heads: int
-) -> str:
-    """The kernel `mlstm(..., backend=backend)` runs for these sizes (`select_backend` for `"auto"`)."""
-    if backend == "auto":
-        return select_backend(seq_len, head_dim, chunk_size, training, cuda, batch_heads)
-    if backend not in BACKENDS:
-        raise ValueError(f"backend={backend!r} is not a known mLSTM backend; expected one of {list(BACKENDS)}.")
-    return backend
-
-
 def mlstm(
     q: torch.Tensor,
     k: torch.Tensor,
@@ -445,9 +412,8 @@ def mlstm(
     """
     if backend == "auto":
         training = torch.is_grad_enabled() and any(t.requires_grad for t in (q, k, v, igate, fgate))
-        backend = resolve_backend(
-            backend, q.shape[-2], q.shape[-1], chunk_size, training, q.is_cuda, q.shape[0] * q.shape[1]
-        )
+        batch_heads = q.shape[0] * q.shape[1]
+        backend = select_backend(q.shape[-2], q.shape[-1], chunk_size, training, q.is_cuda, batch_heads)
     if backend == "parallel":
         return mlstm_parallel(q, k, v, igate, fgate, eps=eps)
     if backend == "chunkwise":
@@ -457,12 +423,4 @@ def mlstm(
     raise ValueError(f"backend={backend!r} is not a known mLSTM backend; expected one of {list(BACKENDS)}.")
 
 
-__all__ = [
-    "BACKENDS",
-    "mlstm",
-    "mlstm_chunkwise",
-    "mlstm_parallel",
-    "mlstm_triton",
-    "resolve_backend",
-    "select_backend",
-]
+__all__ = ["BACKENDS", "mlstm", "mlstm_chunkwise", "mlstm_parallel", "mlstm_triton", "select_backend"]

@@ -21,7 +21,7 @@ from transformers.modeling_outputs import SequenceClassifierOutput
 from transformers.utils import ModelOutput
 
 from .configuration_axlstm import AxLSTMConfig
-from .kernels_axlstm import mlstm, resolve_backend
+from .kernels_axlstm import mlstm, select_backend
 
 # Written into every saved config so that a folder loads with plain transformers and `trust_remote_code=True`.
 AXLSTM_AUTO_MAP = {
@@ -182,8 +182,8 @@ class AxLSTMHeadwiseNorm(nn.Module):
         # than on the transposed view, which layer_norm would copy first), and the scale writes the transposed result.
         batch, heads, seq, head_dim = h.shape
         h = F.layer_norm(h, (head_dim,), eps=self.eps)  # group norm with one group per head
-        scale = (1.0 + self.weight).view(heads, 1, head_dim)
-        if _records_grad(h, scale):
+        if _records_grad(h, self.weight):
+            scale = (1.0 + self.weight).view(heads, 1, head_dim)
             return (h * scale).transpose(1, 2).reshape(batch, seq, heads * head_dim)
         return _scaled_to_rows(h, self.weight)  # one pass: scale and transpose
 
@@ -339,7 +339,7 @@ def _tiled_matmul(x: torch.Tensor, tiles: torch.Tensor) -> torch.Tensor:
     """x (..., C) times block-diagonal tiles (G, C / G, out) -> (G, N, out) with N = prod(x.shape[:-1]); tile g reads
     the channels of tile g. x may be a strided view with a contiguous last axis (e.g. a slice of a wider output)."""
     num_tiles, tile_in, _ = tiles.shape
-    rows = x.reshape(-1, x.shape[-1]) if x.dim() != 2 else x
+    rows = x.reshape(-1, x.shape[-1])  # a view for such slices
     return torch.bmm(rows.unflatten(1, (num_tiles, tile_in)).transpose(0, 1), tiles)
 
 
@@ -431,15 +431,12 @@ class AxLSTMMixer(nn.Module):
         batch, real_seq, _ = x.shape
         inner = self.learnable_skip.shape[0]
         chunk = self.config.chunk_size
-        backend = resolve_backend(
-            self.config.mlstm_backend,
-            real_seq,
-            inner // self.num_heads,
-            chunk,
-            training=torch.is_grad_enabled() and (x.requires_grad or self.proj_up.weight.requires_grad),
-            cuda=x.is_cuda,
-            batch_heads=batch * self.num_heads,
-        )
+        backend = self.config.mlstm_backend
+        if backend == "auto":  # resolved here (not in `mlstm`) because the padding below depends on it
+            training = torch.is_grad_enabled() and (x.requires_grad or self.proj_up.weight.requires_grad)
+            backend = select_backend(
+                real_seq, inner // self.num_heads, chunk, training, x.is_cuda, batch * self.num_heads
+            )
         # The chunkwise kernel works on whole chunks. Padding the (narrow) input at the end, where the causal conv and
         # mLSTM cannot carry it back to the real positions, saves padding q, k and v inside the kernel.
         pad = -real_seq % chunk if backend == "chunkwise" and real_seq > chunk else 0
@@ -473,10 +470,11 @@ class AxLSTMMixer(nn.Module):
             backend=backend,
             chunk_size=chunk,
         )  # (B, NH, S, DH)
+        tail_grad = grad or _records_grad(h)
         fp32 = h.dtype == conv_act.dtype == z.dtype == torch.float32 and not torch.is_autocast_enabled(x.device.type)
-        if (grad or _records_grad(h)) and fp32 and not torch.compiler.is_compiling():
+        if tail_grad and fp32 and not torch.compiler.is_compiling():
             h = _MixerOutput.apply(h, self.out_norm.weight, conv_act, self.learnable_skip, z, self.out_norm.eps)
-        elif grad or _records_grad(h):
+        elif tail_grad:
             h = (self.out_norm(h) + self.learnable_skip * conv_act) * F.silu(z)  # (B, S, I)
         else:
             h = self.out_norm(h).addcmul_(conv_act, self.learnable_skip.to(h.dtype)).mul_(F.silu(z, inplace=True))
