@@ -13,38 +13,17 @@ accuracy difference is the effect of bf16 alone. Prints ONE markdown table.
 from __future__ import annotations
 
 import argparse
-import importlib.util
+import sys
 import tempfile
 import time
 from pathlib import Path
 
 import torch
 
-from hf_axlstm import AxLSTMConfig, AxLSTMFeatureExtractor, AxLSTMModel
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "examples"))
+import demo  # noqa: E402  (examples/demo.py: its embedding, its probe, its loader for the other examples)
 
-EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
-
-
-def _example(name: str):
-    spec = importlib.util.spec_from_file_location(f"_axlstm_example_{name}", EXAMPLES / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-@torch.no_grad()
-def embed(model, feature_extractor, files, dtype: str, batch_size: int) -> torch.Tensor:
-    """(clips, hidden_size) float32 embeddings, computed in float32 or under bf16 autocast."""
-    from hf_axlstm.audio import load_audio
-
-    device = model.device
-    out = []
-    for start in range(0, len(files), batch_size):
-        waves = [load_audio(f) for f in files[start : start + batch_size]]
-        inputs = feature_extractor(waves, sampling_rate=16000, return_tensors="pt").to(device)
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=dtype == "bf16"):
-            out.append(model(**inputs).pooler_output.float().cpu())
-    return torch.cat(out)
+from hf_axlstm import AxLSTMConfig, AxLSTMFeatureExtractor, AxLSTMModel  # noqa: E402
 
 
 def main(argv=None) -> None:
@@ -68,7 +47,7 @@ def main(argv=None) -> None:
         name = f"{args.size} (random init, seed {args.seed})"
     model = model.to(args.device).eval()
     feature_extractor = AxLSTMFeatureExtractor()
-    synthetic_audio, demo = _example("synthetic_audio"), _example("demo")
+    synthetic_audio = demo._example("synthetic_audio")
 
     with tempfile.TemporaryDirectory() as tmp:
         meta = synthetic_audio.make_corpus(Path(tmp), clips_per_class=args.clips_per_class, seed=args.seed)
@@ -80,7 +59,8 @@ def main(argv=None) -> None:
         results = {}
         for dtype in ("fp32", "bf16"):
             start = time.perf_counter()
-            emb = {s: embed(model, feature_extractor, files[s], dtype, args.batch_size) for s in split}
+            with torch.autocast(model.device.type, dtype=torch.bfloat16, enabled=dtype == "bf16"):
+                emb = {s: demo.embed(model, feature_extractor, files[s], args.batch_size) for s in split}
             seconds = time.perf_counter() - start
             accuracy = demo.probe_accuracy(emb["train"], targets["train"], emb["test"], targets["test"], len(labels))
             results[dtype] = {"emb": emb, "accuracy": accuracy, "seconds": seconds}

@@ -44,8 +44,8 @@ def embed(model, feature_extractor, files: list[Path], batch_size: int = 16) -> 
     out = []
     for start in range(0, len(files), batch_size):
         waves = [load_audio(f) for f in files[start : start + batch_size]]
-        inputs = feature_extractor(waves, sampling_rate=16000, return_tensors="pt")
-        out.append(model(**inputs).pooler_output)
+        inputs = feature_extractor(waves, sampling_rate=16000, return_tensors="pt").to(model.device)
+        out.append(model(**inputs).pooler_output.float().cpu())
     return torch.cat(out)
 
 
