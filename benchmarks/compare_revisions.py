@@ -7,12 +7,17 @@ weights, and the outputs are compared first (a speed-up that changes the functio
 
     python benchmarks/compare_revisions.py HEAD --size tiny --frames 200 --batch 8
     python benchmarks/compare_revisions.py HEAD~3 --size base --mode train --rounds 3
+    python benchmarks/compare_revisions.py old_copy/ --device cuda --batch 64   # a folder holding the package files
+
+`rev` may also be a folder with a copy of a revision's `src/hf_axlstm/*.py` (for a machine without the git history:
+`git archive REV src/hf_axlstm | tar -x -C old_copy --strip-components=2`).
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -32,11 +37,14 @@ REPO = Path(__file__).resolve().parents[1]
 def load_revision(rev: str, root: Path):
     """Import the package files of `rev` as `hf_axlstm_rev` (from a copy under `root`)."""
     package = root / "hf_axlstm_rev"
-    package.mkdir()
-    listing = subprocess.check_output(["git", "-C", str(REPO), "ls-tree", "--name-only", rev, "src/hf_axlstm/"])
-    for name in listing.decode().split():
-        source = subprocess.check_output(["git", "-C", str(REPO), "show", f"{rev}:{name}"])
-        (package / Path(name).name).write_bytes(source)
+    if Path(rev).is_dir():
+        shutil.copytree(rev, package)
+    else:
+        package.mkdir()
+        listing = subprocess.check_output(["git", "-C", str(REPO), "ls-tree", "--name-only", rev, "src/hf_axlstm/"])
+        for name in listing.decode().split():
+            source = subprocess.check_output(["git", "-C", str(REPO), "show", f"{rev}:{name}"])
+            (package / Path(name).name).write_bytes(source)
     sys.path.insert(0, str(root))
     modeling = importlib.import_module("hf_axlstm_rev.modeling_axlstm")
     configuration = importlib.import_module("hf_axlstm_rev.configuration_axlstm")
@@ -51,19 +59,22 @@ def main(argv=None) -> None:
     parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--mode", default="forward", choices=["forward", "train"])
     parser.add_argument("--rounds", type=int, default=7, help="interleaved rounds (median)")
+    parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    parser.add_argument("--bf16", action="store_true", help="bf16 autocast around both versions")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--clock", default="wall", choices=sorted(CLOCKS))
     args = parser.parse_args(argv)
 
     torch.set_num_threads(args.threads)
-    encoder.clock = CLOCKS[args.clock]
+    encoder.clock = encoder._cuda_wall if args.device == "cuda" else CLOCKS[args.clock]
     with tempfile.TemporaryDirectory() as tmp:
         rev_config_cls, rev_model_cls = load_revision(args.rev, Path(tmp))
         torch.manual_seed(0)
-        current = AxLSTMModel(AxLSTMConfig.from_preset(args.size)).eval()
-        revision = rev_model_cls(rev_config_cls.from_preset(args.size)).eval()
+        current = AxLSTMModel(AxLSTMConfig.from_preset(args.size)).eval().to(args.device)
+        revision = rev_model_cls(rev_config_cls.from_preset(args.size)).eval().to(args.device)
         revision.load_state_dict(current.state_dict())
-        inputs = torch.randn(args.batch, args.frames, 80)
+        inputs = torch.randn(args.batch, args.frames, 80, device=args.device)
+        autocast = torch.autocast(args.device, dtype=torch.bfloat16, enabled=args.bf16)
         with torch.no_grad():
             expected = revision(inputs).last_hidden_state
             diff = ((current(inputs).last_hidden_state - expected).norm() / expected.norm()).item()
@@ -72,7 +83,7 @@ def main(argv=None) -> None:
             if args.mode == "forward":
 
                 def run():
-                    with torch.no_grad():
+                    with torch.no_grad(), autocast:
                         model(inputs)
 
                 return run
@@ -80,15 +91,17 @@ def main(argv=None) -> None:
 
             def step():
                 model.zero_grad(set_to_none=True)
-                model(inputs).last_hidden_state.square().mean().backward()
+                with autocast:
+                    loss = model(inputs).last_hidden_state.float().square().mean()
+                loss.backward()
 
             return step
 
         medians = interleaved_medians({args.rev: runner(revision), "working tree": runner(current)}, args.rounds)
 
     print(
-        f"AxLSTM-{args.size[0].upper()}, {args.mode}, batch {args.batch} x {args.frames} frames, {args.threads} threads, "
-        f"{args.clock} clock, median of {args.rounds} interleaved rounds; output relative difference {diff:.1e}.\n"
+        f"AxLSTM-{args.size[0].upper()}, {args.mode}{' bf16' if args.bf16 else ''}, batch {args.batch} x {args.frames} frames, "
+        f"{torch.cuda.get_device_name() if args.device == 'cuda' else f'{args.threads} threads, {args.clock} clock'}, median of {args.rounds} interleaved rounds; output relative difference {diff:.1e}.\n"
     )
     print("| version | ms | speed-up |")
     print("|---|---|---|")

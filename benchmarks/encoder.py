@@ -16,8 +16,15 @@ fraction of the fp32 GEMM peak measured in the same run.
   tensors leave the RSS at once and the peak is the peak of live memory. It counts everything the call allocates at its worst moment (activations, S x S
   temporaries, gradients of the step, allocator slack), not the weights or the gradient buffers that exist before.
 
+- On CUDA (`--device cuda`): every call ends with `torch.cuda.synchronize()`; peak memory is the rise of
+  `torch.cuda.max_memory_allocated()` during one call, in the same process; bf16 autocast rows come for every batch and
+  the training step, and their "% peak" is against the bf16 GEMM peak measured in the same run (fp32 rows: the fp32
+  peak with TF32 off, torch's default).
+
     python benchmarks/encoder.py                       # quick: tiny + base, < 2 min on 2 cores
-    python benchmarks/encoder.py --sizes tiny small base --repeats 5 --bf16-sizes tiny base
+    python benchmarks/encoder.py --sizes tiny small base --repeats 5 --bf16_sizes tiny base
+    python benchmarks/encoder.py --device cuda --sizes tiny small base --batches 1 8 64 --train_batch 64 \
+        --train_sizes tiny small base --bf16_sizes tiny small base --repeats 20
 """
 
 from __future__ import annotations
@@ -122,13 +129,20 @@ def clip_flops(config: AxLSTMConfig, seq: int) -> float:
     return config.num_hidden_layers * per_block + 2 * patches * d * math.prod(config.patch_size)
 
 
+def _cuda_wall() -> float:
+    """Wall clock after the queued GPU work has finished."""
+    torch.cuda.synchronize()
+    return time.perf_counter()
+
+
 CLOCKS = {"wall": time.perf_counter, "cpu": time.process_time}
-clock = time.perf_counter  # set from --clock
+clock = time.perf_counter  # set from --clock / --device
 
 
-def gemm_peak(size: int = 2048, repeats: int = 5) -> float:
-    """fp32 GEMM FLOP/s (best of `repeats` square products: the peak)."""
-    a, b = torch.randn(size, size), torch.randn(size, size)
+def gemm_peak(size: int | None = None, repeats: int = 5, device: str = "cpu", dtype=torch.float32) -> float:
+    """GEMM FLOP/s of `dtype` on `device` (best of `repeats` square products: the peak)."""
+    size = size or (2048 if device == "cpu" else 8192)
+    a, b = (torch.randn(size, size, device=device, dtype=dtype) for _ in range(2))
     a @ b
     times = []
     for _ in range(repeats):
@@ -180,31 +194,43 @@ def peak_rss_kib() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 
 
-def build(size: str, seed: int = 0) -> AxLSTMModel:
+def build(size: str, seed: int = 0, device: str = "cpu") -> AxLSTMModel:
     torch.manual_seed(seed)
-    return AxLSTMModel(AxLSTMConfig.from_preset(size)).eval()
+    return AxLSTMModel(AxLSTMConfig.from_preset(size)).eval().to(device)
 
 
 def forward_fn(model, variant, inputs, dtype):
     encoder = VARIANTS[variant]
 
     def run():
-        with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=dtype == "bf16"):
+        with torch.no_grad(), torch.autocast(inputs.device.type, dtype=torch.bfloat16, enabled=dtype == "bf16"):
             return encoder(model, inputs)
 
     return run
 
 
-def train_fn(model, variant, inputs, optimizer):
+def train_fn(model, variant, inputs, optimizer, dtype="fp32"):
     encoder = VARIANTS[variant]
 
     def run():
         optimizer.zero_grad(set_to_none=True)
-        loss = encoder(model, inputs).square().mean()
+        with torch.autocast(inputs.device.type, dtype=torch.bfloat16, enabled=dtype == "bf16"):
+            loss = encoder(model, inputs).float().square().mean()
         loss.backward()
         optimizer.step()
 
     return run
+
+
+def cuda_peak_mib(fn) -> float:
+    """Rise of the CUDA allocator's peak above what is allocated before one call of `fn` (MiB)."""
+    fn()  # allocations that persist after a first call (gradient buffers, cached weights) belong to the baseline
+    torch.cuda.synchronize()
+    torch.cuda.reset_peak_memory_stats()
+    base = torch.cuda.memory_allocated()
+    fn()
+    torch.cuda.synchronize()
+    return (torch.cuda.max_memory_allocated() - base) / 2**20
 
 
 def memory_case(size: str, variant: str, train_batch: int, forward_batches: list[int]) -> dict:
@@ -252,7 +278,13 @@ def main(argv=None) -> None:
     parser.add_argument("--train_batch", type=int, default=8, help="training-step batch (0: skip training rows)")
     parser.add_argument("--train_sizes", nargs="+", default=["tiny"], help="sizes with a training-step row")
     parser.add_argument("--repeats", type=int, default=3, help="interleaved timing rounds (median)")
-    parser.add_argument("--bf16_sizes", nargs="*", default=["tiny"], help="sizes with bf16-autocast rows (batch 1)")
+    parser.add_argument(
+        "--bf16_sizes",
+        nargs="*",
+        default=["tiny"],
+        help="sizes with bf16-autocast rows (CPU: batch 1, one round; CUDA: every batch and the training step)",
+    )
+    parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument(
         "--clock",
@@ -260,7 +292,7 @@ def main(argv=None) -> None:
         choices=sorted(CLOCKS),
         help="wall time, or the process's CPU time (robust when other jobs share the cores; use with --threads 1)",
     )
-    parser.add_argument("--no_memory", action="store_true", help="skip the peak-memory subprocesses")
+    parser.add_argument("--no_memory", action="store_true", help="skip the peak-memory measurements")
     parser.add_argument("--_memory_case", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
 
@@ -269,41 +301,56 @@ def main(argv=None) -> None:
         return
 
     global clock
-    clock = CLOCKS[args.clock]
+    cuda = args.device == "cuda"
+    if cuda and not torch.cuda.is_available():
+        raise SystemExit("--device cuda: CUDA is not available here")
+    clock = _cuda_wall if cuda else CLOCKS[args.clock]
     torch.set_num_threads(args.threads)
     os.environ["BENCH_THREADS"] = str(args.threads)
-    peak = gemm_peak()
+    peaks = {"fp32": gemm_peak(device=args.device)}
+    if cuda:
+        peaks["bf16"] = gemm_peak(device=args.device, dtype=torch.bfloat16)
     seq = 1 + (FRAMES // 4) * 5
     rows = []
     for size in args.sizes:
-        model = build(size)
+        model = build(size, device=args.device)
         flops = clip_flops(model.config, seq)
         train_batch = args.train_batch if size in args.train_sizes else 0
         memory = {}
-        if not args.no_memory:
+        if not args.no_memory and not cuda:
             for variant in VARIANTS:
                 memory[variant] = measure_memory(size, variant, train_batch, args.batches)
-        cases = [("forward", b, "fp32") for b in args.batches]
-        if size in args.bf16_sizes:
+        bf16 = size in args.bf16_sizes
+        cases = [
+            ("forward", b, dtype) for b in args.batches for dtype in ["fp32"] + (["bf16"] if cuda and bf16 else [])
+        ]
+        if bf16 and not cuda:
             cases.append(("forward", 1, "bf16"))
         if train_batch:
-            cases.append(("train", train_batch, "fp32"))
+            cases += [("train", train_batch, dtype) for dtype in ["fp32"] + (["bf16"] if cuda and bf16 else [])]
+        fp32_seconds = {}
         for mode, batch, dtype in cases:
-            inputs = torch.randn(batch, FRAMES, 80)
+            inputs = torch.randn(batch, FRAMES, 80, device=args.device)
             fns = {}
             for variant in VARIANTS:
                 if mode == "forward":
                     fns[variant] = forward_fn(model, variant, inputs, dtype)
                 else:
                     model.train()
-                    fns[variant] = train_fn(model, variant, inputs, torch.optim.SGD(model.parameters(), lr=1e-6))
-            rounds = 1 if dtype == "bf16" else args.repeats
-            medians = interleaved_medians(fns, rounds, warmup=0 if dtype == "bf16" else 1)
+                    optimizer = torch.optim.SGD(model.parameters(), lr=1e-6)
+                    fns[variant] = train_fn(model, variant, inputs, optimizer, dtype)
+            if cuda and not args.no_memory:
+                memory_here = {variant: cuda_peak_mib(fn) for variant, fn in fns.items()}
+            else:
+                memory_here = {v: memory.get(v, {}).get(f"{mode}_{batch}") if dtype == "fp32" else None for v in fns}
+            slow_bf16 = dtype == "bf16" and not cuda  # CPU bf16 without bf16 units: minutes per round
+            rounds = 1 if slow_bf16 else args.repeats
+            medians = interleaved_medians(fns, rounds, warmup=0 if slow_bf16 else 1)
             model.eval()
             for variant, seconds in medians.items():
+                fp32_seconds.setdefault((mode, batch, variant), seconds)
                 step_flops = flops * batch * (3 if mode == "train" else 1)
-                mem = memory.get(variant, {}).get(f"{mode}_{batch}") if dtype == "fp32" else None
-                ref_mem = memory.get("reference", {}).get(f"{mode}_{batch}") if dtype == "fp32" else None
+                mem, ref_mem = memory_here[variant], memory_here["reference"]
                 rows.append(
                     {
                         "size": size,
@@ -314,26 +361,35 @@ def main(argv=None) -> None:
                         "clips/s": batch / seconds,
                         "latency ms": seconds * 1e3,
                         "x ref": medians["reference"] / seconds,
+                        "x fp32": fp32_seconds[(mode, batch, variant)] / seconds if dtype == "bf16" else None,
                         "peak MiB": mem,
                         "mem x ref": (mem / ref_mem) if mem is not None and ref_mem else None,
                         "flop/s": step_flops / seconds,
                     }
                 )
         # The machine's speed drifts; the peak is the best GEMM rate seen at any point of the run (conservative).
-        peak = max(peak, gemm_peak())
+        peaks["fp32"] = max(peaks["fp32"], gemm_peak(device=args.device))
     for row in rows:
-        row["% peak"] = 100 * row.pop("flop/s") / peak
+        row["% peak"] = 100 * row.pop("flop/s") / peaks.get(row["dtype"], peaks["fp32"])
 
-    load = os.getloadavg()[0]
+    if cuda:
+        where = (
+            f"{torch.cuda.get_device_name()}; GEMM peak measured: fp32 {peaks['fp32'] / 1e12:.1f} TFLOP/s (TF32 "
+            f"{'on' if torch.backends.cuda.matmul.allow_tf32 else 'off'}), bf16 {peaks['bf16'] / 1e12:.0f} TFLOP/s "
+            "(best over the run); peak memory from the CUDA allocator"
+        )
+    else:
+        where = (
+            f"fp32 GEMM peak measured: {peaks['fp32'] / 1e9:.0f} GFLOP/s (best over the run; {args.threads} threads, "
+            f"{args.clock} clock); load average at the end {os.getloadavg()[0]:.1f}; "
+            f"{torch.backends.cpu.get_cpu_capability()}"
+        )
     print(
-        f"fp32 GEMM peak measured: {peak / 1e9:.0f} GFLOP/s (best over the run; {args.threads} threads, "
-        f"{args.clock} clock); 2 s clips "
-        f"(251 tokens); median of {args.repeats} interleaved rounds (bf16: 1), {args.clock} clock; load average at the "
-        f"end {load:.1f}; "
-        f"torch {torch.__version__}, {torch.backends.cpu.get_cpu_capability()}.\n"
+        f"{where}; 2 s clips (251 tokens); median of {args.repeats} interleaved rounds"
+        f"{'' if cuda else ' (bf16: 1)'}; torch {torch.__version__}.\n"
     )
-    header = ["size", "mode", "batch", "dtype", "variant", "clips/s", "latency ms", "x ref", "peak MiB", "mem x ref"]
-    header.append("% peak")
+    header = ["size", "mode", "batch", "dtype", "variant", "clips/s", "latency ms", "x ref", "x fp32", "peak MiB"]
+    header += ["mem x ref", "% peak"]
     print("| " + " | ".join(header) + " |")
     print("|" + "---|" * len(header))
     for row in rows:
@@ -343,7 +399,7 @@ def main(argv=None) -> None:
             if value is None:
                 cells.append("-")
             elif isinstance(value, float):
-                cells.append(f"{value:.2f}" if key in ("x ref", "mem x ref") else f"{value:.1f}")
+                cells.append(f"{value:.2f}" if key in ("x ref", "x fp32", "mem x ref") else f"{value:.1f}")
             else:
                 cells.append(str(value))
         print("| " + " | ".join(cells) + " |")

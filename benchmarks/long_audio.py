@@ -9,6 +9,11 @@ allocator slack), not the model weights. Each case pays the import once, outside
 
     python benchmarks/long_audio.py                                   # quick: tiny, 2/5/10 s, < 2 min on 2 cores
     python benchmarks/long_audio.py --size base --seconds 2 5 10 30 60 --repeats 1
+    python benchmarks/long_audio.py --device cuda --size base --seconds 2 5 10 30 60 --repeats 10 \
+        --max_quadratic_seconds 60
+
+On CUDA (`--device cuda`) the cases run in this process, each call ends with `torch.cuda.synchronize()`, and the peak
+is the rise of `torch.cuda.max_memory_allocated()` above the memory allocated before the call.
 """
 
 from __future__ import annotations
@@ -22,25 +27,37 @@ import sys
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from encoder import CLOCKS, build, memory_env, peak_rss_kib, reference_encoder, reset_peak_rss  # noqa: E402
+from encoder import (  # noqa: E402
+    CLOCKS,
+    _cuda_wall,
+    build,
+    memory_env,
+    peak_rss_kib,
+    reference_encoder,
+    reset_peak_rss,
+)
 
 FRAMES_PER_SECOND = 100
 MODES = ("reference", "parallel", "chunkwise", "auto", "windows")
+OPTIONAL_MODES = ("triton",)  # CUDA with NX-AI mlstm_kernels (inference)
 
 
-def run_case(size: str, seconds: float, mode: str, repeats: int, threads: int, clock: str, what: str) -> dict:
-    """One case in this (fresh) process: `what="memory"`: the peak-RSS rise of one call; `what="time"`: the median of
-    `repeats` calls after two warm-up calls."""
+def run_case(
+    size: str, seconds: float, mode: str, repeats: int, threads: int, clock: str, what: str, device: str = "cpu"
+) -> dict:
+    """One case in this (fresh, on CPU) process: `what="memory"`: the peak-memory rise of one call; `what="time"`: the
+    median of `repeats` calls after two warm-up calls."""
     torch.set_num_threads(threads)
-    timer = CLOCKS[clock]
-    model = build(size)
+    cuda = device == "cuda"
+    timer = _cuda_wall if cuda else CLOCKS[clock]
+    model = build(size, device=device)
     frames = int(seconds * FRAMES_PER_SECOND)
-    inputs = torch.randn(1, frames, 80)
+    inputs = torch.randn(1, frames, 80, device=device)
     if mode == "windows":
         # The clip cut into independent 2 s windows, encoded as one batch (zero-padded to whole windows).
         windows = -(-frames // 200)
         inputs = torch.nn.functional.pad(inputs, (0, 0, 0, windows * 200 - frames)).view(windows, 200, 80)
-    if mode in ("parallel", "chunkwise", "auto", "windows"):
+    if mode in ("parallel", "chunkwise", "auto", "windows", "triton"):
         model.config.mlstm_backend = "auto" if mode == "windows" else mode
 
     def call():
@@ -49,6 +66,13 @@ def run_case(size: str, seconds: float, mode: str, repeats: int, threads: int, c
                 return reference_encoder(model, inputs)
             return model(inputs).last_hidden_state
 
+    if what == "memory" and cuda:
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
+        base = torch.cuda.memory_allocated()
+        call()
+        torch.cuda.synchronize()
+        return {"peak_mib": (torch.cuda.max_memory_allocated() - base) / 2**20}
     if what == "memory":
         base = reset_peak_rss()
         call()
@@ -84,8 +108,9 @@ def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--size", default="tiny", choices=["tiny", "small", "base"])
     parser.add_argument("--seconds", nargs="+", type=float, default=[2, 5, 10])
-    parser.add_argument("--modes", nargs="+", default=list(MODES), choices=MODES)
+    parser.add_argument("--modes", nargs="+", default=list(MODES), choices=MODES + OPTIONAL_MODES)
     parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--clock", default="wall", choices=sorted(CLOCKS), help="wall or process CPU time")
     parser.add_argument("--max_quadratic_seconds", type=float, default=10, help="longest clip for the S x S forms")
@@ -104,18 +129,30 @@ def main(argv=None) -> None:
                 results[seconds, mode] = "skipped (S x S)"
                 continue
             case = [args.size, seconds, mode, args.repeats, args.threads, args.clock]
+            if args.device == "cuda":
+                try:
+                    memory = run_case(*case, "memory", "cuda")  # first: the memory call also warms up
+                    results[seconds, mode] = {**run_case(*case, "time", "cuda"), **memory}
+                except torch.OutOfMemoryError:
+                    results[seconds, mode] = "out of GPU memory"
+                torch.cuda.empty_cache()
+                continue
             # Memory with glibc told to unmap freed blocks at once (see encoder.memory_env); time in the default
             # environment, where freed blocks are reused (that setting would add page faults to every call).
             timing = run_subprocess(case + ["time"], dict(os.environ), args.timeout)
             memory = run_subprocess(case + ["memory"], memory_env(), args.timeout)
             results[seconds, mode] = {**timing, **memory} if isinstance(timing, dict) else timing
 
+    if args.device == "cuda":
+        where = f"{torch.cuda.get_device_name()}, median of {args.repeats}; peak = rise of the CUDA allocator's peak"
+    else:
+        where = (
+            f"{args.threads} threads, {args.clock} clock, median of {args.repeats}; peak = rise of peak RSS during "
+            f"one call (fresh process per case); load average at the end {os.getloadavg()[0]:.1f}"
+        )
     print(
-        f"AxLSTM-{args.size[0].upper()}, one clip (batch 1), fp32, {args.threads} threads, {args.clock} clock, "
-        f"median of {args.repeats}; "
-        f"peak = rise of peak RSS during one call (fresh process per case); load average at the end "
-        f"{os.getloadavg()[0]:.1f}. 'x 2 s' = time / time of the 2 s clip in the same mode; "
-        f"'x ref' = reference time / time.\n"
+        f"AxLSTM-{args.size[0].upper()}, one clip (batch 1), fp32, {where}; torch {torch.__version__}. "
+        f"'x 2 s' = time / time of the 2 s clip in the same mode; 'x ref' = reference time / time.\n"
     )
     header = ["clip s", "tokens", "mode", "time s", "x 2 s", "x ref", "peak MiB"]
     print("| " + " | ".join(header) + " |")
@@ -132,7 +169,7 @@ def main(argv=None) -> None:
             x_two = f"{res['seconds'] / two['seconds']:.2f}" if isinstance(two, dict) else "-"
             x_ref = f"{ref['seconds'] / res['seconds']:.2f}" if isinstance(ref, dict) else "-"
             peak = f"{res['peak_mib']:.0f}" if "peak_mib" in res else "-"
-            print(f"| {seconds:g} | {tokens} | {mode} | {res['seconds']:.3f} | {x_two} | {x_ref} | {peak} |")
+            print(f"| {seconds:g} | {tokens} | {mode} | {res['seconds']:.4g} | {x_two} | {x_ref} | {peak} |")
 
 
 if __name__ == "__main__":
