@@ -255,3 +255,41 @@ def test_mixer_output_function_gradients_match_autograd_of_the_formula():
     expected = (normed + skip * conv_act) * F.silu(up[..., inner:])
     torch.testing.assert_close(tail(h, weight, conv_act, skip, up), expected)
     assert torch.autograd.gradcheck(tail, (h, weight, conv_act, skip, up))
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+def test_recomputing_backward_under_autocast_matches_autograd(monkeypatch, dtype):
+    """Under autocast the recomputing parallel backward keeps the autograd path's precision (16-bit products, float32
+    decay / C / normaliser) and agrees with it and with the float64 reference."""
+    from hf_axlstm import kernels_axlstm
+
+    inputs = random_inputs(2, 3, 40, 16, seed=3, requires_grad=True)
+    grad_out = torch.randn(2, 3, 40, 16, generator=torch.Generator().manual_seed(4))
+    expected = reference_mlstm(*inputs)
+    expected_grads = torch.autograd.grad(expected, inputs, grad_out.double())
+    results = {}
+    for recompute in (False, True):
+        monkeypatch.setattr(kernels_axlstm, "RECOMPUTE_IN_BACKWARD", recompute)
+        with torch.autocast("cpu", dtype=dtype):
+            out = mlstm(*inputs, backend="parallel")
+        results[recompute] = out, torch.autograd.grad(out, inputs, grad_out)
+    (out_a, grads_a), (out_b, grads_b) = results[False], results[True]
+    assert out_b.dtype == out_a.dtype == torch.float32  # the dtype of v, as on the autograd path
+    assert rel_err(out_b, expected) < 3e-2 and rel_err(out_b, out_a) < 1e-2
+    for name, ga, gb, ge in zip("q k v igate fgate".split(), grads_a, grads_b, expected_grads):
+        assert gb.dtype == ga.dtype, name
+        assert rel_err(gb, ge) < 5e-2 and rel_err(gb, ga) < 3e-2, (name, rel_err(gb, ge), rel_err(gb, ga))
+
+
+@pytest.mark.parametrize("head_dim, padded", [(96, 128), (48, 64), (160, 192), (64, 64), (32, 32), (384, 384)])
+def test_triton_head_dim_padding_is_exact(head_dim, padded):
+    """NX-AI's kernel tiles head dims in blocks of min(64, next power of 2): 96 (tiny) read out of bounds. The wrapper
+    zero-pads such dims; q . k with the kernel's 1 / sqrt(padded) scale and C v must equal the unpadded products."""
+    from hf_axlstm.kernels_axlstm import _pad_head_dims
+
+    q, k, v, _, _ = random_inputs(1, 2, 7, head_dim, seed=head_dim)
+    qp, kp, vp = _pad_head_dims(q, k, v)
+    assert qp.shape[-1] == kp.shape[-1] == vp.shape[-1] == padded
+    scores = q @ k.transpose(-2, -1) / math.sqrt(head_dim)
+    torch.testing.assert_close(qp @ kp.transpose(-2, -1) / math.sqrt(padded), scores)
+    assert torch.equal(vp[..., :head_dim], v) and not vp[..., head_dim:].any()

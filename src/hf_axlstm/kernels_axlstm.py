@@ -36,6 +36,8 @@ remote code.
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 
@@ -119,26 +121,30 @@ def _weighted(scores: torch.Tensor, decay: torch.Tensor) -> torch.Tensor:
     return scores.float() * decay
 
 
-# Whether fp32 training runs the parallel form through `_ParallelMLSTM` (recomputes the S x S matrices in backward).
+# Whether training runs the parallel form through `_ParallelMLSTM` (recomputes the S x S matrices in backward).
 RECOMPUTE_IN_BACKWARD = True
 
 
 class _ParallelMLSTM(torch.autograd.Function):
     """The parallel form with a hand-written backward that keeps only O(S) tensors between the passes and recomputes
     the S x S matrices (decay, scores, C) in the backward pass: autograd would keep three of them per layer.
-    float32 only (the model's training precision on CPU); other dtypes use the autograd path."""
+
+    q, k, v come in float32, or in the 16-bit dtype of an autocast region: the matrix products run in their dtype;
+    the gates, the decay matrix, C, its row sums, the normaliser and their gradients are float32 (as in the autograd
+    path). Autocast is off inside: every cast is explicit."""
 
     @staticmethod
     def forward(ctx, q, k, v, igate, fgate, eps):
-        scale = q.shape[-1] ** -0.5
-        log_f_cum = torch.cumsum(F.logsigmoid(fgate), dim=-1)  # (B, NH, S)
-        b = igate - log_f_cum
-        b_max, argmax = torch.cummax(b, dim=-1)
-        c = (q @ k.transpose(-2, -1)).mul_(scale).mul_(_stabilised_decay(b, b_max))  # (B, NH, S, S)
-        row_sum = c.sum(dim=-1)  # (B, NH, S)
-        floor = torch.exp(-(log_f_cum + b_max))  # exp(-m)
-        normaliser = torch.maximum(row_sum.abs(), floor)
-        h = (c @ v) / (normaliser + eps).unsqueeze(-1)
+        dtype, scale = v.dtype, q.shape[-1] ** -0.5
+        with torch.autocast(device_type=q.device.type, enabled=False):
+            log_f_cum = torch.cumsum(F.logsigmoid(fgate), dim=-1)  # (B, NH, S)
+            b = igate - log_f_cum
+            b_max, argmax = torch.cummax(b, dim=-1)
+            c = (q @ k.transpose(-2, -1)).float().mul_(scale).mul_(_stabilised_decay(b, b_max))  # (B, NH, S, S)
+            row_sum = c.sum(dim=-1)  # (B, NH, S)
+            floor = torch.exp(-(log_f_cum + b_max))  # exp(-m)
+            normaliser = torch.maximum(row_sum.abs(), floor)
+            h = ((c.to(dtype) @ v).float() / (normaliser + eps).unsqueeze(-1)).to(dtype)
         ctx.save_for_backward(q, k, v, fgate, b, b_max, argmax, row_sum, floor, normaliser, h)
         ctx.eps = eps
         return h
@@ -146,31 +152,33 @@ class _ParallelMLSTM(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad_h):
         q, k, v, fgate, b, b_max, argmax, row_sum, floor, normaliser, h = ctx.saved_tensors
-        scale = q.shape[-1] ** -0.5
-        denom = (normaliser + ctx.eps).unsqueeze(-1)  # (B, NH, S, 1)
-        grad_num = grad_h / denom  # d/d(C v)
-        grad_n = -(grad_h * h).sum(dim=-1) / denom.squeeze(-1)  # (B, NH, S)
-        use_sum = row_sum.abs() > floor  # torch.maximum: the larger argument gets the gradient
-        grad_row_sum = torch.where(use_sum, grad_n * torch.sign(row_sum), 0.0)
-        grad_m = torch.where(use_sum, 0.0, -grad_n * floor)  # d exp(-m) / dm = -exp(-m)
+        dtype, scale = v.dtype, q.shape[-1] ** -0.5
+        with torch.autocast(device_type=q.device.type, enabled=False):
+            grad_h = grad_h.float()
+            denom = (normaliser + ctx.eps).unsqueeze(-1)  # (B, NH, S, 1)
+            grad_num = (grad_h / denom).to(dtype)  # d/d(C v)
+            grad_n = -(grad_h * h.float()).sum(dim=-1) / denom.squeeze(-1)  # (B, NH, S)
+            use_sum = row_sum.abs() > floor  # torch.maximum: the larger argument gets the gradient
+            grad_row_sum = torch.where(use_sum, grad_n * torch.sign(row_sum), 0.0)
+            grad_m = torch.where(use_sum, 0.0, -grad_n * floor)  # d exp(-m) / dm = -exp(-m)
 
-        decay = _stabilised_decay(b, b_max)  # recomputed (B, NH, S, S)
-        c = (q @ k.transpose(-2, -1)).mul_(scale).mul_(decay)  # the scores themselves are not needed again
-        grad_v = c.transpose(-2, -1) @ grad_num
-        grad_c = (grad_num @ v.transpose(-2, -1)).add_(grad_row_sum.unsqueeze(-1))  # (B, NH, S, S)
-        # d log D entries: grad_c * C (zero above the diagonal, where C is 0).
-        grad_log_d = c.mul_(grad_c)
-        grad_scores = grad_c.mul_(decay)
-        grad_q = (grad_scores @ k).mul_(scale)
-        grad_k = (grad_scores.transpose(-2, -1) @ q).mul_(scale)
-        # log D[i, j] - m_i = b_j - b_max_i: columns feed b, rows feed b_max (with a minus sign).
-        grad_b = grad_log_d.sum(dim=-2)  # (B, NH, S)
-        grad_b_max = grad_m - grad_log_d.sum(dim=-1)
-        grad_b = grad_b.scatter_add(-1, argmax, grad_b_max)  # the cumulative max routes to its argmax
-        # m = cum + b_max, b = igate - cum, cum = cumsum(logsigmoid(f)).
-        grad_cum = grad_m - grad_b
-        grad_log_f = grad_cum.flip(-1).cumsum(-1).flip(-1)  # reverse cumulative sum
-        grad_f = grad_log_f * torch.sigmoid(-fgate)
+            decay = _stabilised_decay(b, b_max)  # recomputed (B, NH, S, S)
+            c = (q @ k.transpose(-2, -1)).float().mul_(scale).mul_(decay)  # the scores are not needed again
+            grad_v = c.to(dtype).transpose(-2, -1) @ grad_num
+            grad_c = (grad_num @ v.transpose(-2, -1)).float().add_(grad_row_sum.unsqueeze(-1))  # (B, NH, S, S)
+            # d log D entries: grad_c * C (zero above the diagonal, where C is 0).
+            grad_log_d = c.mul_(grad_c)
+            grad_scores = grad_c.mul_(decay).to(dtype)
+            grad_q = (grad_scores @ k).mul_(scale)
+            grad_k = (grad_scores.transpose(-2, -1) @ q).mul_(scale)
+            # log D[i, j] - m_i = b_j - b_max_i: columns feed b, rows feed b_max (with a minus sign).
+            grad_b = grad_log_d.sum(dim=-2)  # (B, NH, S)
+            grad_b_max = grad_m - grad_log_d.sum(dim=-1)
+            grad_b = grad_b.scatter_add(-1, argmax, grad_b_max)  # the cumulative max routes to its argmax
+            # m = cum + b_max, b = igate - cum, cum = cumsum(logsigmoid(f)).
+            grad_cum = grad_m - grad_b
+            grad_log_f = grad_cum.flip(-1).cumsum(-1).flip(-1)  # reverse cumulative sum
+            grad_f = grad_log_f * torch.sigmoid(-fgate)
         return grad_q, grad_k, grad_v, grad_b, grad_f, None
 
 
@@ -194,9 +202,12 @@ def mlstm_parallel(
     """
     out_dtype = v.dtype
     grad = torch.is_grad_enabled() and any(t.requires_grad for t in (q, k, v, igate, fgate))
-    plain_fp32 = q.dtype == v.dtype == torch.float32 and not torch.is_autocast_enabled(q.device.type)
-    if grad and RECOMPUTE_IN_BACKWARD and plain_fp32 and not torch.compiler.is_compiling():
-        return _ParallelMLSTM.apply(q, k, v, igate.float(), fgate.float(), eps)
+    if grad and RECOMPUTE_IN_BACKWARD and not torch.compiler.is_compiling():
+        device = q.device.type
+        dtype = torch.get_autocast_dtype(device) if torch.is_autocast_enabled(device) else v.dtype
+        if dtype in (torch.float32, torch.bfloat16, torch.float16):  # float64 (gradcheck) keeps the autograd path
+            q, k, v = (t.to(dtype) for t in (q, k, v))
+            return _ParallelMLSTM.apply(q, k, v, igate.float(), fgate.float(), eps).to(out_dtype)
     scale = q.shape[-1] ** -0.5
     # Gates in float32: cum_i = sum_{t<=i} logsigmoid(f_t); log D[i, j] = cum_i + b_j with b_j = i_j - cum_j.
     log_f_cum = _cumsum(F.logsigmoid(fgate.float()))  # (B, NH, S)
@@ -337,6 +348,9 @@ def mlstm_chunkwise(
 # (2) the within-chunk maximum is clamped from below at MINIMUM_MAX_VAL = -10 (hard-wired in its wrapper), so wherever
 #     the exact stabiliser m_i is below -10 (all input gates of the visible past very negative) its exp(-m) floor, and
 #     therefore h, differs from the authors' function.
+# (3) it tiles the head dimensions in blocks of min(64, next power of 2 >= head_dim) and expects head dims that are a
+#     power of 2 or a multiple of 64 (the check is commented out in its source, v2.0.6). Tiny's head dim 96 crashed it
+#     with an illegal memory access (H200, one clip). `_pad_head_dims` zero-pads such head dims (exact, see there).
 # The functions are therefore not identical, and "triton" is opt-in: `auto` never picks it. Measured on an H100: see
 # benchmarks/README.md.
 def mlstm_triton(
@@ -359,6 +373,8 @@ def mlstm_triton(
     if torch.is_autocast_enabled("cuda"):
         dtype = torch.get_autocast_dtype("cuda")
     batch, heads, seq, head_dim = q.shape
+    value_dim = v.shape[-1]
+    q, k, v = _pad_head_dims(q, k, v)
     pad = -seq % chunk_size  # the kernel needs whole chunks; padding at the end is invisible to a causal kernel
     if pad:
         q, k, v = (F.pad(t, (0, 0, 0, pad)) for t in (q, k, v))
@@ -370,14 +386,32 @@ def mlstm_triton(
             v=v.to(dtype).contiguous(),
             i=igate.float().contiguous(),  # the gates stay in float32
             f=fgate.float().contiguous(),
-            c_initial=q.new_zeros(batch, heads, head_dim, v.shape[-1], dtype=torch.float32),
-            n_initial=q.new_zeros(batch, heads, head_dim, dtype=torch.float32),
+            c_initial=q.new_zeros(batch, heads, q.shape[-1], v.shape[-1], dtype=torch.float32),
+            n_initial=q.new_zeros(batch, heads, q.shape[-1], dtype=torch.float32),
             m_initial=q.new_full((batch, heads, 1), _NEG, dtype=torch.float32),
             eps=eps,
             chunk_size=chunk_size,
             autocast_kernel_dtype=dtype,
         )
-    return h[:, :, :seq]
+    return h[:, :, :seq, :value_dim]
+
+
+def _tileable(dim: int) -> bool:
+    return dim & (dim - 1) == 0 or dim % 64 == 0  # a power of 2, or whole blocks of 64
+
+
+def _pad_head_dims(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """Zero-pad head dims the Triton kernel cannot tile (see above) to a multiple of 64. Exact: zero channels add
+    nothing to q . k, k's normaliser state or C, and the zero value channels are sliced off h. The kernel scales q . k
+    by 1 / sqrt(padded dim), so q is multiplied by sqrt(padded / head_dim) to keep 1 / sqrt(head_dim)."""
+    head_dim, value_dim = q.shape[-1], v.shape[-1]
+    if not _tileable(head_dim):
+        padded = head_dim + (-head_dim % 64)
+        q = F.pad(q * math.sqrt(padded / head_dim), (0, padded - head_dim))
+        k = F.pad(k, (0, padded - head_dim))
+    if not _tileable(value_dim):
+        v = F.pad(v, (0, -value_dim % 64))
+    return q, k, v
 
 
 BACKENDS = ("auto", "parallel", "chunkwise", "triton")
