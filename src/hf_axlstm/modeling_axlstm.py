@@ -337,10 +337,12 @@ class AxLSTMBlockDiagonalLinear(nn.Module):
         return torch.einsum("...bi,boi->...bo", blocks, self.weight).flatten(-2)
 
     def tiles(self) -> torch.Tensor:
-        """The weight regrouped as (num_tiles, tile_in, tile_out) block-diagonal tiles of up to 32 channels.
+        """The weight regrouped as (num_tiles, tile_in, tile_out) block-diagonal tiles of up to 16 channels.
 
-        4 x 4 blocks make poor matmuls; grouping 8 of them into one block-diagonal 32 x 32 tile (zeros off the blocks)
+        4 x 4 blocks make poor matmuls; grouping 4 of them into one block-diagonal 16 x 16 tile (zeros off the blocks)
         makes the projection one batched matmul over the tiles, measured 2-3.5x faster than the per-block einsum.
+        16-wide tiles beat 32-wide ones (half the FLOPs, at a lower rate): 1.3-2x on 2048 rows of 384-1536 channels,
+        +5% for the small and base encoders, no change for tiny.
         """
         return _block_tiles(self.weight)
 
@@ -350,7 +352,7 @@ class AxLSTMBlockDiagonalLinear(nn.Module):
         return folded.flatten(-2)
 
 
-def _block_tiles(weight: torch.Tensor, width: int = 32) -> torch.Tensor:
+def _block_tiles(weight: torch.Tensor, width: int = 16) -> torch.Tensor:
     """Block-diagonal weight (NB, bs, bs) (out, in) -> (G, tile_in, tile_out) tiles of `width` channels (see
     `AxLSTMBlockDiagonalLinear.tiles`)."""
     num_blocks, bs, _ = weight.shape
