@@ -392,7 +392,7 @@ class AxLSTMMixer(nn.Module):
     The parameters are the authors' (their names and shapes), but the computation is reorganised into fewer and
     larger operations, all exact rewrites of the same function:
     - q and k only ever meet in dot products q_i . k_j, and both are block-diagonal maps of the conv output c:
-      q_i . k_j = c_i^T Wq^T Wk c_j. So the cell gets q' = (Wk^T Wq) c (one block-diagonal map, as 32-wide tiles in
+      q_i . k_j = c_i^T Wq^T Wk c_j. So the cell gets q' = (Wk^T Wq) c (one block-diagonal map, as 16-wide tiles in
       one batched matmul) and k' = c itself: the k projection disappears.
     - The gates are gate_proj(concat(q, k, v)); their weight is folded through the q/k/v blocks, and the part that
       reads v = Wv x_mlstm further through the up-projection, so the gates are two thin products, one with the
@@ -426,7 +426,7 @@ class AxLSTMMixer(nn.Module):
         """(x_gate_weight (2NH, D), conv_gate_weight (2NH, I), qk_tiles (G, t, t), v_tiles (G, t, t)), float32.
 
         The gates are x_gate_weight x + conv_gate_weight c + bias (x the mixer's input, c the conv output); qk_tiles
-        are the block-diagonal Wk^T Wq as 32-wide tiles (see the class docstring). Cached while no gradient is
+        are the block-diagonal Wk^T Wq as 16-wide tiles (see the class docstring). Cached while no gradient is
         recorded: a few hundred KiB per block."""
         params = (
             self.proj_up.weight,
