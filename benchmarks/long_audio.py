@@ -27,6 +27,7 @@ import sys
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import encoder  # noqa: E402
 from encoder import (  # noqa: E402
     CLOCKS,
     _cuda_wall,
@@ -50,21 +51,7 @@ def run_case(
     torch.set_num_threads(threads)
     cuda = device == "cuda"
     timer = _cuda_wall if cuda else CLOCKS[clock]
-    model = build(size, device=device)
-    frames = int(seconds * FRAMES_PER_SECOND)
-    inputs = torch.randn(1, frames, 80, device=device)
-    if mode == "windows":
-        # The clip cut into independent 2 s windows, encoded as one batch (zero-padded to whole windows).
-        windows = -(-frames // 200)
-        inputs = torch.nn.functional.pad(inputs, (0, 0, 0, windows * 200 - frames)).view(windows, 200, 80)
-    if mode in ("parallel", "chunkwise", "auto", "windows", "triton"):
-        model.config.mlstm_backend = "auto" if mode == "windows" else mode
-
-    def call():
-        with torch.no_grad():
-            if mode == "reference":
-                return reference_encoder(model, inputs)
-            return model(inputs).last_hidden_state
+    call = case_call(build(size, device=device), seconds, mode)
 
     if what == "memory" and cuda:
         torch.cuda.synchronize()
@@ -85,6 +72,26 @@ def run_case(
         call()
         times.append(timer() - start)
     return {"seconds": sorted(times)[len(times) // 2]}
+
+
+def case_call(model, seconds: float, mode: str):
+    """The call that encodes one clip of `seconds` in `mode` (the model's backend is set inside, so one model can
+    serve every case)."""
+    frames = int(seconds * FRAMES_PER_SECOND)
+    inputs = torch.randn(1, frames, 80, generator=torch.Generator().manual_seed(0)).to(model.device)
+    if mode == "windows":
+        # The clip cut into independent 2 s windows, encoded as one batch (zero-padded to whole windows).
+        windows = -(-frames // 200)
+        inputs = torch.nn.functional.pad(inputs, (0, 0, 0, windows * 200 - frames)).view(windows, 200, 80)
+
+    def call():
+        with torch.no_grad():
+            if mode == "reference":
+                return reference_encoder(model, inputs)
+            model.config.mlstm_backend = "auto" if mode == "windows" else mode
+            return model(inputs).last_hidden_state
+
+    return call
 
 
 def run_subprocess(case: list, env: dict, timeout: float) -> dict | str:
@@ -115,6 +122,12 @@ def main(argv=None) -> None:
     parser.add_argument("--clock", default="wall", choices=sorted(CLOCKS), help="wall or process CPU time")
     parser.add_argument("--max_quadratic_seconds", type=float, default=10, help="longest clip for the S x S forms")
     parser.add_argument("--timeout", type=float, default=600, help="seconds per case before it is reported as such")
+    parser.add_argument(
+        "--interleaved",
+        action="store_true",
+        help="CPU: time every case in this one process, round-robin (robust to the machine's drift; memory is still "
+        "measured in a fresh process per case)",
+    )
     parser.add_argument("--_case", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
 
@@ -123,7 +136,26 @@ def main(argv=None) -> None:
         return
 
     results = {}
+    if args.interleaved and args.device == "cpu":
+        torch.set_num_threads(args.threads)
+        encoder.clock = CLOCKS[args.clock]
+        model = build(args.size)
+        cases = [(s, m) for s in args.seconds for m in args.modes]
+        runnable = [c for c in cases if not (c[1] in ("reference", "parallel") and c[0] > args.max_quadratic_seconds)]
+        medians = encoder.interleaved_medians({c: case_call(model, *c) for c in runnable}, args.repeats, warmup=1)
+        for seconds, mode in cases:
+            if (seconds, mode) not in medians:
+                results[seconds, mode] = "skipped (S x S)"
+                continue
+            case = [args.size, seconds, mode, args.repeats, args.threads, args.clock, "memory"]
+            memory = run_subprocess(case, memory_env(), args.timeout)
+            results[seconds, mode] = {
+                "seconds": medians[seconds, mode],
+                **(memory if isinstance(memory, dict) else {}),
+            }
     for seconds in args.seconds:
+        if args.interleaved and args.device == "cpu":
+            break
         for mode in args.modes:
             if mode in ("reference", "parallel") and seconds > args.max_quadratic_seconds:
                 results[seconds, mode] = "skipped (S x S)"
@@ -147,8 +179,9 @@ def main(argv=None) -> None:
         where = f"{torch.cuda.get_device_name()}, median of {args.repeats}; peak = rise of the CUDA allocator's peak"
     else:
         where = (
-            f"{args.threads} threads, {args.clock} clock, median of {args.repeats}; peak = rise of peak RSS during "
-            f"one call (fresh process per case); load average at the end {os.getloadavg()[0]:.1f}"
+            f"{args.threads} threads, {args.clock} clock, median of {args.repeats}"
+            f"{' interleaved rounds in one process' if args.interleaved else ' (fresh process per case)'}; peak = rise "
+            f"of peak RSS during one call (fresh process per case); load average at the end {os.getloadavg()[0]:.1f}"
         )
     print(
         f"AxLSTM-{args.size[0].upper()}, one clip (batch 1), fp32, {where}; torch {torch.__version__}. "
