@@ -1,11 +1,14 @@
 """Long audio: one clip of 2-60 s through the encoder as ONE sequence (parallel vs chunkwise vs auto kernels, and the
 authors' quadratic reference) or as independent 2 s windows (the HEAR protocol). Prints ONE markdown table.
 
-Time: median wall seconds of `--repeats` calls after two warm-up calls, per clip, in a fresh subprocess with the
-default environment. Peak memory: in another fresh subprocess; after the model and the input are built, the kernel's peak-RSS mark is reset
-(`echo 5 > /proc/self/clear_refs`), the case runs once, and the rise of the peak RSS (VmHWM) above the RSS at the
-reset is reported (glibc mmaps every block over 64 KiB, so freed tensors leave the RSS at once): the memory the call itself needed at its worst moment (activations, S x S matrices, states,
-allocator slack), not the model weights. Each case pays the import once, outside the timed region.
+Time: median wall seconds per clip of `--repeats` rounds in which every case runs once, round-robin, in this process
+(so all cases see the same machine load; the machine's drift moved identical cases by up to 25% when each was timed in
+its own process), after one warm-up round. `--per_process` times each case in a fresh subprocess instead (the median of
+`--repeats` calls after two warm-ups). Peak memory: in a fresh subprocess per case; after the model and the input are
+built, the kernel's peak-RSS mark is reset (`echo 5 > /proc/self/clear_refs`), the case runs once, and the rise of the
+peak RSS (VmHWM) above the RSS at the reset is reported (glibc mmaps every block over 64 KiB, so freed tensors leave
+the RSS at once): the memory the call itself needed at its worst moment (activations, S x S matrices, states,
+allocator slack), not the model weights.
 
     python benchmarks/long_audio.py                                   # quick: tiny, 2/5/10 s, < 2 min on 2 cores
     python benchmarks/long_audio.py --size base --seconds 2 5 10 30 60 --repeats 1
@@ -123,10 +126,9 @@ def main(argv=None) -> None:
     parser.add_argument("--max_quadratic_seconds", type=float, default=10, help="longest clip for the S x S forms")
     parser.add_argument("--timeout", type=float, default=600, help="seconds per case before it is reported as such")
     parser.add_argument(
-        "--interleaved",
+        "--per_process",
         action="store_true",
-        help="CPU: time every case in this one process, round-robin (robust to the machine's drift; memory is still "
-        "measured in a fresh process per case)",
+        help="CPU: time each case in its own fresh process instead of round-robin in this one",
     )
     parser.add_argument("--_case", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -136,7 +138,7 @@ def main(argv=None) -> None:
         return
 
     results = {}
-    if args.interleaved and args.device == "cpu":
+    if not args.per_process and args.device == "cpu":
         torch.set_num_threads(args.threads)
         encoder.clock = CLOCKS[args.clock]
         model = build(args.size)
@@ -154,7 +156,7 @@ def main(argv=None) -> None:
                 **(memory if isinstance(memory, dict) else {}),
             }
     for seconds in args.seconds:
-        if args.interleaved and args.device == "cpu":
+        if not args.per_process and args.device == "cpu":
             break
         for mode in args.modes:
             if mode in ("reference", "parallel") and seconds > args.max_quadratic_seconds:
@@ -180,7 +182,7 @@ def main(argv=None) -> None:
     else:
         where = (
             f"{args.threads} threads, {args.clock} clock, median of {args.repeats}"
-            f"{' interleaved rounds in one process' if args.interleaved else ' (fresh process per case)'}; peak = rise "
+            f"{' (fresh process per case)' if args.per_process else ' interleaved rounds in one process'}; peak = rise "
             f"of peak RSS during one call (fresh process per case); load average at the end {os.getloadavg()[0]:.1f}"
         )
     print(
