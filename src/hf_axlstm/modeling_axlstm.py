@@ -242,8 +242,9 @@ def _records_grad(*tensors: torch.Tensor) -> bool:
 
 def _depthwise_conv_rows(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, left: int, right: int):
     """Depthwise convolution over the sequence of x (B, S, C) (any strides), zero-padded by `left` / `right`
-    positions, as a channels-last conv2d: oneDNN's depthwise kernel reads the (B, S, C) rows in place and writes
-    (B, S + left + right - k + 1, C) rows, in one cache-blocked pass. weight (C, 1, k)."""
+    positions, as a channels-last conv2d on a padded copy of the rows: oneDNN's depthwise kernel reads and writes the
+    (B, S, C) layout directly (no transposes), in one cache-blocked pass. weight (C, 1, k); returns
+    (B, S + left + right - k + 1, C)."""
     channels, kernel_size = weight.shape[0], weight.shape[-1]
     padded = F.pad(x, (0, 0, left, right))  # (B, S + left + right, C), contiguous
     filters = weight.view(channels, 1, 1, kernel_size).contiguous(memory_format=torch.channels_last)
@@ -257,7 +258,7 @@ class _CausalDepthwiseConv(torch.autograd.Function):
     On CPU (with oneDNN) the forward and the input gradient are channels-last conv2d calls on the rows
     (`_depthwise_conv_rows`; the input gradient is the anti-causal conv with the flipped kernel); elsewhere they are
     k shifted multiply-adds. The weight gradient is k shifted multiply-reductions everywhere (oneDNN's depthwise
-    weight gradient was 3-4x slower). Measured (batch 8, 256 tokens, 2 threads, ms; see benchmarks/README.md):
+    weight gradient was 3-4.5x slower). Measured (batch 8, 256 tokens, 2 threads, ms; see benchmarks/README.md):
     forward 2.2 -> 0.57 at 384 channels and 8.7 -> 2.3 at 1536 against the shifted multiply-adds, which were
     themselves 2.3x faster than transpose + pad + Conv1d + transpose back."""
 
