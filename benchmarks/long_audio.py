@@ -16,7 +16,8 @@ allocator slack), not the model weights.
         --max_quadratic_seconds 60
 
 On CUDA (`--device cuda`) the cases run in this process, each call ends with `torch.cuda.synchronize()`, and the peak
-is the rise of `torch.cuda.max_memory_allocated()` above the memory allocated before the call.
+is the rise of `torch.cuda.max_memory_allocated()` above the memory allocated before the call (after a first call, as
+in encoder.py).
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from encoder import (  # noqa: E402
     CLOCKS,
     _cuda_wall,
     build,
+    cuda_peak_mib,
     memory_env,
     peak_rss_kib,
     reference_encoder,
@@ -57,12 +59,7 @@ def run_case(
     call = case_call(build(size, device=device), seconds, mode)
 
     if what == "memory" and cuda:
-        torch.cuda.synchronize()
-        torch.cuda.reset_peak_memory_stats()
-        base = torch.cuda.memory_allocated()
-        call()
-        torch.cuda.synchronize()
-        return {"peak_mib": (torch.cuda.max_memory_allocated() - base) / 2**20}
+        return {"peak_mib": cuda_peak_mib(call)}
     if what == "memory":
         base = reset_peak_rss()
         call()

@@ -13,6 +13,7 @@ from hf_axlstm.kernels_axlstm import _triton_chunkwise, mlstm
 
 from .conftest import rel_err
 from .test_kernels_axlstm import close, random_inputs, reference_mlstm
+from .test_modeling_axlstm import perturbed, small_config
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 
@@ -27,18 +28,8 @@ def no_tf32():
 
 
 def config(**overrides) -> AxLSTMConfig:
-    # 4 blocks (two reversed), width 64, chunks of 16 so that 300 frames (376 tokens) cross many chunks.
-    kwargs = {"hidden_size": 64, "num_hidden_layers": 4, "chunk_size": 16}
-    kwargs.update(overrides)
-    return AxLSTMConfig(**kwargs)
-
-
-def perturbed(model: torch.nn.Module) -> torch.nn.Module:
-    gen = torch.Generator().manual_seed(0)
-    with torch.no_grad():
-        for p in model.parameters():
-            p.add_(0.1 * torch.randn(p.shape, generator=gen))
-    return model
+    # width 64, chunks of 16 so that 300 frames (376 tokens) cross many chunks; 4 blocks, two reversed
+    return small_config(**{"hidden_size": 64, "chunk_size": 16, **overrides})
 
 
 def padded_batch():
@@ -86,7 +77,7 @@ def test_model_on_cuda_matches_cpu_forward_and_backward(backend):
 
 
 def test_padded_clip_on_cuda_equals_the_clip_alone():
-    model = perturbed(AxLSTMModel(config())).cuda().eval()
+    model = perturbed(AxLSTMModel(config())).cuda()
     x, mask = padded_batch()
     with torch.no_grad():
         together = model(x.cuda(), attention_mask=mask.cuda()).last_hidden_state
@@ -135,7 +126,7 @@ def test_recomputing_backward_saves_memory_under_bf16_autocast(monkeypatch):
 @pytest.mark.skipif(_triton_chunkwise is None, reason="needs mlstm_kernels with triton")
 def test_triton_backend_agrees_with_ours_in_inference():
     torch.manual_seed(0)
-    model = perturbed(AxLSTMModel(config(chunk_size=64))).cuda().eval()
+    model = perturbed(AxLSTMModel(config(chunk_size=64))).cuda()
     x, mask = (t.cuda() for t in padded_batch())
     with torch.no_grad():
         ours = model(x, attention_mask=mask).last_hidden_state

@@ -182,8 +182,13 @@ def test_mixer_inference_cache_follows_parameter_updates():
         assert rel_err(mixer(x), reference_mixer(mixer, x)) < 1e-5
 
 
+@pytest.mark.parametrize("onednn", [True, False], ids=["conv2d-rows", "shifted"])
 @pytest.mark.parametrize("seq", [1, 2, 3, 4, 9])
-def test_causal_conv_matches_padded_conv1d_forward_and_backward(seq):
+def test_causal_conv_matches_padded_conv1d_forward_and_backward(monkeypatch, seq, onednn):
+    # Both computations: the channels-last conv2d on the rows (CPU) and the shifted multiply-adds (CUDA).
+    from hf_axlstm import modeling_axlstm
+
+    monkeypatch.setattr(modeling_axlstm, "_onednn_rows", lambda t: onednn)
     torch.manual_seed(seq)
     x = torch.randn(2, seq, 5, dtype=torch.float64, requires_grad=True)
     weight = torch.randn(5, 1, 4, dtype=torch.float64, requires_grad=True)
@@ -293,3 +298,8 @@ def test_triton_head_dim_padding_is_exact(head_dim, padded):
     scores = q @ k.transpose(-2, -1) / math.sqrt(head_dim)
     torch.testing.assert_close(qp @ kp.transpose(-2, -1) / math.sqrt(padded), scores)
     assert torch.equal(vp[..., :head_dim], v) and not vp[..., head_dim:].any()
+    # with the sequence padded to whole chunks in the same pad: zero rows after the real ones
+    qs, ks, vs = _pad_head_dims(q, k, v, seq_pad=3)
+    assert qs.shape[-2:] == ks.shape[-2:] == vs.shape[-2:] == (10, padded)
+    assert torch.equal(qs[..., :7, :], qp) and torch.equal(ks[..., :7, :], kp) and torch.equal(vs[..., :7, :], vp)
+    assert not (qs[..., 7:, :].any() or ks[..., 7:, :].any() or vs[..., 7:, :].any())

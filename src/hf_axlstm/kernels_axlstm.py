@@ -98,7 +98,7 @@ def _causal_mask(size: int, device: torch.device) -> torch.Tensor:
 
 def _stabilised_decay(b: torch.Tensor, row_max: torch.Tensor, scale: float = 1.0) -> torch.Tensor:
     """scale * exp(b_j - row_max_i) for j <= i, 0 above the diagonal. b, row_max: (..., L) float32 -> (..., L, L).
-    (`scale` only without autograd: it rides on the final mask multiply.)"""
+    (`scale` rides on the final mask multiply.)"""
     log_d = b.unsqueeze(-2) - row_max.unsqueeze(-1)  # (..., L, L), <= 0 on and below the diagonal
     size = b.shape[-1]
     lower = torch.ones(size, size, dtype=log_d.dtype, device=log_d.device).tril()  # 1 on and below the diagonal
@@ -107,9 +107,10 @@ def _stabilised_decay(b: torch.Tensor, row_max: torch.Tensor, scale: float = 1.0
     # (measured 2-2.8x faster for (8, 4, 251, 251) and (8, 4, 4, 64, 64), bit-identical results; b and row_max are
     # finite). In place on fresh tensors: mul's backward needs only the mask, exp's backward only exp's output.
     decay = log_d.mul_(lower).exp_()
+    mask = lower * scale if scale != 1.0 else lower
     if torch.is_grad_enabled() and decay.requires_grad:
-        return decay * lower  # exp's output must stay intact for its backward
-    return decay.mul_(lower * scale if scale != 1.0 else lower)
+        return decay * mask  # exp's output must stay intact for its backward
+    return decay.mul_(mask)
 
 
 def _weighted(scores: torch.Tensor, decay: torch.Tensor) -> torch.Tensor:
@@ -374,10 +375,9 @@ def mlstm_triton(
         dtype = torch.get_autocast_dtype("cuda")
     batch, heads, seq, head_dim = q.shape
     value_dim = v.shape[-1]
-    q, k, v = _pad_head_dims(q, k, v)
     pad = -seq % chunk_size  # the kernel needs whole chunks; padding at the end is invisible to a causal kernel
+    q, k, v = _pad_head_dims(q, k, v, seq_pad=pad)
     if pad:
-        q, k, v = (F.pad(t, (0, 0, 0, pad)) for t in (q, k, v))
         igate, fgate = (F.pad(t, (0, pad)) for t in (igate, fgate))
     with torch.autocast("cuda", enabled=False):
         h = _triton_chunkwise(
@@ -400,17 +400,22 @@ def _tileable(dim: int) -> bool:
     return dim & (dim - 1) == 0 or dim % 64 == 0  # a power of 2, or whole blocks of 64
 
 
-def _pad_head_dims(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, ...]:
-    """Zero-pad head dims the Triton kernel cannot tile (see above) to a multiple of 64. Exact: zero channels add
-    nothing to q . k, k's normaliser state or C, and the zero value channels are sliced off h. The kernel scales q . k
-    by 1 / sqrt(padded dim), so q is multiplied by sqrt(padded / head_dim) to keep 1 / sqrt(head_dim)."""
+def _pad_head_dims(
+    q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, seq_pad: int = 0
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Zero-pad head dims the Triton kernel cannot tile (see above) to a multiple of 64, and the sequence by `seq_pad`
+    positions at the end, in one pad per tensor. Exact: zero channels add nothing to q . k, k's normaliser state or
+    C, and the zero value channels are sliced off h. The kernel scales q . k by 1 / sqrt(padded dim), so q is
+    multiplied by sqrt(padded / head_dim) to keep 1 / sqrt(head_dim)."""
     head_dim, value_dim = q.shape[-1], v.shape[-1]
-    if not _tileable(head_dim):
-        padded = head_dim + (-head_dim % 64)
-        q = F.pad(q * math.sqrt(padded / head_dim), (0, padded - head_dim))
-        k = F.pad(k, (0, padded - head_dim))
-    if not _tileable(value_dim):
-        v = F.pad(v, (0, -value_dim % 64))
+    qk_pad = 0 if _tileable(head_dim) else -head_dim % 64
+    v_pad = 0 if _tileable(value_dim) else -value_dim % 64
+    if qk_pad:
+        q = q * math.sqrt((head_dim + qk_pad) / head_dim)
+    if qk_pad or seq_pad:
+        q, k = (F.pad(t, (0, qk_pad, 0, seq_pad)) for t in (q, k))
+    if v_pad or seq_pad:
+        v = F.pad(v, (0, v_pad, 0, seq_pad))
     return q, k, v
 
 

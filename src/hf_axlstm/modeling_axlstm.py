@@ -279,11 +279,11 @@ class _CausalDepthwiseConv(torch.autograd.Function):
     def backward(ctx, grad_out: torch.Tensor):
         x, weight = ctx.saved_tensors
         kernel_size, seq = weight.shape[-1], x.shape[1]
-        taps = weight.view(-1, kernel_size).t().to(grad_out.dtype)  # (k, C)
         grad_x = grad_weight = grad_bias = None
         if ctx.needs_input_grad[0] and _onednn_rows(grad_out):
             grad_x = _depthwise_conv_rows(grad_out, weight.flip(-1).to(grad_out.dtype), None, 0, kernel_size - 1)
         elif ctx.needs_input_grad[0]:
+            taps = weight.view(-1, kernel_size).t().to(grad_out.dtype)  # (k, C)
             grad_x = grad_out * taps[-1]
             for shift in range(1, min(kernel_size, seq)):
                 grad_x[:, :-shift].addcmul_(grad_out[:, shift:], taps[-1 - shift])
