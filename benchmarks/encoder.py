@@ -348,7 +348,9 @@ def main(argv=None) -> None:
             medians = interleaved_medians(fns, rounds, warmup=0 if slow_bf16 else 1)
             model.eval()
             for variant, seconds in medians.items():
-                fp32_seconds.setdefault((mode, batch, variant), seconds)
+                if dtype == "fp32":
+                    fp32_seconds[mode, batch, variant] = seconds
+                fp32_time = fp32_seconds.get((mode, batch, variant)) if dtype == "bf16" else None
                 step_flops = flops * batch * (3 if mode == "train" else 1)
                 mem, ref_mem = memory_here[variant], memory_here["reference"]
                 rows.append(
@@ -361,7 +363,7 @@ def main(argv=None) -> None:
                         "clips/s": batch / seconds,
                         "latency ms": seconds * 1e3,
                         "x ref": medians["reference"] / seconds,
-                        "x fp32": fp32_seconds[(mode, batch, variant)] / seconds if dtype == "bf16" else None,
+                        "x fp32": fp32_time / seconds if fp32_time else None,  # no fp32 row of this shape: "-"
                         "peak MiB": mem,
                         "mem x ref": (mem / ref_mem) if mem is not None and ref_mem else None,
                         "flop/s": step_flops / seconds,
