@@ -1,4 +1,3 @@
-import os
 from pathlib import Path
 
 import pytest
@@ -7,26 +6,17 @@ import torch
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
-def _find_fixtures() -> Path | None:
-    candidates = []
-    if os.environ.get("AXLSTM_FIXTURES"):
-        candidates.append(Path(os.environ["AXLSTM_FIXTURES"]))
-    candidates += [REPO_ROOT.parent / "shared" / "fixtures", REPO_ROOT / "shared" / "fixtures"]
-    for path in candidates:
-        if (path / "official_parity" / "expected.safetensors").exists():
-            return path
-    return None
+FIXTURES = REPO_ROOT / "tests" / "fixtures"
 
 
 @pytest.fixture(scope="session")
 def official_dir() -> Path:
-    """Folder with the authors' reference checkpoint and tensors (`../shared/fixtures/official_parity`)."""
-    path = _find_fixtures()
-    if path is None:
-        if os.environ.get("CI"):
-            pytest.fail("the reference fixtures (../shared/fixtures) are missing on CI")
-        pytest.skip("reference fixtures not found (set AXLSTM_FIXTURES)")
-    return path / "official_parity"
+    """Folder with the authors' reference checkpoint and tensors, shipped in the repo (`tests/fixtures/official_parity`,
+    copied from the fixtures the authors' code produced; see `tests/fixtures/README.md`)."""
+    path = FIXTURES / "official_parity"
+    if not (path / "expected.safetensors").is_file():
+        pytest.fail(f"the reference fixtures are missing: {path} should be part of the checkout")
+    return path
 
 
 @pytest.fixture(scope="session")
