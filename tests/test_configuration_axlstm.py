@@ -60,6 +60,32 @@ def test_unknown_preset_raises():
         ({"patch_size": (4,)}, r"patch_size=\[4\] is invalid"),
         ({"classifier_dropout": 1.5}, r"classifier_dropout=1.5 is invalid"),
         ({"use_cls_token": False, "classifier_pooling": "cls"}, r"classifier_pooling='cls' needs use_cls_token=True"),
+        # Wrong types are named before anything derived from them is computed (no `//` error from transformers).
+        ({"hidden_size": "768"}, r"hidden_size='768' is invalid; expected a positive integer, got a str"),
+        ({"num_heads": "4"}, r"num_heads='4' is invalid; expected a positive integer, got a str"),
+        ({"num_hidden_layers": True}, r"num_hidden_layers=True is invalid; expected a positive integer, got a bool"),
+        ({"chunk_size": 64.5}, r"chunk_size=64.5 is invalid; expected a positive integer, not a fractional"),
+        ({"patch_size": [4.7, 16]}, r"patch_size=\[4.7, 16\] is invalid: patch_size\[0\]=4.7 .* not a fractional"),
+        ({"patch_size": ["4", 16]}, r"patch_size\[0\]='4' is invalid; expected a positive integer, got a str"),
+        ({"patch_size": "4x16"}, r"patch_size='4x16' is invalid; expected two positive integers"),
+        ({"use_cls_token": "yes"}, r"use_cls_token='yes' is invalid; expected True or False, got a str"),
+        ({"alternate_directions": 1}, r"alternate_directions=1 is invalid; expected True or False, got a int"),
+        ({"norm_eps": float("nan")}, r"norm_eps=nan is invalid; expected a finite non-negative number"),
+        ({"final_norm_eps": float("inf")}, r"final_norm_eps=inf is invalid"),
+        ({"mlstm_eps": -1e-6}, r"mlstm_eps=-1e-06 is invalid; expected a finite non-negative number"),
+        ({"initializer_range": float("nan")}, r"initializer_range=nan is invalid"),
+        ({"input_gate_bias_std": "0.1"}, r"input_gate_bias_std='0.1' is invalid; .* got a str"),
+        ({"mask_ratio": float("nan")}, r"mask_ratio=nan is invalid"),
+        ({"drop_path_rate": float("nan")}, r"drop_path_rate=nan is invalid; expected a number in \[0, 1\)"),
+        ({"classifier_dropout": "0.1"}, r"classifier_dropout='0.1' is invalid; .* got a str"),
+        (
+            {"forget_gate_bias_range": (6.0, 3.0)},
+            r"forget_gate_bias_range=\[6.0, 3.0\] is invalid; expected low <= high",
+        ),
+        ({"forget_gate_bias_range": (3.0, float("inf"))}, r"forget_gate_bias_range\[1\]=inf is invalid"),
+        ({"forget_gate_bias_range": ("a", 6)}, r"forget_gate_bias_range\[0\]='a' is invalid; .* got a str"),
+        ({"forget_gate_bias_range": 3.0}, r"forget_gate_bias_range=3.0 is invalid; expected two finite numbers"),
+        ({"loss_on": ["all"]}, r"loss_on=\['all'\] is invalid"),
     ],
 )
 def test_invalid_configurations_name_field_and_value(kwargs, message):
@@ -80,3 +106,37 @@ def test_round_trip_keeps_every_field_and_labels(tmp_path):
     assert loaded.id2label == {0: "dog", 1: "rain"} and loaded.label2id == {"dog": 0, "rain": 1}
     assert loaded.num_labels == 2
     assert loaded.to_diff_dict() == config.to_diff_dict()
+
+
+def test_integral_values_are_stored_as_plain_ints_and_floats():
+    # An integral float (hand-written JSON) or numpy scalars are accepted and stored as plain Python numbers.
+    import numpy as np
+
+    config = AxLSTMConfig(
+        hidden_size=np.int64(32), patch_size=(4.0, 16), frames_per_window=100.0, mask_ratio=np.float32(0.25)
+    )
+    assert config.hidden_size == 32 and type(config.hidden_size) is int
+    assert config.patch_size == [4, 16] and all(type(p) is int for p in config.patch_size)
+    assert type(config.frames_per_window) is int and type(config.mask_ratio) is float
+    assert config.to_json_string()  # plain JSON
+
+
+def test_an_invalid_config_json_gives_the_same_error(tmp_path):
+    import json
+
+    from transformers import AutoConfig
+
+    AxLSTMConfig(hidden_size=32, num_hidden_layers=2).save_pretrained(tmp_path)
+    path = tmp_path / "config.json"
+    values = json.loads(path.read_text())
+    path.write_text(json.dumps({**values, "num_heads": "4"}))
+    for load in (AxLSTMConfig.from_pretrained, AutoConfig.from_pretrained):
+        with pytest.raises(ValueError, match=r"num_heads='4' is invalid; expected a positive integer"):
+            load(tmp_path)
+    path.write_text(json.dumps(values))
+    # Overrides given to from_pretrained are set after __init__: they are checked too.
+    with pytest.raises(ValueError, match=r"num_heads=5 does not divide"):
+        AxLSTMConfig.from_pretrained(tmp_path, num_heads=5)
+    with pytest.raises(ValueError, match=r"use_cls_token='no' is invalid"):
+        AxLSTMConfig.from_pretrained(tmp_path, use_cls_token="no")
+    assert AxLSTMConfig.from_pretrained(tmp_path, num_heads=2).num_heads == 2

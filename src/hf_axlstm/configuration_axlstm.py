@@ -3,8 +3,11 @@
 
 from __future__ import annotations
 
+import math
+import numbers
 from typing import Any
 
+import numpy as np
 from transformers import PreTrainedConfig
 
 # The paper's sizes (Yadav, Theodoridis & Tan, arXiv 2408.16568, Table 1). Only the width changes:
@@ -18,6 +21,38 @@ AXLSTM_PRESETS: dict[str, dict[str, Any]] = {
 _LOSS_ON = ("all", "masked")
 _POOLING = ("mean", "cls")
 _BACKENDS = ("auto", "parallel", "chunkwise", "triton")
+_INT_FIELDS = (
+    "hidden_size",
+    "num_hidden_layers",
+    "expansion_factor",
+    "qkv_block_size",
+    "num_heads",
+    "conv_kernel_size",
+    "num_mel_bins",
+    "frames_per_window",
+    "chunk_size",
+)
+_BOOL_FIELDS = ("use_cls_token", "alternate_directions")
+
+
+def _as_int(name: str, value: Any) -> int:
+    """A positive integer (an integral float such as 4.0, e.g. from hand-written JSON, is taken as 4)."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise ValueError(f"{name}={value!r} is invalid; expected a positive integer, got a {type(value).__name__}.")
+    if not isinstance(value, numbers.Integral) and not (math.isfinite(value) and float(value).is_integer()):
+        raise ValueError(f"{name}={value!r} is invalid; expected a positive integer, not a fractional number.")
+    if value <= 0:
+        raise ValueError(f"{name}={value!r} is invalid; expected a positive integer.")
+    return int(value)
+
+
+def _as_float(name: str, value: Any, what: str = "a finite number") -> float:
+    """A finite real number (bools and strings refused)."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise ValueError(f"{name}={value!r} is invalid; expected {what}, got a {type(value).__name__}.")
+    if not math.isfinite(value):
+        raise ValueError(f"{name}={value!r} is invalid; expected {what}.")
+    return float(value)
 
 
 class AxLSTMConfig(PreTrainedConfig):
@@ -135,7 +170,7 @@ class AxLSTMConfig(PreTrainedConfig):
         self.conv_kernel_size = conv_kernel_size
         self.num_mel_bins = num_mel_bins
         self.frames_per_window = frames_per_window
-        self.patch_size = [int(p) for p in patch_size] if isinstance(patch_size, (list, tuple)) else patch_size
+        self.patch_size = list(patch_size) if isinstance(patch_size, tuple) else patch_size
         self.use_cls_token = use_cls_token
         self.mask_ratio = mask_ratio
         self.loss_on = loss_on
@@ -148,17 +183,23 @@ class AxLSTMConfig(PreTrainedConfig):
         self.initializer_range = initializer_range
         self.input_gate_bias_std = input_gate_bias_std
         self.forget_gate_bias_range = (
-            [float(b) for b in forget_gate_bias_range]
-            if isinstance(forget_gate_bias_range, (list, tuple))
-            else forget_gate_bias_range
+            list(forget_gate_bias_range) if isinstance(forget_gate_bias_range, tuple) else forget_gate_bias_range
         )
         self.drop_path_rate = drop_path_rate
         self.classifier_pooling = classifier_pooling
         self.classifier_dropout = classifier_dropout
+        # Before PreTrainedConfig.__init__: its own validators read derived sizes such as `head_dim`.
+        self.validate_axlstm()
         super().__init__(**kwargs)
         if self.id2label is not None and self.label2id is None:
             self.label2id = {label: idx for idx, label in self.id2label.items()}
-        self.validate_axlstm()
+
+    @classmethod
+    def from_dict(cls, config_dict: dict[str, Any], **kwargs):
+        # `from_pretrained(path, hidden_size=...)` sets such overrides with setattr after `__init__`: check again.
+        output = super().from_dict(config_dict, **kwargs)
+        (output[0] if isinstance(output, tuple) else output).validate_axlstm()
+        return output
 
     # ------------------------------------------------------------------ derived sizes
     @property
@@ -198,32 +239,27 @@ class AxLSTMConfig(PreTrainedConfig):
 
     # ------------------------------------------------------------------ validation
     def validate_axlstm(self) -> None:
-        """Raise `ValueError` naming the field and the value for any invalid combination."""
+        """Raise `ValueError` naming the field and the value for any invalid value or combination.
 
-        def positive_int(name: str) -> None:
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-                raise ValueError(f"{name}={value!r} is invalid; expected a positive integer.")
-
-        for name in (
-            "hidden_size",
-            "num_hidden_layers",
-            "expansion_factor",
-            "qkv_block_size",
-            "num_heads",
-            "conv_kernel_size",
-            "num_mel_bins",
-            "frames_per_window",
-            "chunk_size",
-        ):
-            positive_int(name)
+        Integral values are stored as `int` (an integral float such as `4.0` is taken as 4), real values as `float`
+        (numpy scalars included), so the config serialises to plain JSON."""
+        for name in _INT_FIELDS:
+            setattr(self, name, _as_int(name, getattr(self, name)))
         patch = self.patch_size
-        if (
-            not isinstance(patch, (list, tuple))
-            or len(patch) != 2
-            or not all(isinstance(p, int) and not isinstance(p, bool) and p > 0 for p in patch)
-        ):
+        if isinstance(patch, tuple):
+            patch = list(patch)
+        if not isinstance(patch, list) or len(patch) != 2:
             raise ValueError(f"patch_size={patch!r} is invalid; expected two positive integers (time, frequency).")
+        try:
+            self.patch_size = [_as_int(f"patch_size[{i}]", p) for i, p in enumerate(patch)]
+        except ValueError as err:
+            raise ValueError(f"patch_size={patch!r} is invalid: {err}") from None
+        patch = self.patch_size
+        for name in _BOOL_FIELDS:
+            value = getattr(self, name)
+            if not isinstance(value, (bool, np.bool_)):
+                raise ValueError(f"{name}={value!r} is invalid; expected True or False, got a {type(value).__name__}.")
+            setattr(self, name, bool(value))
         inner = self.intermediate_size
         if inner % self.qkv_block_size != 0:
             raise ValueError(
@@ -244,29 +280,34 @@ class AxLSTMConfig(PreTrainedConfig):
             raise ValueError(
                 f"hidden_size={self.hidden_size} must be divisible by 4 for the 2-D sin-cos position embedding."
             )
-        if not isinstance(self.mask_ratio, (int, float)) or not 0.0 < self.mask_ratio < 1.0:
+        if not 0.0 < _as_float("mask_ratio", self.mask_ratio, "a number strictly between 0 and 1") < 1.0:
             raise ValueError(f"mask_ratio={self.mask_ratio!r} is invalid; expected a number strictly between 0 and 1.")
-        if self.loss_on not in _LOSS_ON:
-            raise ValueError(f"loss_on={self.loss_on!r} is invalid; expected one of {list(_LOSS_ON)}.")
-        if self.classifier_pooling not in _POOLING:
-            raise ValueError(
-                f"classifier_pooling={self.classifier_pooling!r} is invalid; expected one of {list(_POOLING)}."
-            )
+        self.mask_ratio = float(self.mask_ratio)
+        for name, choices in (("loss_on", _LOSS_ON), ("classifier_pooling", _POOLING), ("mlstm_backend", _BACKENDS)):
+            value = getattr(self, name)
+            if not isinstance(value, str) or value not in choices:
+                raise ValueError(f"{name}={value!r} is invalid; expected one of {list(choices)}.")
         if self.classifier_pooling == "cls" and not self.use_cls_token:
             raise ValueError("classifier_pooling='cls' needs use_cls_token=True.")
-        if self.mlstm_backend not in _BACKENDS:
-            raise ValueError(f"mlstm_backend={self.mlstm_backend!r} is invalid; expected one of {list(_BACKENDS)}.")
         for name in ("classifier_dropout", "drop_path_rate"):
             value = getattr(self, name)
-            if not isinstance(value, (int, float)) or not 0.0 <= value < 1.0:
+            if not 0.0 <= _as_float(name, value, "a number in [0, 1)") < 1.0:
                 raise ValueError(f"{name}={value!r} is invalid; expected a number in [0, 1).")
+            setattr(self, name, float(value))
         for name in ("norm_eps", "final_norm_eps", "mlstm_eps", "initializer_range", "input_gate_bias_std"):
             value = getattr(self, name)
-            if not isinstance(value, (int, float)) or value < 0:
-                raise ValueError(f"{name}={value!r} is invalid; expected a non-negative number.")
+            if _as_float(name, value, "a finite non-negative number") < 0:
+                raise ValueError(f"{name}={value!r} is invalid; expected a finite non-negative number.")
+            setattr(self, name, float(value))
         fg = self.forget_gate_bias_range
-        if not isinstance(fg, (list, tuple)) or len(fg) != 2:
-            raise ValueError(f"forget_gate_bias_range={fg!r} is invalid; expected (low, high).")
+        if isinstance(fg, tuple):
+            fg = list(fg)
+        if not isinstance(fg, list) or len(fg) != 2:
+            raise ValueError(f"forget_gate_bias_range={fg!r} is invalid; expected two finite numbers (low, high).")
+        low, high = (_as_float(f"forget_gate_bias_range[{i}]", b) for i, b in enumerate(fg))
+        if low > high:
+            raise ValueError(f"forget_gate_bias_range={fg!r} is invalid; expected low <= high.")
+        self.forget_gate_bias_range = [low, high]
 
 
 __all__ = ["AxLSTMConfig", "AXLSTM_PRESETS"]
