@@ -11,6 +11,13 @@ The recipe defaults to the authors' (per-clip normalisation, random 2 s crops, m
 AdamW (0.9, 0.95) with weight decay 0.05 on >= 2-D weights, lr 1.5e-4 x global batch / 256, linear warm-up then
 cosine to 0). The final model is a `save_pretrained` folder at the top of `--output_dir`; checkpoints go to
 `--output_dir/checkpoints/checkpoint-<step>` and `--resume_from_checkpoint latest` continues exactly.
+
+Safety: a non-empty `--output_dir` is refused unless the run resumes (`--resume_from_checkpoint`) or
+`--overwrite_output_dir` is given (which first deletes what an earlier run wrote there). A checkpoint's completion
+marker records the sha256 of each of its files; a damaged checkpoint is skipped (with a warning naming it and the
+file) for the previous one. A resume whose schedule settings (steps, warm-up, learning rate, batch, accumulation,
+processes, optimizer, seed, split, crops, mask ratio, number of clips) differ from the checkpoint's is refused, naming
+the flag and both values. On resume `train_log.jsonl` is cut back to the checkpoint's step, so each step appears once.
 """
 
 from __future__ import annotations
@@ -34,15 +41,16 @@ from hf_axlstm.pretraining import (
     AudioFileSource,
     FeatureShardSource,
     HFAudioSource,
+    NonFiniteClipError,
     PretrainingCrops,
     PretrainingError,
     StreamingCrops,
     TrainerState,
+    check_schedule,
     clip_log_mel,
     collate_crops,
     epoch_order,
     finalize_checkpoint,
-    is_complete_checkpoint,
     load_feature_shards,
     num_patches,
     parameter_groups,
@@ -52,12 +60,31 @@ from hf_axlstm.pretraining import (
     resolve_checkpoint,
     split_indices,
     temporary_checkpoint_dir,
+    truncate_log,
     undecoded_audio_column,
+    verify_checkpoint,
     warmup_cosine_schedule,
 )
 from hf_axlstm.pretraining import ClipSource as _ClipSource
 
 CONFIG_OVERRIDES = ("hidden_size", "num_hidden_layers", "num_heads", "expansion_factor", "frames_per_window")
+
+# What a finished (or interrupted) run writes at the top of --output_dir: --overwrite_output_dir deletes these.
+RUN_DIRS = ("checkpoints", "clip_ids", "axlstm_pretraining")
+RUN_FILES = (
+    "train_log.jsonl",
+    "trainer_state.json",
+    "config.json",
+    "generation_config.json",
+    "preprocessor_config.json",
+    "model.safetensors",
+    "model.safetensors.index.json",
+    "model-*-of-*.safetensors",
+    "*_axlstm.py",
+    "training_curve.png",
+    "reconstructions.png",
+    ".train_log.jsonl.tmp",
+)
 
 
 class TrainingDiverged(RuntimeError):
@@ -113,7 +140,21 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ckpt = parser.add_argument_group("checkpoints and logging")
     ckpt.add_argument("--checkpointing_steps", type=int, default=None, help="Checkpoint every N optimizer steps.")
     ckpt.add_argument("--checkpoints_total_limit", type=int, default=3, help="Keep the newest K checkpoints.")
-    ckpt.add_argument("--resume_from_checkpoint", type=str, default=None, help="A checkpoint folder or `latest`.")
+    ckpt.add_argument(
+        "--resume_from_checkpoint",
+        type=str,
+        default=None,
+        help="A checkpoint folder or `latest` (the newest intact one under --output_dir/checkpoints, if any). The "
+        "schedule flags must equal the checkpoint's.",
+    )
+    ckpt.add_argument(
+        "--overwrite_output_dir",
+        action="store_true",
+        help="Start a new run in a non-empty --output_dir: first DELETES what an earlier run wrote there (checkpoints/, "
+        "clip_ids/, axlstm_pretraining/, train_log.jsonl, trainer_state.json, the model files and plots), so "
+        "`latest` never finds the old checkpoints; other files are left alone. Without it (or "
+        "--resume_from_checkpoint) a non-empty --output_dir is refused.",
+    )
     ckpt.add_argument(
         "--validation_steps",
         type=int,
@@ -139,12 +180,91 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         raise PretrainingError("--streaming applies to --dataset_name only.")
     if args.streaming and args.max_train_steps is None:
         raise PretrainingError("--streaming needs --max_train_steps (a stream has no known length).")
-    for name in ("per_device_train_batch_size", "gradient_accumulation_steps", "num_train_epochs"):
-        if getattr(args, name) < 1:
-            raise PretrainingError(f"--{name}={getattr(args, name)} is invalid; expected a positive integer.")
-    if args.max_train_steps is not None and args.max_train_steps < 1:
-        raise PretrainingError(f"--max_train_steps={args.max_train_steps} is invalid; expected a positive integer.")
+    check_args(args)
     return args
+
+
+def _bad(flag: str, value, expected: str) -> PretrainingError:
+    return PretrainingError(f"--{flag}={value} is invalid; expected {expected}.")
+
+
+def check_args(args: argparse.Namespace) -> None:
+    """Range checks of every numeric flag and the paths that can be checked before any work: `PretrainingError`
+    naming the flag, the value and what is expected."""
+    positive = ["per_device_train_batch_size", "gradient_accumulation_steps", "num_train_epochs"]
+    positive += ["max_train_steps", "crop_frames", "checkpointing_steps", "checkpoints_total_limit"]
+    positive += ["validation_steps", "stop_after_steps", *CONFIG_OVERRIDES]
+    for name in positive:
+        value = getattr(args, name)
+        if value is not None and value < 1:
+            raise _bad(name, value, "a positive integer")
+    for name in ("num_workers", "warmup_steps", "max_validation_clips", "seed"):
+        value = getattr(args, name)
+        if value is not None and value < 0:
+            raise _bad(name, value, "an integer >= 0")
+    if args.learning_rate is not None and not (math.isfinite(args.learning_rate) and args.learning_rate > 0):
+        raise _bad("learning_rate", args.learning_rate, "a finite number > 0")
+    if not (math.isfinite(args.weight_decay) and args.weight_decay >= 0):
+        raise _bad("weight_decay", args.weight_decay, "a finite number >= 0")
+    for name in ("adam_beta1", "adam_beta2"):
+        if not 0 <= getattr(args, name) < 1:
+            raise _bad(name, getattr(args, name), "a number in [0, 1)")
+    if not (math.isfinite(args.adam_epsilon) and args.adam_epsilon > 0):
+        raise _bad("adam_epsilon", args.adam_epsilon, "a finite number > 0")
+    if args.max_grad_norm is not None and not (math.isfinite(args.max_grad_norm) and args.max_grad_norm > 0):
+        raise _bad("max_grad_norm", args.max_grad_norm, "a finite number > 0 (leave it out for no clipping)")
+    if not 0 <= args.warmup_ratio < 1:
+        raise _bad("warmup_ratio", args.warmup_ratio, "a number in [0, 1)")
+    if not 0 <= args.validation_fraction < 1:
+        raise _bad("validation_fraction", args.validation_fraction, "a number in [0, 1)")
+    if not 0 < args.mask_ratio < 1:
+        raise _bad("mask_ratio", args.mask_ratio, "a number in (0, 1)")
+    for flag in ("train_dir", "features_dir"):
+        value = getattr(args, flag)
+        if value and not Path(value).is_dir():
+            what = "is a file" if Path(value).exists() else "does not exist"
+            raise PretrainingError(f"--{flag} {value!r} {what}; expected a folder.")
+    if Path(args.output_dir).exists() and not Path(args.output_dir).is_dir():
+        raise PretrainingError(f"--output_dir {args.output_dir!r} is a file; expected a folder (new or empty).")
+    resume = args.resume_from_checkpoint
+    if resume is not None and resume != "latest" and not Path(resume).is_dir():
+        what = "is a file" if Path(resume).exists() else "does not exist"
+        raise PretrainingError(
+            f"--resume_from_checkpoint {resume!r} {what}; expected a checkpoint folder or 'latest'."
+        )
+    if resume is not None and args.overwrite_output_dir:
+        raise PretrainingError(
+            "--overwrite_output_dir deletes the checkpoints --resume_from_checkpoint would continue from; give one."
+        )
+
+
+def prepare_output_dir(args, accelerator) -> None:
+    """Refuse a non-empty --output_dir unless resuming or --overwrite_output_dir; with the latter, delete what an
+    earlier run wrote (main process). Every process checks before any writes (the barrier at the end)."""
+    output_dir = Path(args.output_dir)
+    existing = sorted(p.name for p in output_dir.iterdir()) if output_dir.is_dir() else []
+    if existing and args.resume_from_checkpoint is None:
+        if not args.overwrite_output_dir:
+            shown = ", ".join(existing[:4]) + (", ..." if len(existing) > 4 else "")
+            raise PretrainingError(
+                f"--output_dir {args.output_dir!r} is not empty ({shown}): it holds an earlier run or other files. "
+                "Pass --resume_from_checkpoint latest to continue it, --overwrite_output_dir to start a new run "
+                "there (deleting the earlier run's checkpoints and model), or choose another folder."
+            )
+        if accelerator.is_main_process:
+            removed = []
+            for name in RUN_DIRS:
+                if (output_dir / name).is_dir():
+                    shutil.rmtree(output_dir / name)
+                    removed.append(name + "/")
+            for pattern in RUN_FILES:
+                for path in sorted(output_dir.glob(pattern)):
+                    if path.is_file():
+                        path.unlink()
+                        removed.append(path.name)
+            if removed:
+                _warn(accelerator, f"--overwrite_output_dir: deleted {', '.join(removed)} in {output_dir}")
+    accelerator.wait_for_everyone()
 
 
 # ------------------------------------------------------------------------------------------------ data
@@ -202,7 +322,12 @@ def build_data(args, config, feature_extractor, accelerator):
         num_val = args.max_validation_clips if args.validation_fraction > 0 else 0
         if num_val:
             rows = list(stream.take(num_val))
-            mels = [clip_log_mel(_decode(r[args.audio_column], feature_extractor), feature_extractor) for r in rows]
+            mels = []
+            for i, row in enumerate(rows):
+                try:
+                    mels.append(clip_log_mel(_decode(row[args.audio_column], feature_extractor), feature_extractor))
+                except NonFiniteClipError as err:
+                    raise NonFiniteClipError(f"clip (stream position {i}): {err}; remove or repair it.") from None
             source = _ListSource(mels, [f"val:{i}" for i in range(len(mels))])
             val = PretrainingCrops(source, range(len(source)), crop, patches, args.seed, fixed=True)
             stream = stream.skip(num_val)
@@ -297,6 +422,7 @@ def main(argv: list[str] | None = None) -> Path:
         log_with = args.report_to if (args.report_to != "tensorboard" or is_tensorboard_available()) else None
     accelerator = Accelerator(mixed_precision=args.mixed_precision, log_with=log_with, project_dir=str(output_dir))
     rank, world = accelerator.process_index, accelerator.num_processes
+    prepare_output_dir(args, accelerator)
     set_seed(args.seed)
 
     overrides = {n: getattr(args, n) for n in CONFIG_OVERRIDES if getattr(args, n) is not None}
@@ -323,6 +449,31 @@ def main(argv: list[str] | None = None) -> Path:
         updates_per_epoch = math.ceil(batches_per_epoch / accum)
         max_steps = args.max_train_steps or args.num_train_epochs * updates_per_epoch
     warmup = args.warmup_steps if args.warmup_steps is not None else int(round(args.warmup_ratio * max_steps))
+    crop = args.crop_frames or config.frames_per_window
+    schedule = {  # what the optimizer / scheduler state and the data position of a checkpoint depend on
+        "max_train_steps": max_steps,
+        "max_train_steps:from": None if args.max_train_steps else f"from --num_train_epochs {args.num_train_epochs}",
+        "warmup_steps": warmup,
+        "warmup_steps:from": None if args.warmup_steps is not None else f"from --warmup_ratio {args.warmup_ratio}",
+        "learning_rate": learning_rate,
+        "learning_rate:from": None if args.learning_rate is not None else "the default 1.5e-4 x global batch / 256",
+        "per_device_train_batch_size": batch_size,
+        "gradient_accumulation_steps": accum,
+        "num_processes": world,
+        "weight_decay": args.weight_decay,
+        "adam_beta1": args.adam_beta1,
+        "adam_beta2": args.adam_beta2,
+        "adam_epsilon": args.adam_epsilon,
+        "seed": args.seed,
+        "validation_fraction": args.validation_fraction,
+        "max_validation_clips": args.max_validation_clips,
+        "crop_frames": crop,
+        "crop_frames:from": None if args.crop_frames else "the config's frames_per_window",
+        "mask_ratio": args.mask_ratio,
+        "loss_on": args.loss_on,
+        "streaming": bool(streaming),
+        "num_training_clips": None if streaming else len(train_data),
+    }
 
     optimizer = torch.optim.AdamW(
         parameter_groups(model, args.weight_decay),
@@ -342,29 +493,41 @@ def main(argv: list[str] | None = None) -> Path:
     if args.resume_from_checkpoint and not candidates:
         accelerator.print(f"no checkpoint under {output_dir / 'checkpoints'} yet: starting from scratch")
     if candidates:
+        skipped = []
         for candidate in candidates:
-            if not is_complete_checkpoint(candidate):
-                _warn(
-                    accelerator, f"checkpoint {candidate} is incomplete (no completion marker); trying an older one."
-                )
+            damage, note = verify_checkpoint(candidate)
+            if damage is not None:
+                _warn(accelerator, f"checkpoint {candidate} is not usable: {damage}; trying an older one.")
+                skipped.append(f"{candidate.name}: {damage}")
                 continue
+            if note is not None:
+                _warn(accelerator, note)
+            try:
+                loaded = TrainerState.from_file(candidate / "trainer_state.json")
+            except Exception as err:  # a damaged file of a checkpoint without hashes: fall back
+                _warn(accelerator, f"checkpoint {candidate} cannot be loaded ({_one_line(err)}); trying an older one.")
+                skipped.append(f"{candidate.name}: {_one_line(err)}")
+                continue
+            note = check_schedule(schedule, loaded.schedule, candidate)  # a user error: no fallback
+            if note is not None:
+                _warn(accelerator, note)
             try:
                 accelerator.load_state(str(candidate))
-                state = TrainerState.from_file(candidate / "trainer_state.json")
-            except Exception as err:  # a corrupted file: fall back to the previous checkpoint
-                _warn(
-                    accelerator,
-                    f"checkpoint {candidate} cannot be loaded ({type(err).__name__}: {err}); trying an older one.",
-                )
+            except Exception as err:  # a damaged file of a checkpoint without hashes: fall back
+                _warn(accelerator, f"checkpoint {candidate} cannot be loaded ({_one_line(err)}); trying an older one.")
+                skipped.append(f"{candidate.name}: {_one_line(err)}")
                 continue
+            state = loaded
             accelerator.print(f"resumed from {candidate} at step {state.global_step}")
             state.last_checkpoint = str(candidate)
             break
         else:
             raise PretrainingError(
-                f"no loadable checkpoint for --resume_from_checkpoint {args.resume_from_checkpoint}."
+                f"no loadable checkpoint for --resume_from_checkpoint {args.resume_from_checkpoint} "
+                f"({'; '.join(skipped)})."
             )
         state.history = state.history or []
+    state.schedule = {k: v for k, v in schedule.items() if not k.endswith(":from")}
 
     if args.with_tracking:
         simple = {k: v for k, v in vars(args).items() if isinstance(v, (int, float, str, bool))}
@@ -383,6 +546,11 @@ def main(argv: list[str] | None = None) -> Path:
             shutil.rmtree(leftover, ignore_errors=True)
     accelerator.wait_for_everyone()
     log_path = output_dir / "train_log.jsonl"
+    if args.resume_from_checkpoint and accelerator.is_main_process:  # the steps after the checkpoint run again
+        dropped = truncate_log(log_path, state.global_step)
+        if dropped:
+            accelerator.print(f"{log_path}: dropped {dropped} line(s) after step {state.global_step} (run again)")
+    accelerator.wait_for_everyone()
     clip_log = None
     if args.log_clip_ids:
         (output_dir / "clip_ids").mkdir(parents=True, exist_ok=True)
@@ -472,7 +640,8 @@ def main(argv: list[str] | None = None) -> Path:
             if not math.isfinite(loss):
                 raise TrainingDiverged(
                     f"loss is {loss} at step {state.global_step + 1}; last good checkpoint: "
-                    f"{state.last_checkpoint or 'none'} (try a lower --learning_rate or --max_grad_norm)."
+                    f"{state.last_checkpoint or 'none'} (resume from it with --max_grad_norm, or start a new run "
+                    "with a lower --learning_rate)."
                 )
             max_norm = args.max_grad_norm if args.max_grad_norm else float("inf")
             grad_norm = accelerator.clip_grad_norm_(model.parameters(), max_norm)
@@ -536,17 +705,30 @@ def _is_main_rank() -> bool:
     return os.environ.get("RANK", "0") == "0" and os.environ.get("LOCAL_RANK", "0") == "0"
 
 
+def _one_line(err: BaseException) -> str:
+    """The message of `err` on one line. An error raised in a DataLoader worker arrives with the worker's traceback
+    as its message: its last line (without the exception's type) is the original message."""
+    lines = [line.strip() for line in str(err).strip().splitlines() if line.strip()]
+    if not lines:
+        return type(err).__name__
+    if "Original Traceback" in str(err):
+        last = lines[-1]
+        head, sep, rest = last.partition(": ")
+        return rest if sep and head.replace(".", "").replace("_", "").isalnum() else last
+    return " ".join(lines)
+
+
 def cli(argv: list[str] | None = None) -> int:
     """Run `main`; report user errors and divergence as one line on stderr (exit 2 / 3), without a traceback."""
     try:
         main(argv)
     except (PretrainingError, AudioDecodeError) as err:
         if _is_main_rank():
-            print(f"pretrain.py: error: {err}", file=sys.stderr, flush=True)
+            print(f"pretrain.py: error: {_one_line(err)}", file=sys.stderr, flush=True)
         return 2
     except TrainingDiverged as err:
         if _is_main_rank():
-            print(f"pretrain.py: error: {err}", file=sys.stderr, flush=True)
+            print(f"pretrain.py: error: {_one_line(err)}", file=sys.stderr, flush=True)
         return 3
     return 0
 

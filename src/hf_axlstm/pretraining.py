@@ -12,6 +12,7 @@ exactly the clips (with the same crops and masks) a one-process run with the sam
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
@@ -37,6 +38,10 @@ class PretrainingError(ValueError):
     """A problem with the user's arguments or data, reported as one line (no traceback) by the scripts."""
 
 
+class NonFiniteClipError(PretrainingError):
+    """A clip whose audio samples or log-mel hold NaN or inf; the message says which (callers add the clip's name)."""
+
+
 # ------------------------------------------------------------------------------------------------- features
 
 
@@ -48,13 +53,24 @@ def clip_log_mel(waveform: np.ndarray | torch.Tensor, feature_extractor) -> torc
     wave = torch.as_tensor(np.asarray(waveform, dtype=np.float32))
     if wave.ndim != 1:
         raise AudioDecodeError(f"expected a mono waveform, got shape {tuple(wave.shape)}.")
+    if not bool(torch.isfinite(wave).all()):
+        bad = int((~torch.isfinite(wave)).sum())
+        raise NonFiniteClipError(f"{bad} of its {wave.shape[0]} audio samples are NaN or inf")
     minimum = feature_extractor.min_num_samples
     if wave.shape[0] < minimum:
         wave = torch.nn.functional.pad(wave, (0, minimum - wave.shape[0]))
     log_mel = feature_extractor.log_mel(wave[None])  # (1, frames, mels)
     if feature_extractor.do_normalize:
         log_mel = feature_extractor.normalize(log_mel)
-    return log_mel[0].float()
+    log_mel = log_mel[0].float()
+    check_finite_log_mel(log_mel)
+    return log_mel
+
+
+def check_finite_log_mel(log_mel: torch.Tensor) -> None:
+    """Raise `NonFiniteClipError` when a log-mel holds NaN or inf."""
+    if not bool(torch.isfinite(log_mel).all()):
+        raise NonFiniteClipError("its log-mel is not finite (NaN or inf)")
 
 
 def feature_metadata(feature_extractor, **extra: Any) -> dict[str, Any]:
@@ -180,21 +196,67 @@ def load_feature_shards(features_dir: str | os.PathLike, feature_extractor):
         raise PretrainingError(
             f"--features_dir {str(features_dir)!r} has no {FEATURES_METADATA_FILE}; create it with prepare_features.py."
         )
-    metadata = json.loads(meta_path.read_text())
+    try:
+        metadata = json.loads(meta_path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise PretrainingError(f"{str(meta_path)!r} is not valid JSON ({err}); re-run prepare_features.py.") from None
+    if not isinstance(metadata, dict):
+        raise PretrainingError(f"{str(meta_path)!r} is not a JSON object; re-run prepare_features.py.")
     check_feature_metadata(metadata, feature_extractor, str(features_dir))
     import datasets
 
     if (root / "state.json").is_file() or (root / "dataset_info.json").is_file():
-        dataset = datasets.load_from_disk(str(root))
+        try:
+            dataset = datasets.load_from_disk(str(root))
+        except Exception as err:  # a damaged Arrow file or state.json
+            raise PretrainingError(
+                f"cannot read the Arrow dataset in --features_dir {str(features_dir)!r}: {_first_line(err)}"
+            ) from None
     else:
-        files = sorted(str(p) for p in root.glob("*.parquet"))
+        files = sorted(root.glob("*.parquet"))
         if not files:
             raise PretrainingError(f"--features_dir {str(features_dir)!r} holds no Arrow dataset or Parquet shards.")
-        dataset = datasets.Dataset.from_parquet(files, keep_in_memory=False)
+        for file in files:
+            check_parquet_shard(file)
+        try:
+            dataset = datasets.Dataset.from_parquet([str(f) for f in files], keep_in_memory=False)
+        except Exception as err:  # a damaged data page: name the shard that fails to read
+            for file in files:
+                check_parquet_shard(file, read_data=True)
+            raise PretrainingError(
+                f"cannot read the Parquet shards of --features_dir {str(features_dir)!r}: {_first_line(err)}"
+            ) from None
     for column in ("log_mel", "num_frames"):
         if column not in dataset.column_names:
             raise PretrainingError(f"--features_dir {str(features_dir)!r} has no {column!r} column.")
+    expected = metadata.get("num_clips")
+    if isinstance(expected, int) and expected != len(dataset):
+        raise PretrainingError(
+            f"--features_dir {str(features_dir)!r} holds {len(dataset)} clips but {FEATURES_METADATA_FILE} records "
+            f"{expected} (a shard is missing, or left over from another run); re-run prepare_features.py."
+        )
     return dataset
+
+
+def _first_line(err: BaseException) -> str:
+    text = str(err).strip()
+    return f"{type(err).__name__}: {text.splitlines()[0]}" if text else type(err).__name__
+
+
+def check_parquet_shard(path: Path, read_data: bool = False) -> None:
+    """Raise `PretrainingError` naming `path` when it is not a readable Parquet file (footer; all data with
+    `read_data`)."""
+    import pyarrow.parquet as pq
+
+    try:
+        if read_data:
+            pq.read_table(path)
+        else:
+            pq.ParquetFile(path).metadata  # noqa: B018  (reads and checks the footer)
+    except Exception as err:
+        raise PretrainingError(
+            f"feature shard {str(path)!r} is damaged or truncated ({_first_line(err)}); re-run prepare_features.py."
+        ) from None
 
 
 class FeatureShardSource(ClipSource):
@@ -218,7 +280,9 @@ class FeatureShardSource(ClipSource):
         values = np.asarray(row["log_mel"])
         if values.dtype == object:
             values = np.stack([np.asarray(r, dtype=np.float32) for r in values])
-        return torch.from_numpy(values.astype(np.float32, copy=False))[: int(row["num_frames"])]
+        log_mel = torch.from_numpy(values.astype(np.float32, copy=False))[: int(row["num_frames"])]
+        check_finite_log_mel(log_mel)
+        return log_mel
 
 
 # ------------------------------------------------------------------------------------------------- crops & batches
@@ -275,7 +339,13 @@ class PretrainingCrops(Dataset):
     def __getitem__(self, position: int) -> dict[str, Any]:
         index = self.indices[position]
         rng = clip_generator(self.seed, -1 if self.fixed else self.epoch, index)
-        values, mask = crop_or_pad(self.source.log_mel(index), self.crop_frames, rng)
+        try:
+            log_mel = self.source.log_mel(index)
+        except NonFiniteClipError as err:
+            raise NonFiniteClipError(
+                f"clip {self.source.clip_id(index)!r} (dataset index {index}): {err}; remove or repair it."
+            ) from None
+        values, mask = crop_or_pad(log_mel, self.crop_frames, rng)
         noise = torch.from_numpy(rng.random(self.num_patches).astype(np.float32))
         return {"input_values": values, "attention_mask": mask, "noise": noise, "clip_id": self.source.clip_id(index)}
 
@@ -309,7 +379,14 @@ class StreamingCrops(IterableDataset):
                     continue
                 wave = decode_audio_value(row[self.column], self.feature_extractor.sampling_rate)
                 rng = clip_generator(self.seed, epoch, self.rank * 1_000_003 + position)
-                values, mask = crop_or_pad(clip_log_mel(wave, self.feature_extractor), self.crop_frames, rng)
+                try:
+                    log_mel = clip_log_mel(wave, self.feature_extractor)
+                except NonFiniteClipError as err:
+                    value = row[self.column]
+                    path = value.get("path") if isinstance(value, dict) else None
+                    name = f"rank {self.rank}, stream position {position}" + (f", {path!r}" if path else "")
+                    raise NonFiniteClipError(f"clip ({name}): {err}; remove or repair it.") from None
+                values, mask = crop_or_pad(log_mel, self.crop_frames, rng)
                 noise = torch.from_numpy(rng.random(self.num_patches).astype(np.float32))
                 yield {
                     "input_values": values,
@@ -401,6 +478,7 @@ class TrainerState:
     examples_seen: int = 0  # per rank, for streaming data
     history: list[dict[str, float]] | None = None
     last_checkpoint: str | None = None
+    schedule: dict[str, Any] | None = None  # the schedule-defining settings of the run (`check_schedule`)
 
     def to_json(self) -> str:
         data = dict(self.__dict__)
@@ -409,7 +487,49 @@ class TrainerState:
 
     @classmethod
     def from_file(cls, path: str | os.PathLike) -> TrainerState:
-        return cls(**json.loads(Path(path).read_text()))
+        data = json.loads(Path(path).read_text())
+        if not isinstance(data, dict):
+            raise ValueError(f"{str(path)!r} is not a JSON object")
+        known = set(cls.__dataclass_fields__)
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+
+def check_schedule(
+    current: dict[str, Any], recorded: dict[str, Any] | None, checkpoint: str | os.PathLike
+) -> str | None:
+    """Refuse (`PretrainingError`) to resume a run whose schedule-defining settings differ from the checkpoint's.
+
+    `current` and `recorded` map a flag's name (without dashes; also `num_processes`, `num_training_clips`) to its
+    value; `current` may also hold `"<name>:from"`, a note on where a derived value came from (`"from
+    --num_train_epochs 4"`), shown in the message. The checkpoint's optimizer and scheduler state were made under the
+    recorded settings: continuing under others would silently mix two schedules (or ignore the new values, which
+    loading the optimizer state overwrites). Returns a warning (and checks nothing) for a checkpoint without a record
+    (written by an older version), else None."""
+    if recorded is None:
+        return (
+            f"checkpoint {str(checkpoint)!r} records no schedule settings (an older version wrote it): cannot check "
+            "that --max_train_steps, --learning_rate, ... match it"
+        )
+    for key, value in current.items():
+        if key.endswith(":from") or key not in recorded:
+            continue
+        old = recorded[key]
+        if value == old:
+            continue
+        note = current.get(f"{key}:from")
+        shown = f"{value} ({note})" if note else f"{value}"
+        if key == "num_processes":
+            what = f"the number of processes {shown} differs from the checkpoint's {old}"
+        elif key == "num_training_clips":
+            what = f"the training data has {shown} clips, the checkpoint's run had {old}"
+        else:
+            what = f"--{key} {shown} differs from the checkpoint's {old}"
+        raise PretrainingError(
+            f"cannot resume from {str(checkpoint)!r}: {what}; its optimizer and schedule were made for the recorded "
+            "settings. Resume with the checkpoint's values, or start a new run (another --output_dir, or "
+            "--overwrite_output_dir)."
+        )
+    return None
 
 
 def checkpoint_step(path: Path) -> int | None:
@@ -432,7 +552,55 @@ def list_checkpoints(checkpoints_dir: str | os.PathLike) -> list[Path]:
 
 
 def is_complete_checkpoint(path: Path) -> bool:
+    """The completion marker and the trainer state are there (says nothing about their contents: see
+    `verify_checkpoint`)."""
     return (path / COMPLETE_MARKER).is_file() and (path / TRAINER_STATE_FILE).is_file()
+
+
+def file_sha256(path: Path, sync: bool = False) -> str:
+    """Hex sha256 of a file's bytes (with `sync`, also flushed to disk)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+        if sync:
+            os.fsync(f.fileno())
+    return digest.hexdigest()
+
+
+def _checkpoint_files(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.rglob("*") if p.is_file() and p.name != COMPLETE_MARKER)
+
+
+def verify_checkpoint(path: Path) -> tuple[str | None, str | None]:
+    """`(damage, note)` of a checkpoint folder: `damage` is a one-line reason (naming the file) why it must not be
+    loaded, or None; `note` a warning for an intact checkpoint that could not be fully verified (one written by an
+    older version, whose marker records no hashes)."""
+    path = Path(path)
+    marker = path / COMPLETE_MARKER
+    if not marker.is_file():
+        return "it is incomplete (no completion marker)", None
+    if not (path / TRAINER_STATE_FILE).is_file():
+        return f"it has no {TRAINER_STATE_FILE}", None
+    try:
+        text = marker.read_text()
+    except (OSError, UnicodeDecodeError) as err:
+        return f"its {COMPLETE_MARKER} cannot be read ({_first_line(err)})", None
+    try:
+        record = json.loads(text)
+    except json.JSONDecodeError:
+        record = None
+    if isinstance(record, int) or (record is None and text.strip().isdigit()):  # written before hashes existed
+        return None, f"checkpoint {str(path)!r} records no file hashes (an older version wrote it): not verified"
+    if not isinstance(record, dict) or not isinstance(record.get("sha256"), dict):
+        return f"its {COMPLETE_MARKER} is damaged", None
+    for name, expected in sorted(record["sha256"].items()):
+        file = path / name
+        if not file.is_file():
+            return f"its file {name!r} is missing", None
+        if file_sha256(file) != expected:
+            return f"its file {name!r} does not match the hash recorded when it was written (damaged)", None
+    return None, None
 
 
 def temporary_checkpoint_dir(checkpoints_dir: str | os.PathLike, step: int) -> Path:
@@ -441,8 +609,17 @@ def temporary_checkpoint_dir(checkpoints_dir: str | os.PathLike, step: int) -> P
 
 def finalize_checkpoint(tmp_dir: Path, step: int, total_limit: int | None = None) -> Path:
     """Mark a fully written temporary checkpoint complete and move it into place in one rename, then keep only the
-    newest `total_limit` checkpoints. Main process only."""
-    (tmp_dir / COMPLETE_MARKER).write_text(f"{step}\n")
+    newest `total_limit` checkpoints. Main process only.
+
+    The marker, written last (temp file + rename), records the sha256 of every file of the checkpoint, so
+    `verify_checkpoint` finds a file damaged afterwards; the files are flushed to disk before it."""
+    hashes = {p.relative_to(tmp_dir).as_posix(): file_sha256(p, sync=True) for p in _checkpoint_files(tmp_dir)}
+    marker_tmp = tmp_dir / f".{COMPLETE_MARKER}.tmp"
+    with open(marker_tmp, "w") as f:
+        f.write(json.dumps({"step": int(step), "format": 2, "sha256": hashes}, indent=1) + "\n")
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(marker_tmp, tmp_dir / COMPLETE_MARKER)
     final = tmp_dir.parent / f"{CHECKPOINT_PREFIX}{step}"
     if final.exists():  # a stale folder of the same step (an earlier crashed run): move it aside first
         stale = tmp_dir.parent / f".stale-{final.name}"
@@ -463,9 +640,39 @@ def resolve_checkpoint(output_dir: str | os.PathLike, spec: str) -> list[Path]:
     if spec != "latest":
         path = Path(spec)
         if not path.is_dir():
-            raise PretrainingError(f"--resume_from_checkpoint {spec!r} does not exist or is not a directory.")
+            raise PretrainingError(
+                f"--resume_from_checkpoint {spec!r} does not exist or is not a directory; expected a checkpoint "
+                "folder or 'latest'."
+            )
         return [path]
     return list(reversed(list_checkpoints(Path(output_dir) / "checkpoints")))
+
+
+def truncate_log(path: str | os.PathLike, step: int) -> int:
+    """Keep the lines of a JSON-lines log whose `step` is <= `step` (a resumed run writes the later ones again),
+    atomically (temp file + rename). Lines that are not JSON objects with a step (a torn last line) are dropped.
+    Returns the number of lines dropped."""
+    path = Path(path)
+    if not path.is_file():
+        return 0
+    kept, dropped = [], 0
+    for line in path.read_text().splitlines():
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:
+            record = None
+        if isinstance(record, dict) and isinstance(record.get("step"), int) and record["step"] <= step:
+            kept.append(line + "\n")
+        else:
+            dropped += 1
+    if dropped:
+        tmp = path.with_name(f".{path.name}.tmp")
+        with open(tmp, "w") as f:
+            f.writelines(kept)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    return dropped
 
 
 # ------------------------------------------------------------------------------------------------- plots
@@ -540,18 +747,23 @@ __all__ = [
     "FEATURES_METADATA_FILE",
     "FeatureShardSource",
     "HFAudioSource",
+    "NonFiniteClipError",
     "PretrainingCrops",
     "PretrainingError",
     "StreamingCrops",
     "TARGET_SAMPLING_RATE",
     "TrainerState",
     "check_feature_metadata",
+    "check_finite_log_mel",
+    "check_parquet_shard",
+    "check_schedule",
     "clip_generator",
     "clip_log_mel",
     "collate_crops",
     "crop_or_pad",
     "epoch_order",
     "feature_metadata",
+    "file_sha256",
     "finalize_checkpoint",
     "is_complete_checkpoint",
     "list_checkpoints",
@@ -564,7 +776,9 @@ __all__ = [
     "resolve_checkpoint",
     "split_indices",
     "temporary_checkpoint_dir",
+    "truncate_log",
     "undecoded_audio_column",
+    "verify_checkpoint",
     "warmup_cosine_lambda",
     "warmup_cosine_schedule",
 ]
