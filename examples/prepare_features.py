@@ -8,7 +8,10 @@
 
 Output: sharded Parquet (`train-00000-of-000NN.parquet`, default) or an Arrow dataset (`save_to_disk`), with columns
 `log_mel` (frames x mels, float32, normalised over the whole clip), `num_frames` and `clip_id`, plus
-`axlstm_features.json` recording the sampling rate and the log-mel settings; `pretrain.py` checks them.
+`axlstm_features.json` recording the sampling rate, the log-mel settings and the number of clips; `pretrain.py`
+checks them. A non-empty `--output_dir` is refused unless `--overwrite_output_dir` is given (stale shards of an
+earlier run would otherwise be read with the new ones). A clip whose samples or log-mel are not finite (NaN / inf)
+stops the run with an error naming it: nothing is written.
 """
 
 from __future__ import annotations
@@ -21,8 +24,10 @@ from pathlib import Path
 
 from hf_axlstm import AxLSTMFeatureExtractor
 from hf_axlstm.audio import AudioDecodeError, decode_audio_value, find_audio_files, load_audio
+from hf_axlstm.data import audio_name
 from hf_axlstm.pretraining import (
     FEATURES_METADATA_FILE,
+    NonFiniteClipError,
     PretrainingError,
     clip_log_mel,
     feature_metadata,
@@ -43,10 +48,41 @@ def parse_args(argv=None):
     parser.add_argument("--clips_per_shard", type=int, default=2000, help="Clips per output shard.")
     parser.add_argument("--num_mel_bins", type=int, default=80)
     parser.add_argument("--sampling_rate", type=int, default=16000, help="Rate the features are computed at.")
+    parser.add_argument(
+        "--overwrite_output_dir",
+        action="store_true",
+        help="Write into a non-empty --output_dir: first DELETES its feature shards (*.parquet, *.arrow), "
+        f"{FEATURES_METADATA_FILE} and the Arrow dataset's state.json / dataset_info.json; other files stay.",
+    )
     args = parser.parse_args(argv)
     if bool(args.train_dir) == bool(args.dataset_name):
         raise PretrainingError("give exactly one of --train_dir and --dataset_name.")
+    for name in ("num_proc", "clips_per_shard", "num_mel_bins", "sampling_rate"):
+        if getattr(args, name) < 1:
+            raise PretrainingError(f"--{name}={getattr(args, name)} is invalid; expected a positive integer.")
+    if args.train_dir and not Path(args.train_dir).is_dir():
+        what = "is a file" if Path(args.train_dir).exists() else "does not exist"
+        raise PretrainingError(f"--train_dir {args.train_dir!r} {what}; expected a folder of audio files.")
+    out = Path(args.output_dir)
+    if out.exists() and not out.is_dir():
+        raise PretrainingError(f"--output_dir {args.output_dir!r} is a file; expected a folder (new or empty).")
+    if out.is_dir() and any(out.iterdir()) and not args.overwrite_output_dir:
+        raise PretrainingError(
+            f"--output_dir {args.output_dir!r} is not empty; pass --overwrite_output_dir to replace the features "
+            "there, or choose another folder."
+        )
     return args
+
+
+OUTPUT_PATTERNS = ("*.parquet", "*.arrow", "state.json", "dataset_info.json", FEATURES_METADATA_FILE)
+
+
+def clear_output_dir(out: Path) -> None:
+    """Delete the files of earlier features in `out` (--overwrite_output_dir)."""
+    for pattern in OUTPUT_PATTERNS:
+        for path in out.glob(pattern):
+            if path.is_file():
+                path.unlink()
 
 
 def _features(feature_extractor):
@@ -76,19 +112,30 @@ def build_dataset(args, feature_extractor):
             {"path": [str(f) for f in files], "clip_id": [f.relative_to(root).as_posix() for f in files]}
         )
     path = Path(args.dataset_name)
-    if path.is_dir() and ((path / "dataset_dict.json").is_file() or (path / "state.json").is_file()):
-        dataset = datasets.load_from_disk(str(path))
-        if isinstance(dataset, datasets.DatasetDict):
-            dataset = dataset[args.train_split]
-    else:
-        dataset = datasets.load_dataset(args.dataset_name, args.dataset_config_name, split=args.train_split)
+    try:
+        if path.is_dir() and ((path / "dataset_dict.json").is_file() or (path / "state.json").is_file()):
+            dataset = datasets.load_from_disk(str(path))
+        else:
+            dataset = datasets.load_dataset(args.dataset_name, args.dataset_config_name, split=args.train_split)
+    except Exception as err:  # not found, offline, a damaged folder: one line naming the flag
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise PretrainingError(f"cannot load --dataset_name {args.dataset_name!r}: {first}") from None
+    if isinstance(dataset, datasets.DatasetDict):
+        if args.train_split not in dataset:
+            raise PretrainingError(f"--train_split {args.train_split!r} is not in {sorted(dataset)}.")
+        dataset = dataset[args.train_split]
+    if len(dataset) == 0:
+        raise PretrainingError(f"--dataset_name {args.dataset_name!r} (split {args.train_split!r}) is empty.")
     dataset = undecoded_audio_column(dataset, args.audio_column)
     return dataset.add_column("clip_id", [str(i) for i in range(len(dataset))])
 
 
 def main(argv=None) -> Path:
     args = parse_args(argv)
-    feature_extractor = AxLSTMFeatureExtractor(feature_size=args.num_mel_bins, sampling_rate=args.sampling_rate)
+    try:
+        feature_extractor = AxLSTMFeatureExtractor(feature_size=args.num_mel_bins, sampling_rate=args.sampling_rate)
+    except ValueError as err:
+        raise PretrainingError(f"--num_mel_bins / --sampling_rate: {err}") from None
     dataset = build_dataset(args, feature_extractor)
     column = "path" if args.train_dir else args.audio_column
 
@@ -97,7 +144,11 @@ def main(argv=None) -> Path:
             wave = load_audio(row["path"], feature_extractor.sampling_rate)
         else:
             wave = decode_audio_value(row[column], feature_extractor.sampling_rate)
-        log_mel = clip_log_mel(wave, feature_extractor).numpy()
+        try:
+            log_mel = clip_log_mel(wave, feature_extractor).numpy()
+        except NonFiniteClipError as err:
+            name = row["path"] if column == "path" else f"{row['clip_id']} ({audio_name(row[column])})"
+            raise NonFiniteClipError(f"clip {name!r}: {err}; remove or repair it (nothing was written).") from None
         return {"log_mel": log_mel, "num_frames": log_mel.shape[0], "clip_id": row["clip_id"]}
 
     features = dataset.map(
@@ -109,6 +160,7 @@ def main(argv=None) -> Path:
     )
     out = Path(args.output_dir)
     out.mkdir(parents=True, exist_ok=True)
+    clear_output_dir(out)
     num_shards = max(1, math.ceil(len(features) / args.clips_per_shard))
     if args.format == "arrow":
         features.save_to_disk(str(out), num_shards=num_shards)
@@ -128,11 +180,22 @@ def main(argv=None) -> Path:
     return out
 
 
+def _one_line(err: BaseException) -> str:
+    """The message on one line (an error from a `datasets.map` worker can carry the worker's traceback)."""
+    lines = [line.strip() for line in str(err).strip().splitlines() if line.strip()]
+    if not lines:
+        return type(err).__name__
+    if "Traceback" in str(err):
+        head, sep, rest = lines[-1].partition(": ")
+        return rest if sep and head.replace(".", "").replace("_", "").isalnum() else lines[-1]
+    return " ".join(lines)
+
+
 def cli(argv=None) -> int:
     try:
         main(argv)
     except (PretrainingError, AudioDecodeError) as err:
-        print(f"prepare_features.py: error: {err}", file=sys.stderr)
+        print(f"prepare_features.py: error: {_one_line(err)}", file=sys.stderr)
         return 2
     return 0
 
