@@ -25,12 +25,18 @@ Metrics come from the local `evaluate` scripts in `examples/metrics/` (offline):
 single-label data; mAP and macro F1 (threshold 0.5) for multi-label data. The output folder loads with
 `pipeline("audio-classification", model=output_dir)` (with `import hf_axlstm`, or `trust_remote_code=True`).
 Every Trainer flag works (`--use_cpu`, `--report_to`, `--push_to_hub`, `--hub_model_id`, ...).
+
+A non-empty `--output_dir` is refused unless `--resume_from_checkpoint` (a checkpoint folder, or `latest` for the
+newest `checkpoint-*` there) or `--overwrite_output_dir` is given; the latter first deletes what an earlier run wrote
+there (its `checkpoint-*` folders, `runs/`, the model, metrics and state files), so they are never resumed from.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import math
+import shutil
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -129,6 +135,139 @@ class AugmentArguments:
     freq_masks: int = field(default=0, metadata={"help": "SpecAugment: frequency masks per training clip."})
     freq_mask_width: int = field(default=8, metadata={"help": "Widest frequency mask, in mel bins."})
     mixup_alpha: float = field(default=0.0, metadata={"help": "Mixup Beta(alpha, alpha) parameter; 0 = off."})
+
+
+@dataclass
+class RunArguments:
+    overwrite_output_dir: bool = field(
+        default=False,
+        metadata={
+            "help": "Start a new run in a non-empty --output_dir: first DELETES an earlier run's checkpoint-* "
+            "folders, runs/, model, metrics and state files there (other files stay). Without it (or "
+            "--resume_from_checkpoint) a non-empty --output_dir is refused."
+        },
+    )
+
+
+# What a run writes at the top of --output_dir: --overwrite_output_dir deletes these (and `checkpoint-*`, `runs/`).
+RUN_FILES = (
+    "config.json",
+    "generation_config.json",
+    "preprocessor_config.json",
+    "model.safetensors",
+    "model.safetensors.index.json",
+    "model-*-of-*.safetensors",
+    "*_axlstm.py",
+    "training_args.bin",
+    "trainer_state.json",
+    "all_results.json",
+    "train_results.json",
+    "eval_results.json",
+    "test_results.json",
+)
+
+
+def check_arguments(parser, model_args, data_args, aug_args, training_args, run_args) -> None:
+    """Range checks of the script's flags and of the Trainer flags it relies on; `parser.error` (one `error:` line,
+    exit 2) naming the flag, the value and what is expected."""
+
+    def bad(flag, value, expected):
+        parser.error(f"--{flag} {value} is invalid; expected {expected}.")
+
+    if model_args.mode not in ("full", "linear_probe", "lld"):
+        parser.error(f"--mode {model_args.mode!r} is invalid; expected full, linear_probe or lld.")
+    if not 0 < model_args.layer_decay <= 1:
+        bad("layer_decay", model_args.layer_decay, "a number in (0, 1]")
+    if model_args.classifier_pooling not in (None, "mean", "cls"):
+        parser.error(f"--classifier_pooling {model_args.classifier_pooling!r} is invalid; expected mean or cls.")
+    for name in ("validation_split_percentage", "test_split_percentage"):
+        if not 0 < getattr(data_args, name) < 100:
+            bad(name, getattr(data_args, name), "a percentage in (0, 100)")
+    if not (math.isfinite(data_args.max_length_seconds) and data_args.max_length_seconds > 0):
+        bad("max_length_seconds", data_args.max_length_seconds, "a finite number of seconds > 0")
+    for name in ("max_train_samples", "max_eval_samples"):
+        if getattr(data_args, name) is not None and getattr(data_args, name) < 1:
+            bad(name, getattr(data_args, name), "a positive integer")
+    if data_args.label_delimiter == "":
+        parser.error("--label_delimiter '' is invalid; expected a non-empty string such as ','.")
+    for name in ("time_masks", "time_mask_width", "freq_masks", "freq_mask_width"):
+        if getattr(aug_args, name) < 0:
+            bad(name, getattr(aug_args, name), "an integer >= 0")
+    if not (math.isfinite(aug_args.mixup_alpha) and aug_args.mixup_alpha >= 0):
+        bad("mixup_alpha", aug_args.mixup_alpha, "a finite number >= 0 (0: no mixup)")
+
+    t = training_args
+    if not (math.isfinite(t.learning_rate) and t.learning_rate > 0):
+        bad("learning_rate", t.learning_rate, "a finite number > 0")
+    if not (math.isfinite(t.num_train_epochs) and t.num_train_epochs > 0):
+        bad("num_train_epochs", t.num_train_epochs, "a finite number > 0")
+    if t.max_steps == 0 or t.max_steps < -1:
+        bad("max_steps", t.max_steps, "a positive integer (or -1: use --num_train_epochs)")
+    if not (math.isfinite(t.weight_decay) and t.weight_decay >= 0):
+        bad("weight_decay", t.weight_decay, "a finite number >= 0")
+    for name in ("adam_beta1", "adam_beta2"):
+        if not 0 <= getattr(t, name) < 1:
+            bad(name, getattr(t, name), "a number in [0, 1)")
+    if not (math.isfinite(t.adam_epsilon) and t.adam_epsilon > 0):
+        bad("adam_epsilon", t.adam_epsilon, "a finite number > 0")
+    if t.max_grad_norm is not None and not (math.isfinite(t.max_grad_norm) and t.max_grad_norm >= 0):
+        bad("max_grad_norm", t.max_grad_norm, "a finite number >= 0 (0: no clipping)")
+    if t.warmup_steps is not None and not (math.isfinite(t.warmup_steps) and t.warmup_steps >= 0):
+        bad("warmup_steps", t.warmup_steps, "a number >= 0 (below 1: a share of the steps)")
+    if not 0 <= t.label_smoothing_factor < 1:
+        bad("label_smoothing_factor", t.label_smoothing_factor, "a number in [0, 1)")
+    for name in ("per_device_train_batch_size", "per_device_eval_batch_size", "gradient_accumulation_steps"):
+        if getattr(t, name) < 1:
+            bad(name, getattr(t, name), "a positive integer")
+    if t.save_total_limit is not None and t.save_total_limit < 1:
+        bad("save_total_limit", t.save_total_limit, "a positive integer")
+    for name in ("dataloader_num_workers", "seed"):
+        if getattr(t, name) < 0:
+            bad(name, getattr(t, name), "an integer >= 0")
+    for name in ("logging_steps", "eval_steps", "save_steps"):
+        value = getattr(t, name)
+        if value is not None and not (math.isfinite(value) and value > 0):
+            bad(name, value, "a number > 0 (below 1: a share of the steps)")
+
+    output_dir = Path(t.output_dir)
+    if output_dir.exists() and not output_dir.is_dir():
+        parser.error(f"--output_dir {t.output_dir!r} is a file; expected a folder (new or empty).")
+    resume = t.resume_from_checkpoint
+    if resume is not None and run_args.overwrite_output_dir:
+        parser.error("--overwrite_output_dir deletes the checkpoints --resume_from_checkpoint would continue from.")
+    if resume == "latest":
+        from transformers.trainer_utils import get_last_checkpoint
+
+        last = get_last_checkpoint(str(output_dir)) if output_dir.is_dir() else None
+        if last is None:
+            parser.error(f"--resume_from_checkpoint latest: --output_dir {t.output_dir!r} has no checkpoint-* folder.")
+        t.resume_from_checkpoint = last
+    elif resume is not None and not Path(resume).is_dir():
+        what = "is a file" if Path(resume).exists() else "does not exist"
+        parser.error(f"--resume_from_checkpoint {resume!r} {what}; expected a checkpoint folder or 'latest'.")
+    if resume is None and output_dir.is_dir() and any(output_dir.iterdir()) and not run_args.overwrite_output_dir:
+        names = sorted(p.name for p in output_dir.iterdir())
+        shown = ", ".join(names[:4]) + (", ..." if len(names) > 4 else "")
+        parser.error(
+            f"--output_dir {t.output_dir!r} is not empty ({shown}): pass --resume_from_checkpoint to continue "
+            "the run there, --overwrite_output_dir to start a new one (deleting its checkpoints and model), or "
+            "choose another folder."
+        )
+
+
+def clear_output_dir(output_dir: Path) -> list[str]:
+    """Delete what an earlier run wrote in `output_dir` (--overwrite_output_dir); returns the names deleted."""
+    removed = []
+    for path in sorted(output_dir.glob("checkpoint-*")) + [output_dir / "runs"]:
+        if path.is_dir():
+            shutil.rmtree(path)
+            removed.append(path.name + "/")
+    for pattern in RUN_FILES:
+        for path in sorted(output_dir.glob(pattern)):
+            if path.is_file():
+                path.unlink()
+                removed.append(path.name)
+    return removed
 
 
 # ----------------------------------------------------------------------------------------------------------- data
@@ -419,12 +558,16 @@ def make_compute_metrics(space: LabelSpace):
 
 
 def run(argv: list[str] | None = None) -> int:
-    parser = HfArgumentParser((ModelArguments, DataArguments, AugmentArguments, TrainingArguments))
-    model_args, data_args, aug_args, training_args = parser.parse_args_into_dataclasses(args=argv)
-    if model_args.mode not in ("full", "linear_probe", "lld"):
-        parser.error(f"--mode {model_args.mode!r} is invalid; expected full, linear_probe or lld.")
-    if not 0 < model_args.layer_decay <= 1:
-        parser.error(f"--layer_decay {model_args.layer_decay} is invalid; expected a number in (0, 1].")
+    parser = HfArgumentParser((ModelArguments, DataArguments, AugmentArguments, RunArguments, TrainingArguments))
+    try:
+        model_args, data_args, aug_args, run_args, training_args = parser.parse_args_into_dataclasses(args=argv)
+    except ValueError as err:  # TrainingArguments' own checks, unknown flags
+        parser.error(_one_line(err))
+    check_arguments(parser, model_args, data_args, aug_args, training_args, run_args)
+    if run_args.overwrite_output_dir and training_args.process_index == 0:
+        removed = clear_output_dir(Path(training_args.output_dir))
+        if removed:
+            logger.warning("--overwrite_output_dir: deleted %s in %s", ", ".join(removed), training_args.output_dir)
     logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO)
     training_args.remove_unused_columns = False  # the transform produces the model inputs from the audio column
     training_args.label_names = ["labels"]
@@ -482,11 +625,23 @@ def run(argv: list[str] | None = None) -> int:
     return 0
 
 
+def _one_line(err: BaseException) -> str:
+    """The message on one line (an error raised in a DataLoader worker carries the worker's traceback: its last
+    line, without the exception's type, is the original message)."""
+    lines = [line.strip() for line in str(err).strip().splitlines() if line.strip()]
+    if not lines:
+        return type(err).__name__
+    if "Traceback" in str(err):
+        head, sep, rest = lines[-1].partition(": ")
+        return rest if sep and head.replace(".", "").replace("_", "").isalnum() else lines[-1]
+    return " ".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     try:
         return run(argv)
     except (DatasetInputError, AudioDecodeError, ModelInputError) as err:
-        print(f"error: {err}", file=sys.stderr)
+        print(f"finetune.py: error: {_one_line(err)}", file=sys.stderr)
         return 2
 
 
