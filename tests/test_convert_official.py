@@ -1,3 +1,4 @@
+import json
 import os
 import subprocess
 import sys
@@ -140,3 +141,35 @@ def test_cli_reports_a_bad_checkpoint_in_one_line(tmp_path):
     assert result.returncode == 2
     assert "error: checkpoint is missing the weight 'patch_embed.proj.weight'" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_cli_refuses_a_folder_with_files_unless_overwrite(official_dir, tmp_path, capsys):
+    from hf_axlstm.convert_official import main
+
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "config.json").write_text('{"mine": true}')
+    (out / "notes.txt").write_text("my notes")
+    assert main([str(official_dir / "official_checkpoint.pth"), str(out)]) == 2
+    assert "pass --overwrite" in capsys.readouterr().err
+    assert (out / "config.json").read_text() == '{"mine": true}'  # untouched
+    assert sorted(p.name for p in out.iterdir()) == ["config.json", "notes.txt"]
+
+    assert main([str(official_dir / "official_checkpoint.pth"), str(out), "--overwrite"]) == 0
+    assert json.loads((out / "config.json").read_text())["model_type"] == "axlstm"
+    assert (out / "notes.txt").read_text() == "my notes"  # the user's other files are kept
+    assert AxLSTMForPreTraining.from_pretrained(out).config.hidden_size == 64
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".tmp-")]  # no temporary folder left
+
+
+def test_cli_writes_into_an_empty_existing_folder_and_nothing_on_failure(official_dir, tmp_path):
+    from hf_axlstm.convert_official import main
+
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert main([str(official_dir / "official_checkpoint.pth"), str(empty)]) == 0
+    assert (empty / "model.safetensors").is_file()
+    bad = tmp_path / "bad.pth"
+    torch.save({"model": {"weight": torch.zeros(2)}}, bad)
+    assert main([str(bad), str(tmp_path / "never")]) == 2
+    assert not (tmp_path / "never").exists()

@@ -1,22 +1,28 @@
 # Copyright 2026 The hf-axlstm developers. Licensed under the Apache License, Version 2.0.
 """Convert a checkpoint saved by the AxLSTM authors' training script into a `save_pretrained` folder.
 
-    python -m hf_axlstm.convert_official CHECKPOINT.pth OUTPUT_DIR [--push_to_hub REPO_ID]
+    python -m hf_axlstm.convert_official CHECKPOINT.pth OUTPUT_DIR [--overwrite] [--push_to_hub REPO_ID]
 
 The authors' script pickles the whole training state (`model`, `optimizer`, `epoch`, `scaler`, and `args`: an
 `argparse.Namespace` holding an `ml_collections.ConfigDict`). Loading it with a plain `torch.load` would execute
-whatever the pickle names. Here it is read with an unpickler that only builds tensors and standard containers and
-turns every other class into an inert placeholder, so no pickled code runs and ml_collections is not needed. The
+whatever the pickle names. Here every pickle of the file (the zip format's `data.pkl`; the legacy format's magic number,
+protocol, system info, object and storage keys) is read with an unpickler that only builds tensors and standard
+containers and turns every other class into an inert placeholder, so no pickled code runs and ml_collections is not
+needed; TorchScript archives (which `torch.load` would hand to `torch.jit.load`) and tar archives are refused. The
 configuration is inferred from the weight shapes, every weight is mapped, and any missing or unexpected key fails.
+The output folder must be new or empty unless `--overwrite` is given.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import pickle
 import re
 import sys
+import tarfile
 import types
+import zipfile
 from pathlib import Path
 
 import torch
@@ -84,13 +90,72 @@ class _SafeUnpickler(pickle.Unpickler):
         return type(name, (_Inert,), {"_qualname": f"{module}.{name}"})
 
 
-_safe_pickle = types.SimpleNamespace(Unpickler=_SafeUnpickler, load=pickle.load, __name__="hf_axlstm_safe_pickle")
+def _safe_load(file, **kwargs):
+    """`pickle.load` through the restricted unpickler: torch's legacy loader reads its leading pickles (magic number,
+    protocol, system info) and its trailing storage-key list with `pickle_module.load`."""
+    return _SafeUnpickler(file, **kwargs).load()
+
+
+# What `torch.load(pickle_module=...)` uses: both its `Unpickler` (the main pickle, in both formats) and its `load`
+# (every other pickle of the legacy format) are the restricted ones, so no byte of a checkpoint reaches `pickle.load`.
+_safe_pickle = types.SimpleNamespace(
+    Unpickler=_SafeUnpickler, load=_safe_load, UnpicklingError=pickle.UnpicklingError, __name__="hf_axlstm_safe_pickle"
+)
+
+
+def _check_format(path: Path) -> None:
+    """Accept only the two formats `torch.save` writes today: a zip archive (not TorchScript, which `torch.load` would
+    hand to `torch.jit.load`) or the legacy stream of pickles. Everything else gets a ValueError naming the file."""
+    if not path.exists():
+        raise FileNotFoundError(f"checkpoint {str(path)!r} does not exist.")
+    if path.is_dir():
+        raise ValueError(
+            f"checkpoint {str(path)!r} is a directory; expected the .pth file the authors' training script saves "
+            "(for a save_pretrained folder use from_pretrained)."
+        )
+    with open(path, "rb") as f:
+        head = f.read(4)
+    if not head:
+        raise ValueError(f"checkpoint {str(path)!r} is empty (0 bytes); expected a PyTorch .pth file.")
+    if zipfile.is_zipfile(path):
+        with zipfile.ZipFile(path) as archive:
+            names = archive.namelist()
+        if any(n.split("/", 1)[-1] in ("constants.pkl", "code") or "/code/" in n for n in names):
+            raise ValueError(
+                f"checkpoint {str(path)!r} is a TorchScript archive (torch.jit.save), which carries code; expected a "
+                "checkpoint saved with torch.save."
+            )
+        if not any(n.endswith("data.pkl") for n in names):
+            raise ValueError(f"checkpoint {str(path)!r} is a zip archive without data.pkl; not a torch.save file.")
+        return
+    if head[:1] != b"\x80" or head[1:2] not in (b"\x02", b"\x03", b"\x04", b"\x05"):
+        kind = "a tar archive (torch < 0.4 format, not supported)" if tarfile.is_tarfile(path) else "not a pickle"
+        raise ValueError(f"checkpoint {str(path)!r} is not a PyTorch checkpoint ({kind}); expected a .pth file.")
 
 
 def load_official_checkpoint(path: str | Path) -> dict:
     """Read an official checkpoint without executing pickled code. Returns the unpickled top-level object; any
-    non-standard object in it (argparse Namespace, ConfigDict, ...) is an inert placeholder."""
-    return torch.load(str(path), map_location="cpu", pickle_module=_safe_pickle, weights_only=False)
+    non-standard object in it (argparse Namespace, ConfigDict, ...) is an inert placeholder.
+
+    Raises `FileNotFoundError` for a missing file and `ValueError` (naming the file) for anything that is not a
+    readable `torch.save` checkpoint: empty, random or text bytes, a directory, a TorchScript or tar archive."""
+    path = Path(path)
+    _check_format(path)
+    try:
+        return torch.load(str(path), map_location="cpu", pickle_module=_safe_pickle, weights_only=False)
+    except (
+        RuntimeError,
+        pickle.UnpicklingError,
+        EOFError,
+        ValueError,
+        KeyError,
+        TypeError,
+        zipfile.BadZipFile,
+    ) as err:
+        first = (str(err).strip().splitlines() or [type(err).__name__])[0]
+        raise ValueError(
+            f"checkpoint {str(path)!r} cannot be read as a PyTorch checkpoint ({type(err).__name__}: {first})."
+        ) from None
 
 
 def extract_state_dict(checkpoint) -> dict[str, torch.Tensor]:
@@ -101,8 +166,12 @@ def extract_state_dict(checkpoint) -> dict[str, torch.Tensor]:
             if key in checkpoint and isinstance(checkpoint[key], dict):
                 state = checkpoint[key]
                 break
-    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
-        raise ValueError("checkpoint holds no state dict of tensors under 'model' / 'state_dict'.")
+    if not isinstance(state, dict) or not state:
+        found = sorted(map(str, checkpoint)) if isinstance(checkpoint, dict) else type(checkpoint).__name__
+        raise ValueError(f"checkpoint holds no state dict of tensors under 'model' / 'state_dict' (found: {found}).")
+    not_tensors = sorted(str(k) for k, v in state.items() if not isinstance(v, torch.Tensor))
+    if not_tensors:
+        raise ValueError(f"checkpoint's state dict has entries that are not tensors: {not_tensors[:5]}.")
     return {re.sub(r"^(module\.|_orig_mod\.)+", "", k): v for k, v in state.items()}
 
 
@@ -112,28 +181,32 @@ def extract_state_dict(checkpoint) -> dict[str, torch.Tensor]:
 def infer_config(state: dict[str, torch.Tensor], **overrides) -> AxLSTMConfig:
     """Infer an `AxLSTMConfig` from the official weight shapes (and check the fixed position table against it)."""
 
-    def need(key: str) -> torch.Tensor:
+    def need(key: str, ndim: int) -> torch.Tensor:
         if key not in state:
             raise ValueError(f"checkpoint is missing the weight {key!r}; is this an AxLSTM checkpoint?")
+        if state[key].ndim != ndim:
+            raise ValueError(
+                f"weight {key!r} has shape {tuple(state[key].shape)}; an AxLSTM checkpoint has {ndim} dimensions there."
+            )
         return state[key]
 
-    patch_w = need("patch_embed.proj.weight")  # (D, 1, pt, pf)
+    patch_w = need("patch_embed.proj.weight", 4)  # (D, 1, pt, pf)
     hidden = patch_w.shape[0]
     patch_size = [int(patch_w.shape[2]), int(patch_w.shape[3])]
     depth = len({int(m.group(1)) for k in state if (m := re.match(r"blocks\.(\d+)\.", k))})
     if depth == 0:
         raise ValueError("checkpoint has no 'blocks.N.' weights; is this an AxLSTM checkpoint?")
-    up = need("blocks.0.layer.proj_up.weight")  # (2I, D)
+    up = need("blocks.0.layer.proj_up.weight", 2)  # (2I, D)
     inner = up.shape[0] // 2
-    q = need("blocks.0.layer.q_proj.weight")  # (I/bs, bs, bs)
-    num_heads = need("blocks.0.layer.mlstm_cell.igate.weight").shape[0]
-    kernel = need("blocks.0.layer.conv1d.conv.weight").shape[-1]
+    q = need("blocks.0.layer.q_proj.weight", 3)  # (I/bs, bs, bs)
+    num_heads = need("blocks.0.layer.mlstm_cell.igate.weight", 2).shape[0]
+    kernel = need("blocks.0.layer.conv1d.conv.weight", 3).shape[-1]
     use_cls = "cls_token" in state
 
     num_mel_bins, frames = 80, 200
     if "pos_embed" in state:
         # The table is a fixed function of the grid: find the (time x freq) grid that reproduces it.
-        table = state["pos_embed"][0, int(use_cls) :].float()  # (P, D)
+        table = need("pos_embed", 3)[0, int(use_cls) :].float()  # (P, D)
         num_patches = table.shape[0]
         grid = None
         for num_freq in range(1, num_patches + 1):
@@ -248,6 +321,31 @@ def convert_checkpoint(checkpoint_path: str | Path, **config_overrides) -> AxLST
     return model.eval()
 
 
+def _write_folder(model: AxLSTMForPreTraining, out: Path, overwrite: bool) -> None:
+    """Save the model and feature extractor into `out` via a temporary sibling folder, so a failure half-way never
+    leaves a half-written folder, and only with `overwrite` into a folder that already holds files."""
+    import shutil
+    import tempfile
+
+    from .feature_extraction_axlstm import AxLSTMFeatureExtractor
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{out.name}-", dir=out.parent))
+    try:
+        model.save_pretrained(tmp)
+        AxLSTMFeatureExtractor().save_pretrained(tmp)
+        if not out.exists():
+            tmp.rename(out)
+            return
+        for item in tmp.iterdir():  # --overwrite: replace what the converter writes, keep the user's other files
+            target = out / item.name
+            if target.is_dir() and not target.is_symlink():
+                shutil.rmtree(target)
+            os.replace(item, target)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m hf_axlstm.convert_official",
@@ -258,28 +356,42 @@ def main(argv: list[str] | None = None) -> int:
         "output_dir", help="folder to write (config.json, model.safetensors, preprocessor_config.json)"
     )
     parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="write into output_dir even if it already holds files (the converter's files are replaced)",
+    )
+    parser.add_argument(
         "--push_to_hub", metavar="REPO_ID", default=None, help="also upload the folder to this Hub repo"
     )
     args = parser.parse_args(argv)
 
-    if not Path(args.checkpoint).is_file():
-        parser.error(f"checkpoint {args.checkpoint!r} does not exist")
-    try:
-        model = convert_checkpoint(args.checkpoint)
-    except ValueError as err:
-        print(f"error: {err}", file=sys.stderr)
+    def error(message: str) -> int:
+        print(f"{parser.prog}: error: {message}", file=sys.stderr)
         return 2
-    from .feature_extraction_axlstm import AxLSTMFeatureExtractor
 
+    checkpoint = Path(args.checkpoint)
     out = Path(args.output_dir)
-    model.save_pretrained(out)
-    AxLSTMFeatureExtractor().save_pretrained(out)
+    if out.exists() and not out.is_dir():
+        return error(f"output_dir {args.output_dir!r} is a file; expected a folder (new or empty)")
+    if out.is_dir() and any(out.iterdir()) and not args.overwrite:
+        names = ", ".join(sorted(p.name for p in out.iterdir())[:4])
+        return error(
+            f"output_dir {args.output_dir!r} already holds files ({names}); pass --overwrite to replace the "
+            "converter's files in it, or choose a new folder"
+        )
+    try:
+        model = convert_checkpoint(checkpoint)
+    except (ValueError, FileNotFoundError) as err:
+        return error(str(err))
+    _write_folder(model, out, args.overwrite)
     n_params = sum(p.numel() for p in model.axlstm.parameters())
     print(
         f"converted {args.checkpoint} -> {out} (hidden_size={model.config.hidden_size}, "
         f"layers={model.config.num_hidden_layers}, encoder parameters={n_params:,})"
     )
     if args.push_to_hub:
+        from .feature_extraction_axlstm import AxLSTMFeatureExtractor
+
         model.push_to_hub(args.push_to_hub)
         AxLSTMFeatureExtractor().push_to_hub(args.push_to_hub)
         print(f"uploaded to https://huggingface.co/{args.push_to_hub}")
