@@ -195,3 +195,15 @@ def test_pipeline_on_a_wav_file(classify, classifier_dir, tmp_path):
     path = tmp_path / "clip.wav"
     sf.write(path, audio, 16000, subtype="FLOAT")
     _check(classify(str(path)), _expected_scores(classifier_dir, audio))
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16, torch.float64], ids=["bf16", "fp16", "fp64"])
+def test_pipeline_in_every_dtype_gives_the_float32_labels(classifier_dir, dtype):
+    classify_in = pipeline("audio-classification", model=str(classifier_dir), dtype=dtype)
+    assert classify_in.model.dtype == dtype
+    audio = np.sin(2 * np.pi * 440 * np.arange(32000) / 16000).astype(np.float32)
+    expected = _expected_scores(classifier_dir, audio)
+    result = classify_in(audio)
+    assert [r["label"] for r in result] == sorted(expected, key=expected.get, reverse=True)
+    for r in result:
+        assert r["score"] == pytest.approx(expected[r["label"]], abs=2e-2 if dtype != torch.float64 else 1e-6)

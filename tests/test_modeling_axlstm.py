@@ -357,3 +357,116 @@ def test_bf16_autocast_embeddings_stay_close_to_float32():
             low = model(x).last_hidden_state
     assert low.dtype == torch.bfloat16
     assert rel_err(low.float(), expected) < 3e-2
+
+
+# ------------------------------------------------------------------------------------------------------- dtypes
+
+
+def _signals() -> dict[str, "np.ndarray"]:
+    import numpy as np
+
+    sr, rng = 16000, np.random.default_rng(0)
+    t = np.arange(2 * sr) / sr
+    return {
+        "silence": np.zeros(2 * sr, dtype=np.float32),
+        "clipping": np.clip(3.0 * np.sin(2 * np.pi * 440 * t), -1, 1).astype(np.float32),
+        "dc": np.full(2 * sr, 0.5, dtype=np.float32),
+        "noise": (0.3 * rng.standard_normal(2 * sr)).astype(np.float32),
+    }
+
+
+@pytest.fixture(scope="module")
+def signal_features():
+    from hf_axlstm import AxLSTMFeatureExtractor
+
+    signals = _signals()
+    features = AxLSTMFeatureExtractor()(list(signals.values()), sampling_rate=16000, return_tensors="pt")
+    return list(signals), features
+
+
+def _copy_as(model: torch.nn.Module, dtype: torch.dtype) -> torch.nn.Module:
+    clone = type(model)(model.config).eval()
+    clone.load_state_dict(model.state_dict())
+    return clone.to(dtype)
+
+
+@pytest.mark.parametrize("backend", ["parallel", "chunkwise"])
+def test_float64_matches_float32(official_model, signal_features, backend):
+    _, features = signal_features
+    official_model.config.mlstm_backend = backend
+    try:
+        encoder = official_model.axlstm
+        double = _copy_as(encoder, torch.float64)
+        with torch.no_grad():
+            ref = encoder(**features).last_hidden_state
+            out = double(**features).last_hidden_state
+    finally:
+        official_model.config.mlstm_backend = "auto"
+    assert out.dtype == torch.float64
+    assert rel_err(out, ref) < 1e-5
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16], ids=["bf16", "fp16"])
+@pytest.mark.parametrize("backend", ["parallel", "chunkwise"])
+def test_16bit_models_are_finite_and_close_to_float32(official_model, signal_features, dtype, backend):
+    names, features = signal_features
+    official_model.config.mlstm_backend = backend
+    try:
+        encoder = official_model.axlstm
+        low = _copy_as(encoder, dtype)
+        with torch.no_grad():
+            ref = encoder(**features)
+            out = low(**features)
+    finally:
+        official_model.config.mlstm_backend = "auto"
+    assert out.last_hidden_state.dtype == dtype and out.pooler_output.dtype == dtype
+    for i, name in enumerate(names):
+        assert torch.isfinite(out.last_hidden_state[i]).all(), name
+        assert rel_err(out.last_hidden_state[i], ref.last_hidden_state[i]) < 3e-2, name
+        assert rel_err(out.pooler_output[i], ref.pooler_output[i]) < 3e-2, name
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16, torch.float64], ids=["bf16", "fp16", "fp64"])
+def test_from_pretrained_dtype_runs_and_trains(tmp_path, dtype):
+    from transformers import AutoModelForAudioClassification
+
+    torch.manual_seed(0)
+    AxLSTMForAudioClassification(small_config(num_labels=3)).save_pretrained(tmp_path)
+    model = AutoModelForAudioClassification.from_pretrained(tmp_path, dtype=dtype)
+    assert {p.dtype for p in model.parameters()} == {dtype}
+    x = torch.randn(2, 203, 80)
+    mask = torch.ones(2, 203, dtype=torch.long)
+    mask[1, 120:] = 0
+    out = model(x, attention_mask=mask, labels=torch.tensor([0, 2]))
+    assert out.logits.dtype == dtype and torch.isfinite(out.logits).all()
+    out.loss.backward()
+    unused = {name for name, p in model.named_parameters() if p.grad is None}
+    assert unused == {"axlstm.embeddings.mask_token"}  # only pretraining masks patches
+    assert all(p.grad.dtype == dtype and torch.isfinite(p.grad).all() for p in model.parameters() if p.grad is not None)
+
+
+def test_dtype_casts_after_a_forward_use_fresh_derived_weights():
+    """The inference cache of derived weights is dropped by .half() / .bfloat16() / .double() / .float()."""
+    torch.manual_seed(0)
+    model = perturbed(AxLSTMModel(small_config()))
+    x = torch.randn(1, 200, 80)
+    with torch.no_grad():
+        ref = model(x).last_hidden_state
+        for cast, dtype, tol in (("half", torch.float16, 3e-2), ("bfloat16", torch.bfloat16, 3e-2)):
+            getattr(model, cast)()
+            out = model(x).last_hidden_state
+            assert out.dtype == dtype and rel_err(out, ref) < tol, cast
+        model.double()
+        assert rel_err(model(x).last_hidden_state, ref) < 1e-2  # from bf16-rounded weights
+        model.float()
+        assert model(x).last_hidden_state.dtype == torch.float32
+
+
+def test_pretraining_in_bfloat16_keeps_a_float32_loss():
+    torch.manual_seed(0)
+    model = AxLSTMForPreTraining(small_config()).to(torch.bfloat16)
+    out = model(torch.randn(2, 200, 80))
+    assert out.loss.dtype == torch.float32 and torch.isfinite(out.loss)
+    assert out.logits.dtype == torch.bfloat16
+    out.loss.backward()
+    assert all(torch.isfinite(p.grad).all() for p in model.parameters() if p.grad is not None)

@@ -349,8 +349,18 @@ class AxLSTMBlockDiagonalLinear(nn.Module):
 
     def fold_into(self, weight: torch.Tensor) -> torch.Tensor:
         """`weight @ W` as a dense (rows, features) matrix, for a (rows, features) `weight` applied after this map."""
-        folded = torch.einsum("rbo,boi->rbi", weight.unflatten(-1, (-1, self.block_size)), self.weight)
-        return folded.flatten(-2)
+        return _fold_blocks(weight, self.weight.to(weight.dtype))
+
+
+def _fold_blocks(weight: torch.Tensor, blocks: torch.Tensor) -> torch.Tensor:
+    """`weight @ W` for a (rows, features) `weight` and the block-diagonal W given by its blocks (NB, bs, bs)."""
+    folded = torch.einsum("rbo,boi->rbi", weight.unflatten(-1, (-1, blocks.shape[-1])), blocks)
+    return folded.flatten(-2)
+
+
+def _accumulation_dtype(dtype: torch.dtype) -> torch.dtype:
+    """float32 for 16-bit models (as under autocast), float64 for a float64 model."""
+    return torch.float64 if dtype == torch.float64 else torch.float32
 
 
 def _block_tiles(weight: torch.Tensor, width: int = 16) -> torch.Tensor:
@@ -442,15 +452,15 @@ class AxLSTMMixer(nn.Module):
             if self._derived_cache is not None and self._derived_cache[0] == key:
                 return self._derived_cache[1]
         inner = self.learnable_skip.shape[0]
+        acc = _accumulation_dtype(self.proj_up.weight.dtype)
         with torch.autocast(device_type=self.proj_up.weight.device.type, enabled=False):
-            w_gate = self.gate_proj.weight.float()  # (2NH, 3I)
-            w_up = self.proj_up.weight.float()  # (2I, D)
-            x_gate_weight = self.v_proj.fold_into(w_gate[:, 2 * inner :]) @ w_up[:inner]  # (2NH, D)
-            conv_gate_weight = self.q_proj.fold_into(w_gate[:, :inner]) + self.k_proj.fold_into(
-                w_gate[:, inner : 2 * inner]
-            )
-            qk = torch.matmul(self.k_proj.weight.transpose(1, 2), self.q_proj.weight)  # (NB, bs, bs): Wk^T Wq
-            derived = (x_gate_weight, conv_gate_weight, _block_tiles(qk.float()), self.v_proj.tiles().float())
+            w_gate = self.gate_proj.weight.to(acc)  # (2NH, 3I)
+            w_up = self.proj_up.weight.to(acc)  # (2I, D)
+            w_q, w_k, w_v = (proj.weight.to(acc) for proj in (self.q_proj, self.k_proj, self.v_proj))
+            x_gate_weight = _fold_blocks(w_gate[:, 2 * inner :], w_v) @ w_up[:inner]  # (2NH, D)
+            conv_gate_weight = _fold_blocks(w_gate[:, :inner], w_q) + _fold_blocks(w_gate[:, inner : 2 * inner], w_k)
+            qk = torch.matmul(w_k.transpose(1, 2), w_q)  # (NB, bs, bs): Wk^T Wq
+            derived = (x_gate_weight, conv_gate_weight, _block_tiles(qk), _block_tiles(w_v))
         if cacheable:
             self._derived_cache = (key, derived)
         return derived
@@ -479,10 +489,11 @@ class AxLSTMMixer(nn.Module):
         conv_act = F.silu(conv_act) if grad else F.silu(conv_act, inplace=True)
         conv_rows = conv_act.reshape(rows, inner)  # a copy only on the autograd path
 
-        # Gates in float32 even under autocast: they feed exp().
+        # Gates in float32 (float64 for a float64 model) even under autocast or in a 16-bit model: they feed exp().
+        acc = conv_gate_weight.dtype
         with torch.autocast(device_type=x.device.type, enabled=False):
-            gates = torch.addmm(self.gate_proj.bias.float(), conv_rows.float(), conv_gate_weight.t())
-            gates = gates.addmm_(x.reshape(rows, -1).float(), x_gate_weight.t()).view(batch, seq, -1)  # (B, S, 2NH)
+            gates = torch.addmm(self.gate_proj.bias.to(acc), conv_rows.to(acc), conv_gate_weight.t())
+            gates = gates.addmm_(x.reshape(rows, -1).to(acc), x_gate_weight.t()).view(batch, seq, -1)  # (B, S, 2NH)
         igate, fgate = gates.transpose(1, 2).chunk(2, dim=1)  # (B, NH, S) each
 
         q = _tiles_to_heads(_tiled_matmul(conv_rows, qk_tiles.to(conv_rows.dtype)), batch, seq, self.num_heads)
