@@ -362,7 +362,7 @@ def test_bf16_autocast_embeddings_stay_close_to_float32():
 # ------------------------------------------------------------------------------------------------------- dtypes
 
 
-def _signals() -> dict[str, "np.ndarray"]:
+def _signals() -> dict:
     import numpy as np
 
     sr, rng = 16000, np.random.default_rng(0)
@@ -442,7 +442,9 @@ def test_from_pretrained_dtype_runs_and_trains(tmp_path, dtype):
     out.loss.backward()
     unused = {name for name, p in model.named_parameters() if p.grad is None}
     assert unused == {"axlstm.embeddings.mask_token"}  # only pretraining masks patches
-    assert all(p.grad.dtype == dtype and torch.isfinite(p.grad).all() for p in model.parameters() if p.grad is not None)
+    assert all(
+        p.grad.dtype == dtype and torch.isfinite(p.grad).all() for p in model.parameters() if p.grad is not None
+    )
 
 
 def test_dtype_casts_after_a_forward_use_fresh_derived_weights():
