@@ -377,3 +377,105 @@ def test_read_only_float_array_is_accepted_without_warning(fe):
         warnings.simplefilter("error")
         out = fe(audio, sampling_rate=16000, return_tensors="pt")["input_values"]
     torch.testing.assert_close(out, expected)
+
+
+def test_padding_side_per_call_overrides_the_default(fe):
+    clips = [_clip(4000, 0), _clip(8000, 1)]
+    left = fe(clips, sampling_rate=SR, return_tensors="pt", padding_side="left")
+    t0, t1 = _frames(4000), _frames(8000)
+    assert left["attention_mask"][0].tolist() == [0] * (t1 - t0) + [1] * t0
+    assert fe(clips, sampling_rate=SR, return_tensors="pt")["attention_mask"][0, 0] == 1  # default still right
+    with pytest.raises(ValueError, match=r"`padding_side` must be \"right\" or \"left\", got 'top'"):
+        fe(clips, sampling_rate=SR, padding_side="top")
+
+
+def test_samples_whose_log_mel_is_not_finite_are_named(fe):
+    good = _clip(4000)
+    # Finite float32 samples this large overflow the power spectrum: NaN features, never returned.
+    with pytest.raises(ValueError, match=r"Clip 1 of `raw_speech` gives NaN log-mel features: .* \|x\| = 1e\+30"):
+        fe([good, np.full(4000, 1e30, dtype=np.float32)], sampling_rate=SR)
+    # Finite float64 samples beyond float32: named as such, not as "contains Inf".
+    with pytest.raises(ValueError, match=r"clip 0 of `raw_speech` has samples up to \|x\| = 1e\+200, beyond"):
+        fe([np.full(4000, 1e200)], sampling_rate=SR)
+    with pytest.raises(ValueError, match=r"`raw_speech` has samples up to \|x\| = 1e\+200"):
+        fe(torch.full((4000,), 1e200, dtype=torch.float64), sampling_rate=SR)
+    # A constant clip with normalize_eps=0 divides by zero.
+    with pytest.raises(ValueError, match=r"Clip 0 of `raw_speech` gives NaN normalised log-mel .* normalize_eps=0"):
+        AxLSTMFeatureExtractor(normalize_eps=0)(np.zeros(4000, dtype=np.float32), sampling_rate=SR)
+    assert np.isfinite(fe(np.zeros(4000, dtype=np.float32), sampling_rate=SR)["input_values"][0]).all()
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "exc", "message"),
+    [
+        ({"sampling_rate": "16000"}, TypeError, r"`sampling_rate` must be a number of Hz, got '16000' \(str\)"),
+        ({"sampling_rate": True}, TypeError, r"`sampling_rate` must be a number of Hz, got True"),
+        ({"sampling_rate": 0}, ValueError, r"`sampling_rate` must be a positive number of Hz, got 0"),
+        ({"sampling_rate": SR, "truncation": "yes", "max_length": 5}, TypeError, r"`truncation` must be .* 'yes'"),
+        ({"sampling_rate": SR, "return_attention_mask": "no"}, TypeError, r"`return_attention_mask` must be .*'no'"),
+        ({"sampling_rate": SR, "max_length": 10}, ValueError, r"`max_length`=10 has no effect with padding=True"),
+        ({"sampling_rate": SR, "max_length": 10.0, "truncation": True}, ValueError, r"`max_length` must be .* 10.0"),
+        ({"sampling_rate": SR, "padding": 1}, ValueError, r"`padding`=1 is not supported"),
+        ({"sampling_rate": SR, "return_tensors": ["pt"]}, ValueError, r"`return_tensors` must be .* \['pt'\]"),
+        ({"sampling_rate": SR, "device": "gpu"}, ValueError, r"`device`='gpu' is not a torch device"),
+        ({"sample_rate": SR}, TypeError, r"unexpected keyword argument\(s\) \['sample_rate'\]"),
+    ],
+)
+def test_call_arguments_are_checked(fe, kwargs, exc, message):
+    with pytest.raises(exc, match=message):
+        fe(_clip(4000), **kwargs)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the error without CUDA")
+def test_cuda_device_without_cuda(fe):
+    with pytest.raises(ValueError, match=r"`device`='cuda' was requested but CUDA is not available"):
+        fe(_clip(4000), sampling_rate=SR, device="cuda")
+
+
+def test_meta_tensors_and_helper_arguments(fe):
+    with pytest.raises(ValueError, match=r"`raw_speech` is a tensor on the meta device"):
+        fe(torch.empty(4000, device="meta"), sampling_rate=SR)
+    with pytest.raises(TypeError, match=r"`num_frames` must hold integers, got dtype torch.float32"):
+        fe.normalize(torch.zeros(2, 10, 80), [2.5, 3])
+    with pytest.raises(TypeError, match=r"`num_frames` must be a sequence of integers, got \['a', 'b'\]"):
+        fe.normalize(torch.zeros(2, 10, 80), ["a", "b"])
+    with pytest.raises(ValueError, match=r"`num_samples` must be non-negative, got -5"):
+        fe.num_frames(-5)
+    with pytest.raises(TypeError, match=r"`num_samples` must be an integer, got 1.5"):
+        fe.num_frames(1.5)
+    assert fe.num_frames(np.int64(16000)) == 101
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"feature_size": "80"}, r"`feature_size` must be a positive integer, got '80' \(str\)"),
+        ({"hop_length": 160.5}, r"`hop_length` must be a positive integer, got the fractional number 160.5"),
+        ({"n_fft": True}, r"`n_fft` must be a positive integer, got True"),
+        ({"f_min": 4000.0, "f_max": 100.0}, r"f_min < f_max .* got f_min=4000.0, f_max=100.0"),
+        ({"f_min": float("nan")}, r"`f_min` must be a finite number, got nan"),
+        ({"f_max": "8000"}, r"`f_max` must be a number, got '8000'"),
+        ({"log_offset": 0.0}, r"`log_offset` must be a positive number .* got 0.0"),
+        ({"normalize_eps": -1.0}, r"`normalize_eps` must be a non-negative number, got -1.0"),
+        ({"padding_value": float("inf")}, r"`padding_value` must be a finite number, got inf"),
+        ({"do_normalize": "yes"}, r"`do_normalize` must be True or False, got 'yes'"),
+        ({"return_attention_mask": 1}, r"`return_attention_mask` must be True or False, got 1"),
+        ({"padding_side": "middle"}, r"`padding_side` must be \"right\" or \"left\", got 'middle'"),
+        ({"mel_scale": None}, r"`mel_scale` must be \"htk\" or \"slaney\", got None"),
+    ],
+)
+def test_constructor_arguments_are_checked(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        AxLSTMFeatureExtractor(**kwargs)
+
+
+def test_an_invalid_preprocessor_config_gives_the_same_error(tmp_path):
+    AxLSTMFeatureExtractor().save_pretrained(tmp_path)
+    path = tmp_path / "preprocessor_config.json"
+    values = json.loads(path.read_text())
+    path.write_text(json.dumps({**values, "hop_length": "160"}))
+    with pytest.raises(ValueError, match=r"`hop_length` must be a positive integer, got '160'"):
+        AxLSTMFeatureExtractor.from_pretrained(tmp_path)
+    path.write_text(json.dumps({**values, "hop_length": 160.0}))  # integral float: taken as 160
+    loaded = AxLSTMFeatureExtractor.from_pretrained(tmp_path)
+    assert loaded.hop_length == 160 and type(loaded.hop_length) is int

@@ -83,6 +83,39 @@ def _round_up(value: int, multiple: int) -> int:
     return ((value + multiple - 1) // multiple) * multiple
 
 
+def _positive_int(name: str, value: Any) -> int:
+    """A positive integer; an integral float such as 400.0 (hand-written JSON) is taken as 400."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise ValueError(f"`{name}` must be a positive integer, got {value!r} ({type(value).__name__}).")
+    if not isinstance(value, numbers.Integral) and not (math.isfinite(value) and float(value).is_integer()):
+        raise ValueError(f"`{name}` must be a positive integer, got the fractional number {value!r}.")
+    if value <= 0:
+        raise ValueError(f"`{name}` must be a positive integer, got {value!r}.")
+    return int(value)
+
+
+def _finite_number(name: str, value: Any) -> None:
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise ValueError(f"`{name}` must be a number, got {value!r} ({type(value).__name__}).")
+    if not math.isfinite(value):
+        raise ValueError(f"`{name}` must be a finite number, got {value!r}.")
+
+
+def _check_float32_range(converted: np.ndarray | torch.Tensor, source: Any, where: str) -> None:
+    """Finite float64 samples beyond float32's range became Inf on the cast: say so (not "contains Inf")."""
+    lib = torch if isinstance(converted, torch.Tensor) else np
+    if bool(lib.isfinite(converted).all()):
+        return
+    original = source if isinstance(source, (np.ndarray, torch.Tensor)) else np.asarray(source, dtype=np.float64)
+    lib = torch if isinstance(original, torch.Tensor) else np
+    if bool(lib.isfinite(original).all()):
+        peak = float(lib.abs(original).max())
+        raise ValueError(
+            f"{where} has samples up to |x| = {peak:.3g}, beyond the float32 range the features are computed in; "
+            "audio samples are expected in [-1, 1] (float) or as integer PCM."
+        )
+
+
 def _is_scalar(value: Any) -> bool:
     if isinstance(value, (bool, numbers.Number, np.generic)):
         return True
@@ -184,20 +217,33 @@ class AxLSTMFeatureExtractor(SequenceFeatureExtractor):
     # ------------------------------------------------------------------ configuration
 
     def _validate_config(self) -> None:
+        """Check every constructor value (also on `from_pretrained`), raising `ValueError` naming it; integral values
+        are stored as `int`."""
         for name in ("feature_size", "sampling_rate", "n_fft", "win_length", "hop_length"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value <= 0:
-                raise ValueError(f"`{name}` must be a positive integer, got {value!r}.")
+            setattr(self, name, _positive_int(name, getattr(self, name)))
         if self.win_length > self.n_fft:
             raise ValueError(f"`win_length` ({self.win_length}) must not exceed `n_fft` ({self.n_fft}).")
-        if self.mel_scale not in ("htk", "slaney"):
+        if not isinstance(self.mel_scale, str) or self.mel_scale not in ("htk", "slaney"):
             raise ValueError(f'`mel_scale` must be "htk" or "slaney", got {self.mel_scale!r}.')
+        for name in ("f_min", "f_max", "log_offset", "normalize_eps", "padding_value"):
+            _finite_number(name, getattr(self, name))
         if not 0.0 <= self.f_min < self.f_max <= self.sampling_rate / 2:
             raise ValueError(
-                f"Need 0 <= f_min < f_max <= sampling_rate / 2, got f_min={self.f_min}, f_max={self.f_max}, "
+                f"Need 0 <= f_min < f_max <= sampling_rate / 2, got f_min={self.f_min!r}, f_max={self.f_max!r}, "
                 f"sampling_rate={self.sampling_rate}."
             )
-        if self.padding_side not in ("right", "left"):
+        if not self.log_offset > 0:
+            raise ValueError(
+                f"`log_offset` must be a positive number (log(0) of silent frames is -inf), got {self.log_offset!r}."
+            )
+        if self.normalize_eps < 0:
+            raise ValueError(f"`normalize_eps` must be a non-negative number, got {self.normalize_eps!r}.")
+        for name in ("do_normalize", "return_attention_mask"):
+            value = getattr(self, name)
+            if not isinstance(value, (bool, np.bool_)):
+                raise ValueError(f"`{name}` must be True or False, got {value!r} ({type(value).__name__}).")
+            setattr(self, name, bool(value))
+        if not isinstance(self.padding_side, str) or self.padding_side not in ("right", "left"):
             raise ValueError(f'`padding_side` must be "right" or "left", got {self.padding_side!r}.')
 
     def to_dict(self) -> dict[str, Any]:
@@ -213,6 +259,10 @@ class AxLSTMFeatureExtractor(SequenceFeatureExtractor):
 
     def num_frames(self, num_samples: int) -> int:
         """Number of frames for a clip of `num_samples` samples: `1 + num_samples // hop_length`."""
+        if isinstance(num_samples, (bool, np.bool_)) or not isinstance(num_samples, numbers.Integral):
+            raise TypeError(f"`num_samples` must be an integer, got {num_samples!r} ({type(num_samples).__name__}).")
+        if num_samples < 0:
+            raise ValueError(f"`num_samples` must be non-negative, got {num_samples!r}.")
         return 1 + int(num_samples) // self.hop_length
 
     def _derived(self, kind: str, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
@@ -344,7 +394,13 @@ class AxLSTMFeatureExtractor(SequenceFeatureExtractor):
             std = flat.std(dim=1)
             return (log_mel - mean[:, None, None]) / (std[:, None, None] + self.normalize_eps)
 
-        lengths = torch.as_tensor(num_frames, device=log_mel.device).reshape(-1).long()
+        try:
+            lengths = torch.as_tensor(num_frames, device=log_mel.device).reshape(-1)
+        except (TypeError, ValueError, RuntimeError):
+            raise TypeError(f"`num_frames` must be a sequence of integers, got {num_frames!r}.") from None
+        if lengths.is_floating_point() or lengths.is_complex() or lengths.dtype == torch.bool:
+            raise TypeError(f"`num_frames` must hold integers, got dtype {lengths.dtype}: {lengths.tolist()}.")
+        lengths = lengths.long()
         if lengths.numel() != batch:
             raise ValueError(f"`num_frames` has {lengths.numel()} entries for a batch of {batch} clips.")
         if bool(((lengths < 1) | (lengths > frames)).any()):
@@ -365,8 +421,13 @@ class AxLSTMFeatureExtractor(SequenceFeatureExtractor):
         """One array-like (any number of dims) -> float32 torch tensor (integer PCM rescaled)."""
         where = "`raw_speech`" if index is None else f"clip {index} of `raw_speech`"
         if isinstance(value, torch.Tensor):
+            if value.device.type == "meta":
+                raise ValueError(f"{where} is a tensor on the meta device: it holds no samples.")
             if value.is_floating_point():
-                return value.detach().to(torch.float32)
+                tensor = value.detach().to(torch.float32)
+                if value.dtype == torch.float64:
+                    _check_float32_range(tensor, value, where)
+                return tensor
             if value.dtype in _TORCH_PCM:
                 offset, scale = _TORCH_PCM[value.dtype]
                 return (value.detach().to(torch.float32) - offset) / scale
@@ -376,17 +437,22 @@ class AxLSTMFeatureExtractor(SequenceFeatureExtractor):
             )
         if isinstance(value, (list, tuple)):
             try:
-                array = np.asarray(value, dtype=np.float32)
+                with np.errstate(over="ignore"):
+                    array = np.asarray(value, dtype=np.float32)
             except (TypeError, ValueError) as err:
                 raise ValueError(
                     f"{where} could not be converted to a float array of samples ({err}); a list clip must hold "
                     "numbers (one mono clip) or equal-length lists (one multi-channel clip)."
                 ) from None
+            _check_float32_range(array, value, where)
             return torch.from_numpy(array)
         if isinstance(value, np.ndarray):
             kind = value.dtype.kind
             if kind == "f":
-                array = np.ascontiguousarray(value, dtype=np.float32)
+                with np.errstate(over="ignore"):
+                    array = np.ascontiguousarray(value, dtype=np.float32)
+                if value.dtype.itemsize > 4:
+                    _check_float32_range(array, value, where)
                 if not array.flags.writeable:  # e.g. a buffer decoded by ffmpeg: torch warns on read-only memory
                     array = array.copy()
                 return torch.from_numpy(array)
@@ -496,6 +562,23 @@ class AxLSTMFeatureExtractor(SequenceFeatureExtractor):
                 )
         return clips
 
+    def _check_finite_features(self, feats: torch.Tensor, batch: torch.Tensor, indices: list[int], stage: str) -> None:
+        """Raise for the first clip whose (finite) samples still gave NaN or Inf features, saying why."""
+        finite = torch.isfinite(feats).flatten(1).all(dim=1)
+        if bool(finite.all()):
+            return
+        position = int((~finite).nonzero()[0, 0])
+        what = "NaN" if bool(torch.isnan(feats[position]).any()) else "Inf"
+        peak = float(batch[position].abs().max())
+        if stage == "log-mel":
+            why = (
+                f"its samples reach |x| = {peak:.3g} and the power spectrum overflows float32; audio samples are "
+                "expected in [-1, 1] (float) or as integer PCM"
+            )
+        else:
+            why = f"the clip's log-mel is constant and normalize_eps={self.normalize_eps!r} (divides by zero)"
+        raise ValueError(f"Clip {indices[position]} of `raw_speech` gives {what} {stage} features: {why}.")
+
     def _features(self, clips: list[torch.Tensor]) -> list[torch.Tensor]:
         """Per-clip (frames, feature_size) features; clips of equal length share one batched stft."""
         groups: dict[int, list[int]] = {}
@@ -505,8 +588,10 @@ class AxLSTMFeatureExtractor(SequenceFeatureExtractor):
         for indices in groups.values():
             batch = torch.stack([clips[i] for i in indices])
             feats = self.log_mel(batch)
+            self._check_finite_features(feats, batch, indices, "log-mel")
             if self.do_normalize:
                 feats = self.normalize(feats)
+                self._check_finite_features(feats, batch, indices, "normalised log-mel")
             for position, index in enumerate(indices):
                 features[index] = feats[position]
         return features  # type: ignore[return-value]
@@ -524,6 +609,7 @@ class AxLSTMFeatureExtractor(SequenceFeatureExtractor):
         return_tensors: str | TensorType | None = None,
         return_attention_mask: bool | None = None,
         device: str | torch.device | None = None,
+        padding_side: str | None = None,
         **kwargs,
     ) -> BatchFeature:
         """
@@ -557,6 +643,10 @@ class AxLSTMFeatureExtractor(SequenceFeatureExtractor):
             device (`str` or `torch.device`, *optional*):
                 Device on which to compute (e.g. `"cuda"`); `"pt"` tensors are returned there. Defaults to the
                 device of the input tensor(s), else the CPU.
+            padding_side (`str`, *optional*):
+                `"right"` or `"left"`; defaults to `self.padding_side`.
+
+        Any other keyword argument is refused with a `TypeError` (a misspelt `sampling_rate` must not be ignored).
 
         Returns:
             [`BatchFeature`] with
@@ -566,7 +656,11 @@ class AxLSTMFeatureExtractor(SequenceFeatureExtractor):
             A clip of `n` samples has `1 + n // hop_length` real frames.
         """
         if kwargs:
-            logger.warning(f"AxLSTMFeatureExtractor ignores unsupported arguments: {sorted(kwargs)}.")
+            raise TypeError(
+                f"{self.__class__.__name__}.__call__ got unexpected keyword argument(s) {sorted(kwargs)}; it takes "
+                "sampling_rate, padding, max_length, truncation, pad_to_multiple_of, return_tensors, "
+                "return_attention_mask, device and padding_side."
+            )
 
         if sampling_rate is None:
             logger.warning(
@@ -574,9 +668,15 @@ class AxLSTMFeatureExtractor(SequenceFeatureExtractor):
                 f"()` ({self.sampling_rate} Hz expected). Failing to do so can result in silent errors that might "
                 "be hard to debug."
             )
+        elif isinstance(sampling_rate, (bool, np.bool_)) or not isinstance(sampling_rate, numbers.Real):
+            raise TypeError(
+                f"`sampling_rate` must be a number of Hz, got {sampling_rate!r} ({type(sampling_rate).__name__})."
+            )
+        elif not math.isfinite(sampling_rate) or sampling_rate <= 0:
+            raise ValueError(f"`sampling_rate` must be a positive number of Hz, got {sampling_rate!r}.")
         elif sampling_rate != self.sampling_rate:
             raise ValueError(
-                f"`sampling_rate`={sampling_rate} does not match the model: {self.__class__.__name__} expects audio "
+                f"`sampling_rate`={sampling_rate!r} does not match the model: {self.__class__.__name__} expects audio "
                 f"sampled at {self.sampling_rate} Hz. {_RESAMPLE_HINT}"
             )
 
@@ -588,36 +688,56 @@ class AxLSTMFeatureExtractor(SequenceFeatureExtractor):
         else:
             try:
                 strategy = PaddingStrategy(padding)
-            except ValueError:
+            except (ValueError, TypeError):
                 raise ValueError(
                     f"`padding`={padding!r} is not supported: use True/'longest', 'max_length' or False/'do_not_pad'."
                 ) from None
         for name, value in (("max_length", max_length), ("pad_to_multiple_of", pad_to_multiple_of)):
             if value is not None and (isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1):
                 raise ValueError(f"`{name}` must be a positive integer (a number of frames), got {value!r}.")
+        for name, value in (("truncation", truncation), ("return_attention_mask", return_attention_mask)):
+            if value is not None and not isinstance(value, (bool, np.bool_)):
+                raise TypeError(f"`{name}` must be True, False or None, got {value!r} ({type(value).__name__}).")
+        truncation = bool(truncation)
         if strategy == PaddingStrategy.MAX_LENGTH and max_length is None:
             raise ValueError('`padding="max_length"` requires `max_length` (in frames).')
         if truncation and max_length is None:
             raise ValueError("`truncation=True` requires `max_length` (in frames).")
+        if max_length is not None and strategy != PaddingStrategy.MAX_LENGTH and not truncation:
+            raise ValueError(
+                f"`max_length`={max_length!r} has no effect with padding={padding!r} and truncation=False: pass "
+                "padding='max_length' and/or truncation=True, or leave max_length out."
+            )
         if return_tensors is not None:
             try:
                 return_tensors = TensorType(return_tensors).value
-            except ValueError:
-                return_tensors = str(return_tensors)
+            except (ValueError, TypeError):
+                return_tensors = return_tensors
             if return_tensors not in ("pt", "np"):
                 raise ValueError(f'`return_tensors` must be "pt", "np" or None, got {return_tensors!r}.')
         if return_attention_mask is None:
             return_attention_mask = self.return_attention_mask
+        if padding_side is None:
+            padding_side = self.padding_side
+        elif not isinstance(padding_side, str) or padding_side not in ("right", "left"):
+            raise ValueError(f'`padding_side` must be "right" or "left", got {padding_side!r}.')
 
         # ---- device
         if device is not None:
-            target = torch.device(device)
+            try:
+                target = torch.device(device)
+            except (RuntimeError, TypeError, ValueError):
+                raise ValueError(
+                    f"`device`={device!r} is not a torch device (e.g. 'cpu', 'cuda', 'cuda:1')."
+                ) from None
+            if target.type == "cuda" and not torch.cuda.is_available():
+                raise ValueError(f"`device`={device!r} was requested but CUDA is not available on this machine.")
         else:
             target = torch.device("cpu")
             first = raw_speech
             while isinstance(first, (list, tuple)) and len(first) > 0:
                 first = first[0]
-            if isinstance(first, torch.Tensor):
+            if isinstance(first, torch.Tensor) and first.device.type != "meta":
                 target = first.device
 
         # ---- features (normalisation statistics from the whole clip, before truncation/padding)
@@ -661,7 +781,7 @@ class AxLSTMFeatureExtractor(SequenceFeatureExtractor):
             masks = torch.zeros((len(features), target_length), dtype=torch.long, device=target)
             for index, feat in enumerate(features):
                 length = feat.shape[0]
-                span = slice(0, length) if self.padding_side == "right" else slice(target_length - length, None)
+                span = slice(0, length) if padding_side == "right" else slice(target_length - length, None)
                 values[index, span] = feat.to(torch.float32)
                 masks[index, span] = 1
 
