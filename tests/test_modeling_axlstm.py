@@ -324,7 +324,7 @@ def test_bad_masks_raise_value_error():
         model(x, mask=torch.zeros(2, 10))
     with pytest.raises(ValueError, match=r"noise has shape \(2, 10\)"):
         model(x, noise=torch.rand(2, 10))
-    with pytest.raises(ValueError, match=r"input_values must be a torch.Tensor"):
+    with pytest.raises(TypeError, match=r"input_values must be a torch.Tensor"):
         model(x.numpy())
 
 
@@ -346,6 +346,27 @@ def test_model_traces_without_graph_breaks(backend):
     torch._dynamo.reset()
     explained = torch._dynamo.explain(lambda t: model(t).last_hidden_state.square().mean())(x)
     assert explained.graph_break_count == 0, [str(b.reason) for b in explained.break_reasons]
+
+
+@pytest.mark.slow
+def test_heads_with_their_checked_inputs_trace_without_graph_breaks():
+    """The value checks of labels, masks and noise are skipped while dynamo traces, as the input checks are."""
+    config = small_config(num_hidden_layers=2, num_labels=3)
+    x = torch.randn(2, 200, 80)
+    frames = torch.ones(2, 200, dtype=torch.long)
+    frames[1, 150:] = 0
+    pretraining = perturbed(AxLSTMForPreTraining(config)).train()
+    mask = (torch.rand(2, 250) < 0.5).float()
+    for kwargs in ({"mask": mask}, {"noise": torch.rand(2, 250)}):
+        torch._dynamo.reset()
+        explained = torch._dynamo.explain(lambda t, kw=kwargs: pretraining(t, attention_mask=frames, **kw).loss)(x)
+        assert explained.graph_break_count == 0, [str(b.reason) for b in explained.break_reasons]
+    classifier = perturbed(AxLSTMForAudioClassification(config)).train()
+    for labels in (torch.tensor([0, 2]), torch.tensor([[0.0, 1.0, 1.0], [1.0, 0.0, 0.0]])):
+        classifier.config.problem_type = None
+        torch._dynamo.reset()
+        explained = torch._dynamo.explain(lambda t, y=labels: classifier(t, attention_mask=frames, labels=y).loss)(x)
+        assert explained.graph_break_count == 0, [str(b.reason) for b in explained.break_reasons]
 
 
 def test_bf16_autocast_embeddings_stay_close_to_float32():

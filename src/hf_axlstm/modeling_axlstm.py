@@ -640,8 +640,14 @@ def _prepare_input(
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
     """Validate (batch, frames, mels), zero the padded frames and pad the time axis to a multiple of the patch."""
     if not isinstance(input_values, torch.Tensor):
-        raise ValueError(
-            f"input_values must be a torch.Tensor of shape (batch, frames, mels), got {type(input_values)}."
+        raise TypeError(
+            f"input_values must be a torch.Tensor of shape (batch, frames, mels), got {type(input_values).__name__}; "
+            "AxLSTMFeatureExtractor(..., return_tensors='pt') makes one."
+        )
+    if not input_values.is_floating_point():
+        raise TypeError(
+            f"input_values has dtype {input_values.dtype}; expected a floating-point log-mel spectrogram "
+            "(AxLSTMFeatureExtractor's output), not raw integer samples."
         )
     if input_values.ndim == 4 and input_values.shape[1] == 1:
         input_values = input_values[:, 0]  # the authors' (batch, 1, frames, mels) layout
@@ -656,16 +662,23 @@ def _prepare_input(
             f"input_values has {mels} mel bins (shape {tuple(input_values.shape)}); the model expects "
             f"config.num_mel_bins={config.num_mel_bins} in the last dimension, laid out (batch, frames, mels)."
         )
+    if batch == 0:
+        raise ValueError(
+            f"input_values has an empty batch (shape {tuple(input_values.shape)}); expected 1 clip or more."
+        )
     if frames == 0:
         raise ValueError("input_values has 0 frames; expected at least one log-mel frame.")
+    # Value checks read the data back to Python: skipped while torch.compile traces (no graph breaks).
+    checking = not torch.compiler.is_compiling()
+    if checking and not bool(torch.isfinite(input_values).all()):
+        bad = sorted({int(i) for i in (~torch.isfinite(input_values)).flatten(1).any(dim=1).nonzero().flatten()})
+        raise ValueError(
+            f"input_values has NaN or infinite values (in clips {bad[:8]}); the log-mel must be finite (check the audio "
+            "for NaN/Inf samples)."
+        )
     if attention_mask is not None:
-        if attention_mask.shape != (batch, frames):
-            raise ValueError(
-                f"attention_mask has shape {tuple(attention_mask.shape)}; expected (batch, frames) = {(batch, frames)}."
-            )
+        attention_mask = _binary_tensor("attention_mask", attention_mask, (batch, frames), "(batch, frames)", checking)
         attention_mask = attention_mask.to(input_values.device).bool()
-        # Value checks read the data back to Python: skipped while torch.compile traces (no graph breaks).
-        checking = not torch.compiler.is_compiling()
         if checking and not bool(attention_mask.any(dim=1).all()):
             raise ValueError("attention_mask has a clip with no real frame; every clip needs at least one.")
         if checking and bool((attention_mask[:, 1:] > attention_mask[:, :-1]).any()):
@@ -680,6 +693,35 @@ def _prepare_input(
         if attention_mask is not None:
             attention_mask = F.pad(attention_mask, (0, pad))
     return input_values, attention_mask
+
+
+def _binary_tensor(name: str, value, shape: tuple, layout: str, checking: bool) -> torch.Tensor:
+    """Check a 0/1 mask (attention_mask, mask): a tensor of `shape` whose values are all 0 or 1 (bool, integer or
+    float). Returns it unchanged."""
+    if not isinstance(value, torch.Tensor):
+        raise TypeError(
+            f"{name} must be a torch.Tensor of shape {layout} = {shape} with values 0 and 1, got {type(value).__name__}."
+        )
+    if tuple(value.shape) != tuple(shape):
+        raise ValueError(f"{name} has shape {tuple(value.shape)}; expected {layout} = {tuple(shape)}.")
+    if value.is_complex():
+        raise TypeError(f"{name} has dtype {value.dtype}; expected bool, integer or float values 0 and 1.")
+    if checking and value.dtype != torch.bool and bool(((value != 0) & (value != 1)).any()):
+        wrong = value[(value != 0) & (value != 1)]
+        if value.is_floating_point():  # NaN once, not once per entry
+            found = sorted({v.item() for v in wrong[~wrong.isnan()][:64]})[:8] + [float("nan")] * bool(
+                wrong.isnan().any()
+            )
+        else:
+            found = sorted({int(v) for v in wrong[:64]})[:8]
+        raise ValueError(f"{name} has values other than 0 and 1 (found {found}); expected 1 or 0 for every entry.")
+    return value
+
+
+_ATTENTION_MESSAGE = (
+    "output_attentions=True is not supported: AxLSTM has no attention maps (its blocks are mLSTM cells, not "
+    "attention); output_hidden_states=True returns every block's output."
+)
 
 
 def _patch_mask(
@@ -718,7 +760,7 @@ class AxLSTMModel(AxLSTMPreTrainedModel):
         mask: torch.Tensor | None = None,
         output_hidden_states: bool | None = None,
         return_dict: bool | None = None,
-        **kwargs,
+        output_attentions: bool | None = None,
     ) -> AxLSTMModelOutput | tuple:
         r"""
         Args:
@@ -732,7 +774,19 @@ class AxLSTMModel(AxLSTMPreTrainedModel):
                 Patches to replace by the mask token (1 = masked), as in pretraining.
             output_hidden_states (`bool`, *optional*): return the embeddings and every block's output.
             return_dict (`bool`, *optional*): return an [`AxLSTMModelOutput`] instead of a tuple.
+            output_attentions (`bool`, *optional*): only `None`/`False`; an mLSTM has no attention maps.
+
+        Returns:
+            [`AxLSTMModelOutput`]: `last_hidden_state` `(batch, 1 + num_patches, hidden_size)`, `pooler_output`
+            `(batch, hidden_size)`, `token_mask` `(batch, 1 + num_patches)`, and `hidden_states` (a tuple of
+            `num_hidden_layers + 1` tensors `(batch, 1 + num_patches, hidden_size)`) when asked for.
+
+        Raises `TypeError` / `ValueError` naming the argument for input that is not a finite floating-point
+        `(batch, frames, num_mel_bins)` tensor, masks that are not 0/1 tensors of the right shape, and
+        `output_attentions=True`.
         """
+        if output_attentions:
+            raise ValueError(_ATTENTION_MESSAGE)
         return_dict = return_dict if return_dict is not None else self.config.return_dict
         output_hidden_states = (
             output_hidden_states if output_hidden_states is not None else self.config.output_hidden_states
@@ -741,9 +795,10 @@ class AxLSTMModel(AxLSTMPreTrainedModel):
         batch, frames, _ = input_values.shape
         num_time = frames // self.config.patch_size[0]
         patch_mask = _patch_mask(self.config, frame_mask, batch, num_time, input_values.device)
-        if mask is not None and mask.shape != patch_mask.shape:
-            raise ValueError(
-                f"mask has shape {tuple(mask.shape)}; expected (batch, num_patches) = {tuple(patch_mask.shape)}."
+        if mask is not None:
+            checking = not torch.compiler.is_compiling()
+            mask = _binary_tensor("mask", mask, patch_mask.shape, "(batch, num_patches)", checking).to(
+                patch_mask.device
             )
         outputs = self._encode(input_values, patch_mask, frame_mask is not None, mask, output_hidden_states)
         return outputs if return_dict else outputs.to_tuple()
@@ -820,10 +875,20 @@ class AxLSTMForPreTraining(AxLSTMPreTrainedModel):
     def patchify(self, input_values: torch.Tensor) -> torch.Tensor:
         """(batch, frames, mels) -> (batch, num_patches, patch_time * patch_freq), time-major patches, each patch
         flattened time-first; the time axis is zero-padded to a multiple of the patch height."""
-        if input_values.ndim == 4 and input_values.shape[1] == 1:
+        if isinstance(input_values, torch.Tensor) and input_values.ndim == 4 and input_values.shape[1] == 1:
             input_values = input_values[:, 0]
+        if not isinstance(input_values, torch.Tensor) or input_values.ndim != 3:
+            shape = (
+                tuple(input_values.shape) if isinstance(input_values, torch.Tensor) else type(input_values).__name__
+            )
+            raise ValueError(f"patchify expects input_values of shape (batch, frames, mels), got {shape}.")
         pt, pf = self.config.patch_size
         batch, frames, mels = input_values.shape
+        if mels != self.config.num_mel_bins:
+            raise ValueError(
+                f"patchify got {mels} mel bins (shape {tuple(input_values.shape)}); expected "
+                f"config.num_mel_bins={self.config.num_mel_bins}."
+            )
         input_values = F.pad(input_values, (0, 0, 0, -frames % pt))
         grid = input_values.reshape(batch, -1, pt, mels // pf, pf)  # (B, T', pt, F', pf)
         return grid.permute(0, 1, 3, 2, 4).reshape(batch, -1, pt * pf)
@@ -833,6 +898,17 @@ class AxLSTMForPreTraining(AxLSTMPreTrainedModel):
         `num_frames` when given."""
         pt, pf = self.config.patch_size
         nf = self.config.num_freq_patches
+        if (
+            not isinstance(patches, torch.Tensor)
+            or patches.ndim != 3
+            or patches.shape[-1] != pt * pf
+            or patches.shape[1] % nf
+        ):
+            shape = tuple(patches.shape) if isinstance(patches, torch.Tensor) else type(patches).__name__
+            raise ValueError(
+                f"unpatchify expects patches of shape (batch, num_patches, {pt * pf}) with num_patches a multiple of "
+                f"{nf} (the patches per time step), got {shape}."
+            )
         batch, num_patches, _ = patches.shape
         grid = patches.reshape(batch, num_patches // nf, nf, pt, pf).permute(0, 1, 3, 2, 4)  # (B, T', pt, F', pf)
         values = grid.reshape(batch, -1, nf * pf)
@@ -844,11 +920,21 @@ class AxLSTMForPreTraining(AxLSTMPreTrainedModel):
         """Unstructured random mask (1 = masked) of `mask_ratio` of each clip's real patches: the patches with the
         smallest `noise` are masked. patch_mask, noise: (batch, num_patches)."""
         ratio = self.config.mask_ratio if mask_ratio is None else mask_ratio
+        if isinstance(ratio, bool) or not isinstance(ratio, (int, float)) or not 0.0 < ratio < 1.0:
+            raise ValueError(f"mask_ratio={ratio!r} is invalid; expected a number strictly between 0 and 1.")
         if noise is None:
             noise = torch.rand(patch_mask.shape, device=patch_mask.device)
+        elif not isinstance(noise, torch.Tensor):
+            raise TypeError(f"noise must be a torch.Tensor of shape (batch, num_patches), got {type(noise).__name__}.")
         elif noise.shape != patch_mask.shape:
             raise ValueError(
                 f"noise has shape {tuple(noise.shape)}; expected (batch, num_patches) = {tuple(patch_mask.shape)}."
+            )
+        elif not noise.is_floating_point() or (
+            not torch.compiler.is_compiling() and not bool(torch.isfinite(noise).all())
+        ):
+            raise ValueError(
+                f"noise must hold finite floating-point values (dtype {noise.dtype}); got NaN/Inf or integers."
             )
         noise = noise.float().masked_fill(~patch_mask, float("inf"))  # padding is never masked
         rank = noise.argsort(dim=1).argsort(dim=1)  # (B, P) rank of each patch
@@ -864,7 +950,7 @@ class AxLSTMForPreTraining(AxLSTMPreTrainedModel):
         noise: torch.Tensor | None = None,
         output_hidden_states: bool | None = None,
         return_dict: bool | None = None,
-        **kwargs,
+        output_attentions: bool | None = None,
     ) -> AxLSTMForPreTrainingOutput | tuple:
         r"""
         Args:
@@ -874,17 +960,27 @@ class AxLSTMForPreTraining(AxLSTMPreTrainedModel):
                 The patches to mask (1 = masked). Without it a random mask of `config.mask_ratio` is drawn.
             noise (`torch.FloatTensor` of shape `(batch, num_patches)`, *optional*):
                 Makes the random mask reproducible: the patches with the smallest noise are masked.
+            output_hidden_states (`bool`, *optional*): return the embeddings and every block's output.
+            return_dict (`bool`, *optional*): return an [`AxLSTMForPreTrainingOutput`] instead of a tuple.
+            output_attentions (`bool`, *optional*): only `None`/`False`; an mLSTM has no attention maps.
+
+        Returns:
+            [`AxLSTMForPreTrainingOutput`]: `loss` `()`, `logits` `(batch, num_patches, patch_dim)`, `mask` and
+            `patch_mask` `(batch, num_patches)`, `hidden_states` when asked for.
         """
+        if output_attentions:
+            raise ValueError(_ATTENTION_MESSAGE)
         return_dict = return_dict if return_dict is not None else self.config.return_dict
         prepared, frame_mask = _prepare_input(self.config, input_values, attention_mask)
         batch, frames, _ = prepared.shape
         patch_mask = _patch_mask(self.config, frame_mask, batch, frames // self.config.patch_size[0], prepared.device)
         if mask is None:
             mask = self.random_mask(patch_mask, noise)
-        elif mask.shape != patch_mask.shape:
-            raise ValueError(
-                f"mask has shape {tuple(mask.shape)}; expected (batch, num_patches) = {tuple(patch_mask.shape)}."
-            )
+        else:
+            if noise is not None:
+                raise ValueError("pass either mask (the patches to mask) or noise (to draw a random mask), not both.")
+            checking = not torch.compiler.is_compiling()
+            mask = _binary_tensor("mask", mask, patch_mask.shape, "(batch, num_patches)", checking)
         mask = mask.to(prepared.device).float() * patch_mask
 
         output_hidden_states = (
@@ -926,7 +1022,7 @@ class AxLSTMForAudioClassification(AxLSTMPreTrainedModel):
         labels: torch.Tensor | None = None,
         output_hidden_states: bool | None = None,
         return_dict: bool | None = None,
-        **kwargs,
+        output_attentions: bool | None = None,
     ) -> SequenceClassifierOutput | tuple:
         r"""
         Args:
@@ -937,9 +1033,17 @@ class AxLSTMForAudioClassification(AxLSTMPreTrainedModel):
                 `config.problem_type="multi_label_classification"`) or `(batch,)` / `(batch, num_labels)` targets
                 for regression (`num_labels == 1` or `problem_type="regression"`).
 
+            output_hidden_states (`bool`, *optional*): return the embeddings and every block's output.
+            return_dict (`bool`, *optional*): return a [`SequenceClassifierOutput`] instead of a tuple.
+            output_attentions (`bool`, *optional*): only `None`/`False`; an mLSTM has no attention maps.
+
         Returns:
             [`SequenceClassifierOutput`] with `logits` of shape `(batch, num_labels)` and `loss` when labels are given.
+            Labels of the wrong type, shape, dtype or range raise a `TypeError` / `ValueError` that says what the
+            problem type expects.
         """
+        if output_attentions:
+            raise ValueError(_ATTENTION_MESSAGE)
         return_dict = return_dict if return_dict is not None else self.config.return_dict
         outputs = self.axlstm(
             input_values, attention_mask=attention_mask, output_hidden_states=output_hidden_states, return_dict=True
@@ -951,11 +1055,80 @@ class AxLSTMForAudioClassification(AxLSTMPreTrainedModel):
         logits = self.classifier(self.dropout(pooled))  # (B, num_labels)
         loss = None
         if labels is not None:
+            labels = _check_labels(labels, logits, self.config)
             loss = self.loss_function(labels, logits, self.config)
         if not return_dict:
             out = (logits, outputs.hidden_states) if outputs.hidden_states is not None else (logits,)
             return ((loss,) + out) if loss is not None else out
         return SequenceClassifierOutput(loss=loss, logits=logits, hidden_states=outputs.hidden_states)
+
+
+def _problem_type(config: AxLSTMConfig, labels: torch.Tensor) -> str:
+    """The problem type transformers' sequence-classification loss will use (its rule, without setting it)."""
+    if config.problem_type is not None:
+        return config.problem_type
+    if config.num_labels == 1:
+        return "regression"
+    if labels.dtype in (torch.long, torch.int):
+        return "single_label_classification"
+    return "multi_label_classification"
+
+
+def _check_labels(labels, logits: torch.Tensor, config: AxLSTMConfig) -> torch.Tensor:
+    """Validate classifier labels for the problem type; returns them (integer multi-hot labels as floats)."""
+    batch, num_labels = logits.shape
+    if not isinstance(labels, torch.Tensor):
+        raise TypeError(f"labels must be a torch.Tensor, got {type(labels).__name__}.")
+    problem = _problem_type(config, labels)
+    checking = not torch.compiler.is_compiling()
+    if problem == "single_label_classification":
+        if labels.is_floating_point() or labels.dtype == torch.bool or labels.is_complex():
+            raise TypeError(
+                f"labels has dtype {labels.dtype}; single-label classification expects integer class indices "
+                f"(torch.long) of shape (batch,) = ({batch},) (float labels of shape (batch, num_labels) are "
+                "multi-label targets)."
+            )
+        if labels.shape not in ((batch,), (batch, 1)):
+            raise ValueError(
+                f"labels has shape {tuple(labels.shape)}; single-label classification expects class indices of shape "
+                f"(batch,) = ({batch},)."
+            )
+        if checking:
+            bad = labels[((labels < 0) | (labels >= num_labels)) & (labels != -100)]
+            if bad.numel():
+                raise ValueError(
+                    f"labels has class indices {sorted({int(v) for v in bad[:8]})} outside [0, num_labels) = "
+                    f"[0, {num_labels}) (-100 marks a clip to ignore)."
+                )
+        return labels
+    if problem == "multi_label_classification":
+        if labels.shape != (batch, num_labels):
+            raise ValueError(
+                f"labels has shape {tuple(labels.shape)} and dtype {labels.dtype}; multi-label classification expects "
+                f"(batch, num_labels) = ({batch}, {num_labels}) targets in [0, 1] (for single-label, pass integer "
+                "class indices of shape (batch,))."
+            )
+        if labels.is_complex():
+            raise TypeError(f"labels has dtype {labels.dtype}; expected targets in [0, 1].")
+        labels = labels.to(logits.dtype) if not labels.is_floating_point() else labels
+        if checking and not bool(((labels >= 0) & (labels <= 1)).all()):
+            raise ValueError("labels has multi-label targets outside [0, 1] (or NaN); expected values in [0, 1].")
+        return labels
+    if problem == "regression":
+        if not labels.is_floating_point():
+            labels = labels.to(logits.dtype)
+        if labels.shape not in ((batch, num_labels), (batch,) if num_labels == 1 else (batch, num_labels)):
+            raise ValueError(
+                f"labels has shape {tuple(labels.shape)}; regression expects (batch, num_labels) = ({batch}, "
+                f"{num_labels}) targets" + (f" or (batch,) = ({batch},)." if num_labels == 1 else ".")
+            )
+        if checking and not bool(torch.isfinite(labels).all()):
+            raise ValueError("labels has NaN or infinite regression targets; expected finite values.")
+        return labels
+    raise ValueError(
+        f"config.problem_type={problem!r} is invalid; expected 'regression', 'single_label_classification' or "
+        "'multi_label_classification'."
+    )
 
 
 __all__ = [
