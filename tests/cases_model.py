@@ -389,4 +389,30 @@ CASES = [
     ),
     # kernels
     Api("kernel-unknown-backend", _kernel(backend="fast"), ValueError, "backend='fast' is not a known mLSTM backend"),
+    Api(
+        "kernel-q-rank",
+        _kernel(q=_shape(2, 16, 8)),
+        ValueError,
+        r"q has shape \(2, 16, 8\); expected \(batch, heads, seq, head_dim\)",
+    ),
+    Api(
+        "kernel-k-mismatch",
+        _kernel(k=_shape(1, 2, 15, 8)),
+        ValueError,
+        r"k has shape \(1, 2, 15, 8\); expected .* matching q's \(1, 2, 16, 8\)",
+    ),
+    Api("kernel-v-seq-mismatch", _kernel(v=_shape(1, 2, 12, 8)), ValueError, r"v has shape \(1, 2, 12, 8\)"),
+    Api(
+        "kernel-gate-shape",
+        _kernel(fgate=_shape(1, 2, 16, 1)),
+        ValueError,
+        r"fgate has shape \(1, 2, 16, 1\); expected \(batch, heads, seq\) = \(1, 2, 16\)",
+    ),
+    Api(
+        "kernel-igate-numpy",
+        _kernel(igate=lambda: _shape(1, 2, 16)().numpy()),
+        TypeError,
+        "igate must be a torch.Tensor, got ndarray",
+    ),
+    Api("kernel-chunk-size-zero", _kernel(chunk_size=0, backend="chunkwise"), ValueError, "chunk_size=0 is invalid"),
 ]

@@ -434,6 +434,26 @@ def select_backend(
     return "chunkwise" if seq_len > factor * (head_dim + chunk_size) else "parallel"
 
 
+def _check_shapes(q, k, v, igate, fgate) -> None:
+    named = {"q": q, "k": k, "v": v, "igate": igate, "fgate": fgate}
+    for name, t in named.items():
+        if not isinstance(t, torch.Tensor):
+            raise TypeError(f"{name} must be a torch.Tensor, got {type(t).__name__}.")
+    if q.ndim != 4:
+        raise ValueError(f"q has shape {tuple(q.shape)}; expected (batch, heads, seq, head_dim).")
+    for name in ("k", "v"):
+        if named[name].shape[:3] != q.shape[:3] or (name == "k" and named[name].shape != q.shape):
+            raise ValueError(
+                f"{name} has shape {tuple(named[name].shape)}; expected (batch, heads, seq, head_dim) matching q's "
+                f"{tuple(q.shape)}" + (" (v may have another head_dim)." if name == "v" else ".")
+            )
+    for name in ("igate", "fgate"):
+        if named[name].shape != q.shape[:3]:
+            raise ValueError(
+                f"{name} has shape {tuple(named[name].shape)}; expected (batch, heads, seq) = {tuple(q.shape[:3])}."
+            )
+
+
 def mlstm(
     q: torch.Tensor,
     k: torch.Tensor,
@@ -447,8 +467,12 @@ def mlstm(
     """Dispatch to an mLSTM kernel by name (`"auto"`, `"parallel"`, `"chunkwise"` or `"triton"`).
 
     Shapes as `mlstm_parallel`. `"auto"` runs the parallel form for short sequences and the chunkwise form for long
-    ones (`select_backend`); both compute the same function.
+    ones (`select_backend`); both compute the same function. Inputs of the wrong rank or mismatched shapes raise a
+    `ValueError` naming the tensor (shape checks only: nothing is read back from the device).
     """
+    _check_shapes(q, k, v, igate, fgate)
+    if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size <= 0:
+        raise ValueError(f"chunk_size={chunk_size!r} is invalid; expected a positive integer.")
     if backend == "auto":
         training = torch.is_grad_enabled() and any(t.requires_grad for t in (q, k, v, igate, fgate))
         batch_heads = q.shape[0] * q.shape[1]
