@@ -62,6 +62,9 @@ def main(argv=None) -> None:
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     parser.add_argument("--bf16", action="store_true", help="bf16 autocast around both versions")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument(
+        "--padded", action="store_true", help="pass an attention_mask (the last clip a quarter padding)"
+    )
     parser.add_argument("--clock", default="wall", choices=sorted(CLOCKS))
     args = parser.parse_args(argv)
 
@@ -73,18 +76,22 @@ def main(argv=None) -> None:
         current = AxLSTMModel(AxLSTMConfig.from_preset(args.size)).eval().to(args.device)
         revision = rev_model_cls(rev_config_cls.from_preset(args.size)).eval().to(args.device)
         revision.load_state_dict(current.state_dict())
-        inputs = torch.randn(args.batch, args.frames, 80, device=args.device)
+        inputs = {"input_values": torch.randn(args.batch, args.frames, 80, device=args.device)}
+        if args.padded:
+            mask = torch.ones(args.batch, args.frames, dtype=torch.long, device=args.device)
+            mask[-1, args.frames * 3 // 4 :] = 0
+            inputs["attention_mask"] = mask
         autocast = torch.autocast(args.device, dtype=torch.bfloat16, enabled=args.bf16)
         with torch.no_grad():
-            expected = revision(inputs).last_hidden_state
-            diff = ((current(inputs).last_hidden_state - expected).norm() / expected.norm()).item()
+            expected = revision(**inputs).last_hidden_state
+            diff = ((current(**inputs).last_hidden_state - expected).norm() / expected.norm()).item()
 
         def runner(model):
             if args.mode == "forward":
 
                 def run():
                     with torch.no_grad(), autocast:
-                        model(inputs)
+                        model(**inputs)
 
                 return run
             model.train()
@@ -92,7 +99,7 @@ def main(argv=None) -> None:
             def step():
                 model.zero_grad(set_to_none=True)
                 with autocast:
-                    loss = model(inputs).last_hidden_state.float().square().mean()
+                    loss = model(**inputs).last_hidden_state.float().square().mean()
                 loss.backward()
 
             return step
@@ -100,7 +107,8 @@ def main(argv=None) -> None:
         medians = interleaved_medians({args.rev: runner(revision), "working tree": runner(current)}, args.rounds)
 
     print(
-        f"AxLSTM-{args.size[0].upper()}, {args.mode}{' bf16' if args.bf16 else ''}, batch {args.batch} x {args.frames} frames, "
+        f"AxLSTM-{args.size[0].upper()}, {args.mode}{' bf16' if args.bf16 else ''}, batch {args.batch} x {args.frames} frames"
+        f"{' (padded)' if args.padded else ''}, "
         f"{torch.cuda.get_device_name() if args.device == 'cuda' else f'{args.threads} threads, {args.clock} clock'}, median of {args.rounds} interleaved rounds; output relative difference {diff:.1e}.\n"
     )
     print("| version | ms | speed-up |")
