@@ -235,14 +235,18 @@ def test_resume_latest_reproduces_the_uninterrupted_run_exactly(corpus, interrup
     assert [p.name for p in (cut / "checkpoints").iterdir() if not p.name.startswith(".")] == [
         "checkpoint-2", "checkpoint-4",
     ]  # fmt: skip
+    assert [r["step"] for r in _log(cut)] == [1, 2, 3, 4, 5]  # step 5 ran past checkpoint-4
     _resume(corpus, cut)
-    assert "resumed from" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "resumed from" in out and "dropped 1 line(s) after step 4" in out
     a, b = _weights(full), _weights(cut)
     assert all(torch.equal(a[k], b[k]) for k in a)
-    by_step = {r["step"]: r for r in _log(cut)}  # steps 5 and 6 appear twice: before and after the interruption
-    for record in _log(full):
-        assert by_step[record["step"]]["loss"] == record["loss"]
-        assert by_step[record["step"]]["lr"] == record["lr"]
+    # each step once (step 5 of the interrupted run was cut from the log), with the uninterrupted run's values
+    assert [r["step"] for r in _log(cut)] == [r["step"] for r in _log(full)] == [1, 2, 3, 4, 5, 6]
+    for got, want in zip(_log(cut), _log(full)):
+        assert {k: got[k] for k in ("step", "loss", "lr", "grad_norm", "epoch")} == {
+            k: want[k] for k in ("step", "loss", "lr", "grad_norm", "epoch")
+        }
     full_ids = (full / "clip_ids" / "rank0.txt").read_text().splitlines()
     cut_ids = (cut / "clip_ids" / "rank0.txt").read_text().splitlines()
 
@@ -253,22 +257,207 @@ def test_resume_latest_reproduces_the_uninterrupted_run_exactly(corpus, interrup
     assert cut_ids == [x for x in full_ids if step(x) <= 5] + [x for x in full_ids if step(x) >= 5]
 
 
-@pytest.mark.parametrize("damage", ["truncate_weights", "remove_marker"])
-def test_corrupted_latest_checkpoint_falls_back_to_the_previous_one(corpus, interrupted, tmp_path, capsys, damage):
-    full, cut = interrupted / "full", tmp_path / "cut"
-    shutil.copytree(interrupted / "cut", cut)
-    latest = cut / "checkpoints" / "checkpoint-4"
+def _overwrite(path: Path, byte: int) -> None:
+    """Write 4 KiB of `byte` into the middle of a file (in place; a smaller file is covered and extended), making
+    sure its bytes change."""
+    data = bytearray(path.read_bytes())
+    start = max(0, len(data) // 2 - 2048)
+    before = bytes(data)
+    data[start : start + 4096] = bytes([byte]) * 4096
+    assert bytes(data) != before
+    path.write_bytes(bytes(data))
+
+
+# the kinds of file of a checkpoint: accelerate's state (weights, optimizer, scheduler, RNG), the trainer state, the
+# marker itself and the save_pretrained copy
+CHECKPOINT_FILES = ["model.safetensors", "optimizer.bin", "custom_checkpoint_0.pkl", "random_states_0.pkl",
+                    "trainer_state.json", "pretrained/model.safetensors", "pretrained/config.json"]  # fmt: skip
+
+
+def _damage(latest: Path, damage: str) -> str | None:
+    """Damage checkpoint `latest`; returns the name of the file the warning must name (None: no file)."""
     if damage == "truncate_weights":
         data = (latest / "model.safetensors").read_bytes()
         (latest / "model.safetensors").write_bytes(data[: len(data) // 3])
-    else:
+        return "model.safetensors"
+    if damage == "remove_marker":
         (latest / "CHECKPOINT_COMPLETE").unlink()
+        return None
+    byte, name = damage.split(":")
+    _overwrite(latest / name, {"zeros": 0x00, "ff": 0xFF}[byte])
+    return name
+
+
+def _check_fell_back(corpus, interrupted, cut, captured, name):
+    assert "warning: checkpoint" in captured.err and "checkpoint-4" in captured.err, captured.err
+    if name is not None:
+        assert f"its file {name!r}" in captured.err, captured.err
+    assert "error:" not in captured.err
+    assert "checkpoint-2 at step 2" in captured.out
+    a, b = _weights(interrupted / "full"), _weights(cut)
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert [r["step"] for r in _log(cut)] == [1, 2, 3, 4, 5, 6]
+
+
+@pytest.mark.parametrize(
+    "damage",
+    ["truncate_weights", "remove_marker", "zeros:model.safetensors", "ff:model.safetensors", "ff:optimizer.bin"],
+)
+def test_corrupted_latest_checkpoint_falls_back_to_the_previous_one(corpus, interrupted, tmp_path, capsys, damage):
+    cut = tmp_path / "cut"
+    shutil.copytree(interrupted / "cut", cut)
+    name = _damage(cut / "checkpoints" / "checkpoint-4", damage)
+    _resume(corpus, cut)
+    _check_fell_back(corpus, interrupted, cut, capsys.readouterr(), name)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("byte", ["zeros", "ff"])
+@pytest.mark.parametrize("name", CHECKPOINT_FILES)
+def test_every_kind_of_damaged_file_falls_back_to_the_previous_checkpoint(
+    corpus, interrupted, tmp_path, capsys, name, byte
+):
+    cut = tmp_path / "cut"
+    shutil.copytree(interrupted / "cut", cut)
+    _damage(cut / "checkpoints" / "checkpoint-4", f"{byte}:{name}")
+    _resume(corpus, cut)
+    _check_fell_back(corpus, interrupted, cut, capsys.readouterr(), name)
+
+
+@pytest.mark.parametrize("byte", ["zeros", "ff"])
+@pytest.mark.parametrize("name", [*CHECKPOINT_FILES, "CHECKPOINT_COMPLETE"])
+def test_verify_checkpoint_names_each_kind_of_damaged_file(interrupted, tmp_path, name, byte):
+    from hf_axlstm.pretraining import verify_checkpoint
+
+    checkpoint = tmp_path / "checkpoint-4"
+    shutil.copytree(interrupted / "cut" / "checkpoints" / "checkpoint-4", checkpoint)
+    assert verify_checkpoint(checkpoint) == (None, None)
+    _overwrite(checkpoint / name, {"zeros": 0x00, "ff": 0xFF}[byte])
+    damage, note = verify_checkpoint(checkpoint)
+    assert note is None
+    if name == "CHECKPOINT_COMPLETE":
+        assert damage.startswith("its CHECKPOINT_COMPLETE is damaged (")
+    else:
+        assert damage == f"its file {name!r} does not match the hash recorded when it was written (damaged)"
+
+
+def test_completion_marker_records_the_sha256_of_every_file(interrupted):
+    import hashlib
+
+    checkpoint = interrupted / "cut" / "checkpoints" / "checkpoint-4"
+    marker = json.loads((checkpoint / "CHECKPOINT_COMPLETE").read_text())
+    files = {p.relative_to(checkpoint).as_posix() for p in checkpoint.rglob("*") if p.is_file()}
+    assert marker["step"] == 4 and set(marker["sha256"]) == files - {"CHECKPOINT_COMPLETE"}
+    assert set(CHECKPOINT_FILES) <= set(marker["sha256"])
+    for name, digest in marker["sha256"].items():
+        assert hashlib.sha256((checkpoint / name).read_bytes()).hexdigest() == digest
+    assert not list(checkpoint.glob(".*"))  # the marker's temporary file was renamed into place
+
+
+def test_checkpoint_of_an_older_version_without_hashes_or_schedule_resumes_with_warnings(
+    corpus, interrupted, tmp_path, capsys
+):
+    cut = tmp_path / "cut"
+    shutil.copytree(interrupted / "cut", cut)
+    for step in (2, 4):
+        checkpoint = cut / "checkpoints" / f"checkpoint-{step}"
+        (checkpoint / "CHECKPOINT_COMPLETE").write_text(f"{step}\n")  # the marker of older versions
+        state = json.loads((checkpoint / "trainer_state.json").read_text())
+        del state["schedule"]
+        (checkpoint / "trainer_state.json").write_text(json.dumps(state))
     _resume(corpus, cut)
     captured = capsys.readouterr()
-    assert "warning: checkpoint" in captured.err and "checkpoint-4" in captured.err
-    assert "checkpoint-2 at step 2" in captured.out
-    a, b = _weights(full), _weights(cut)
+    assert "checkpoint-4' records no file hashes (an older version wrote it): not verified" in captured.err
+    assert "checkpoint-4' records no schedule settings" in captured.err
+    assert "error:" not in captured.err and "checkpoint-4 at step 4" in captured.out
+    a, b = _weights(interrupted / "full"), _weights(cut)
     assert all(torch.equal(a[k], b[k]) for k in a)
+    assert [r["step"] for r in _log(cut)] == [1, 2, 3, 4, 5, 6]
+
+
+def _with(args: list[str], flag: str, value: str) -> list[str]:
+    args = list(args)
+    if flag in args:
+        args[args.index(flag) + 1] = value
+    else:
+        args += [flag, value]
+    return args
+
+
+@pytest.mark.parametrize(
+    "flag, value, expected",
+    [
+        ("--max_train_steps", "8", "--max_train_steps 8 differs from the checkpoint's 6"),
+        ("--learning_rate", "0.001", "--learning_rate 0.001 differs from the checkpoint's 0.002"),
+        ("--warmup_ratio", "0.5", "--warmup_steps 3 (from --warmup_ratio 0.5) differs from the checkpoint's 1"),
+        ("--per_device_train_batch_size", "3", "--per_device_train_batch_size 3 differs from the checkpoint's 2"),
+        ("--gradient_accumulation_steps", "1", "--gradient_accumulation_steps 1 differs from the checkpoint's 2"),
+        ("--seed", "1", "--seed 1 differs from the checkpoint's 0"),
+    ],
+)
+def test_resume_with_a_different_schedule_is_refused_naming_the_flag(
+    corpus, interrupted, tmp_path, capsys, flag, value, expected
+):
+    cut = tmp_path / "cut"
+    shutil.copytree(interrupted / "cut", cut)
+    before = {p.relative_to(cut): p.read_bytes() for p in cut.rglob("*") if p.is_file()}
+    args = ["--train_dir", str(corpus), "--output_dir", str(cut), *TINY, *RESUME_ARGS]
+    args = _with(args, flag, value) + ["--resume_from_checkpoint", "latest"]
+    capsys.readouterr()
+    assert pretrain.cli(args) == 2
+    errors = [line for line in capsys.readouterr().err.splitlines() if "error:" in line]
+    assert len(errors) == 1 and expected in errors[0] and "checkpoint-4" in errors[0], errors
+    after = {p.relative_to(cut): p.read_bytes() for p in cut.rglob("*") if p.is_file()}
+    assert after == before  # nothing touched: the log is not cut, no checkpoint written
+
+
+def test_truncate_log_keeps_the_steps_up_to_the_checkpoint_and_drops_a_torn_line(tmp_path):
+    from hf_axlstm.pretraining import truncate_log
+
+    log = tmp_path / "train_log.jsonl"
+    log.write_text("".join(json.dumps({"step": s, "loss": s / 10}) + "\n" for s in range(1, 6)) + '{"step": 6, "lo')
+    assert truncate_log(log, 3) == 3
+    assert [json.loads(line)["step"] for line in log.read_text().splitlines()] == [1, 2, 3]
+    assert truncate_log(log, 3) == 0 and truncate_log(tmp_path / "missing.jsonl", 3) == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["train_log.jsonl"]
+
+
+# ------------------------------------------------------------------------------------------------ output dir
+
+
+def test_a_finished_run_is_not_overwritten_without_the_flag(corpus, interrupted, tmp_path):
+    out = tmp_path / "full"
+    shutil.copytree(interrupted / "full", out)
+    before = {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    result = _run_cli("pretrain.py", "--train_dir", str(corpus), "--output_dir", str(out), *TINY, *RESUME_ARGS)
+    assert result.returncode == 2
+    errors = [line for line in result.stderr.splitlines() if "error:" in line]
+    assert len(errors) == 1 and "--output_dir" in errors[0] and "--overwrite_output_dir" in errors[0], result.stderr
+    assert "Traceback" not in result.stderr
+    assert {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
+
+
+def test_overwrite_output_dir_deletes_the_old_run_so_latest_never_finds_it(corpus, interrupted, tmp_path, capsys):
+    out = tmp_path / "full"
+    shutil.copytree(interrupted / "full", out)
+    (out / "notes.txt").write_text("mine")
+    args = ["--train_dir", str(corpus), "--output_dir", str(out), *TINY, "--max_train_steps", "1",
+            "--per_device_train_batch_size", "2", "--validation_fraction", "0"]  # fmt: skip
+    pretrain.main([*args, "--overwrite_output_dir"])
+    assert "--overwrite_output_dir: deleted checkpoints/, clip_ids/, train_log.jsonl" in capsys.readouterr().err
+    assert not (out / "checkpoints").exists() and not (out / "clip_ids").exists()
+    assert [r["step"] for r in _log(out)] == [1] and (out / "notes.txt").read_text() == "mine"
+    assert json.loads((out / "trainer_state.json").read_text())["global_step"] == 1
+    pretrain.main([*args, "--resume_from_checkpoint", "latest"])  # the old run's checkpoint-6 is gone
+    assert "starting from scratch" in capsys.readouterr().out
+    assert [r["step"] for r in _log(out)] == [1]
+
+
+def test_empty_output_dir_is_fine(corpus, tmp_path):
+    (tmp_path / "empty").mkdir()
+    pretrain.main(["--train_dir", str(corpus), "--output_dir", str(tmp_path / "empty"), *TINY, "--max_train_steps",
+                   "1", "--per_device_train_batch_size", "2", "--validation_fraction", "0"])  # fmt: skip
+    assert [r["step"] for r in _log(tmp_path / "empty")] == [1]
 
 
 def test_nan_loss_stops_naming_the_step_and_last_good_checkpoint(corpus, tmp_path):

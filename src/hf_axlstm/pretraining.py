@@ -585,7 +585,7 @@ def verify_checkpoint(path: Path) -> tuple[str | None, str | None]:
     try:
         text = marker.read_text()
     except (OSError, UnicodeDecodeError) as err:
-        return f"its {COMPLETE_MARKER} cannot be read ({_first_line(err)})", None
+        return f"its {COMPLETE_MARKER} is damaged (unreadable: {_first_line(err)})", None
     try:
         record = json.loads(text)
     except json.JSONDecodeError:
@@ -593,7 +593,7 @@ def verify_checkpoint(path: Path) -> tuple[str | None, str | None]:
     if isinstance(record, int) or (record is None and text.strip().isdigit()):  # written before hashes existed
         return None, f"checkpoint {str(path)!r} records no file hashes (an older version wrote it): not verified"
     if not isinstance(record, dict) or not isinstance(record.get("sha256"), dict):
-        return f"its {COMPLETE_MARKER} is damaged", None
+        return f"its {COMPLETE_MARKER} is damaged (not the JSON record of the file hashes)", None
     for name, expected in sorted(record["sha256"].items()):
         file = path / name
         if not file.is_file():
