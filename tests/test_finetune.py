@@ -225,6 +225,35 @@ def test_cli_error_has_no_traceback(data, tmp_path):
     assert "no column 'genre'" in result.stderr
 
 
+def test_output_dir_of_a_finished_run_is_refused_without_overwrite(data, tmp_path, capsys):
+    out = tmp_path / "run"
+    args = base_args(data, out, "--dataset_name", str(data), "--audio_column", "file", "--mode", "linear_probe")
+    run_ok(args)
+    before = {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exit_:
+        finetune.main(args)
+    assert exit_.value.code == 2
+    errors = [line for line in capsys.readouterr().err.splitlines() if "error:" in line]
+    assert len(errors) == 1 and f"--output_dir {str(out)!r} is not empty" in errors[0], errors
+    assert "--overwrite_output_dir" in errors[0] and "--resume_from_checkpoint" in errors[0]
+    assert {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
+
+
+def test_overwrite_output_dir_deletes_the_old_checkpoints(data, tmp_path):
+    out = tmp_path / "run"
+    args = base_args(data, out, "--dataset_name", str(data), "--audio_column", "file", "--mode", "linear_probe")
+    run_ok(args)
+    (out / "checkpoint-99").mkdir()  # an earlier run's checkpoint: must not be resumed from later
+    (out / "checkpoint-99" / "trainer_state.json").write_text("{}")
+    (out / "notes.txt").write_text("mine")
+    (out / "eval_results.json").write_text('{"stale": 1}')
+    run_ok([*args, "--overwrite_output_dir"])
+    assert not (out / "checkpoint-99").exists() and (out / "notes.txt").read_text() == "mine"
+    assert "stale" not in json.loads((out / "eval_results.json").read_text())
+    assert (out / "model.safetensors").is_file()
+
+
 # --------------------------------------------------------------------------------------------------------- metrics
 
 
