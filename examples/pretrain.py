@@ -570,6 +570,7 @@ def main(argv: list[str] | None = None) -> Path:
         accelerator.wait_for_everyone()
         accelerator.save_state(str(tmp))
         save_model_folder(accelerator, model, feature_extractor, tmp / "pretrained", state.history, val_batch)
+        accelerator.wait_for_everyone()  # every rank's random_states_<rank>.pkl is written before it is hashed
         if accelerator.is_main_process:
             (tmp / "trainer_state.json").write_text(state.to_json())
             final = finalize_checkpoint(tmp, step, args.checkpoints_total_limit)

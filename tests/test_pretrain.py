@@ -425,6 +425,16 @@ def test_truncate_log_keeps_the_steps_up_to_the_checkpoint_and_drops_a_torn_line
 # ------------------------------------------------------------------------------------------------ output dir
 
 
+def test_prepare_features_overwrite_leaves_no_stale_shards(corpus, tmp_path):
+    out = tmp_path / "f"
+    prepare_features.main(["--train_dir", str(corpus), "--output_dir", str(out), "--clips_per_shard", "2"])
+    assert len(list(out.glob("*.parquet"))) == 8
+    assert prepare_features.cli(["--train_dir", str(corpus), "--output_dir", str(out)]) == 2  # not empty
+    prepare_features.main(["--train_dir", str(corpus), "--output_dir", str(out), "--overwrite_output_dir"])
+    assert [p.name for p in out.glob("*.parquet")] == ["train-00000-of-00001.parquet"]
+    assert json.loads((out / "axlstm_features.json").read_text())["num_clips"] == 15
+
+
 def test_a_finished_run_is_not_overwritten_without_the_flag(corpus, interrupted, tmp_path):
     out = tmp_path / "full"
     shutil.copytree(interrupted / "full", out)
