@@ -4,7 +4,16 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from hf_axlstm.audio import AudioDecodeError, decode_audio_value, find_audio_files, load_audio, resample, to_mono
+from hf_axlstm.audio import (
+    AudioDecodeError,
+    decode_audio_value,
+    find_audio_files,
+    load_audio,
+    prepare_waveform,
+    resample,
+    to_float32,
+    to_mono,
+)
 
 
 def _tone(freq: float, sr: int, seconds: float = 1.0) -> np.ndarray:
@@ -78,3 +87,47 @@ def test_find_audio_files_is_recursive_sorted_and_checks_the_folder(tmp_path):
     assert [p.relative_to(tmp_path).as_posix() for p in find_audio_files(tmp_path)] == ["1.WAV", "b/2.flac"]
     with pytest.raises(FileNotFoundError, match="does not exist"):
         find_audio_files(tmp_path / "missing")
+    # A bare string is one extension, not its characters; a dot is optional.
+    for extensions in (".flac", "flac", ("FLAC",)):
+        assert [p.name for p in find_audio_files(tmp_path, extensions)] == ["2.flac"]
+    with pytest.raises(ValueError, match=r"extensions=\(\) is invalid"):
+        find_audio_files(tmp_path, ())
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (
+            lambda: resample(np.zeros(100, np.float32), "44100"),
+            r"orig_sr='44100' is invalid; expected a positive whole",
+        ),
+        (lambda: resample(np.zeros(100, np.float32), 44100.5), r"orig_sr=44100.5 is invalid"),
+        (lambda: resample(np.zeros(100, np.float32), True), r"orig_sr=True is invalid"),
+        (lambda: resample(np.zeros(100, np.float32), 8000, 0), r"target_sr=0 is invalid"),
+        (lambda: resample(np.zeros((2, 100), np.float32), 8000), r"resample takes mono audio .* shape \(2, 100\)"),
+        (lambda: prepare_waveform(np.zeros(100, np.float32), None), r"sampling_rate=None is invalid"),
+        (lambda: to_float32(np.full(10, 1e300)), r"samples up to \|x\| = 1e\+300, beyond the float32 range"),
+        (lambda: to_float32(np.zeros(10, np.int64)), r"unsupported dtype int64"),
+        (lambda: to_mono(np.zeros((0, 2))), r"audio has shape \(0, 2\): no samples"),
+        (lambda: load_audio("/nonexistent/clip.wav"), r"audio file '/nonexistent/clip.wav' does not exist"),
+        (lambda: load_audio(5), r"cannot read audio from 5 \(int\); expected a path or a file object"),
+        (lambda: decode_audio_value({"array": np.zeros(10), "sampling_rate": "x"}), r"sampling_rate='x' is invalid"),
+        (lambda: decode_audio_value({"array": [[1.0, 2.0], [3.0]], "sampling_rate": 16000}), r"cannot be read as an"),
+        (lambda: decode_audio_value({"bytes": "RIFF", "path": "a.wav"}), r"'a.wav' has 'bytes' of type str"),
+        (lambda: decode_audio_value(np.zeros(10, np.float32), target_sr=-1), r"target_sr=-1 is invalid"),
+    ],
+)
+def test_bad_arguments_are_named(call, message):
+    with pytest.raises(AudioDecodeError, match=message):
+        call()
+
+
+def test_int8_pcm_and_integral_float_rates():
+    np.testing.assert_allclose(to_float32(np.array([-128, 0, 64], np.int8)), [-1.0, 0.0, 0.5])
+    audio = _tone(440, 8000)
+    np.testing.assert_allclose(resample(audio, 8000.0), resample(audio, 8000))
+
+
+def test_a_folder_is_not_an_audio_file(tmp_path):
+    with pytest.raises(AudioDecodeError, match=r"is a directory, not an audio file"):
+        load_audio(tmp_path)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import math
+import numbers
 import os
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,15 @@ class AudioDecodeError(ValueError):
     """An audio file or value could not be decoded; the message names it."""
 
 
+def _check_rate(name: str, value: Any) -> int:
+    """A sampling rate: a positive whole number of Hz (an integral float such as 44100.0 is taken as 44100)."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise AudioDecodeError(f"{name}={value!r} is invalid; expected a positive whole number of Hz.")
+    if not math.isfinite(value) or value <= 0 or not float(value).is_integer():
+        raise AudioDecodeError(f"{name}={value!r} is invalid; expected a positive whole number of Hz.")
+    return int(value)
+
+
 def to_mono(audio: np.ndarray) -> np.ndarray:
     """Average the channels of a (samples, channels) or (channels, samples) array; the shorter axis is channels."""
     audio = np.asarray(audio)
@@ -31,29 +41,47 @@ def to_mono(audio: np.ndarray) -> np.ndarray:
         return audio
     if audio.ndim != 2:
         raise AudioDecodeError(f"audio has shape {audio.shape}; expected (samples,) or 2-D multi-channel audio.")
+    if audio.size == 0:
+        raise AudioDecodeError(f"audio has shape {audio.shape}: no samples.")
     channel_axis = 0 if audio.shape[0] < audio.shape[1] else 1
     return audio.mean(axis=channel_axis)
 
 
 def to_float32(audio: np.ndarray) -> np.ndarray:
     """Integer PCM -> float in [-1, 1); float input is cast to float32."""
-    audio = np.asarray(audio)
+    try:
+        audio = np.asarray(audio)
+    except ValueError as err:  # e.g. ragged nested lists
+        raise AudioDecodeError(f"audio cannot be read as an array of samples: {err}") from None
     if audio.dtype == np.int16:
         return audio.astype(np.float32) / 32768.0
     if audio.dtype == np.int32:
         return audio.astype(np.float32) / 2147483648.0
+    if audio.dtype == np.int8:
+        return audio.astype(np.float32) / 128.0
     if audio.dtype == np.uint8:
         return (audio.astype(np.float32) - 128.0) / 128.0
     if not np.issubdtype(audio.dtype, np.floating):
-        raise AudioDecodeError(f"audio has unsupported dtype {audio.dtype}; expected float or integer PCM.")
-    return audio.astype(np.float32, copy=False)
+        raise AudioDecodeError(
+            f"audio has unsupported dtype {audio.dtype}; expected float or integer PCM (int8, uint8, int16, int32)."
+        )
+    with np.errstate(over="ignore"):
+        out = audio.astype(np.float32, copy=False)
+    if audio.dtype.itemsize > 4 and not np.isfinite(out).all() and np.isfinite(audio).all():
+        raise AudioDecodeError(
+            f"audio has samples up to |x| = {float(np.abs(audio).max()):.3g}, beyond the float32 range; float audio "
+            "is expected in [-1, 1]."
+        )
+    return out
 
 
 def resample(audio: np.ndarray, orig_sr: int, target_sr: int = TARGET_SAMPLING_RATE) -> np.ndarray:
     """Polyphase resampling of a mono float array from `orig_sr` to `target_sr` (scipy.signal.resample_poly)."""
-    if orig_sr <= 0:
-        raise AudioDecodeError(f"sampling rate {orig_sr} is invalid; expected a positive number of Hz.")
-    orig_sr, target_sr = int(orig_sr), int(target_sr)
+    orig_sr = _check_rate("orig_sr", orig_sr)
+    target_sr = _check_rate("target_sr", target_sr)
+    audio = np.asarray(audio)
+    if audio.ndim != 1:
+        raise AudioDecodeError(f"resample takes mono audio of shape (samples,), got shape {audio.shape}.")
     if orig_sr == target_sr:
         return audio.astype(np.float32, copy=False)
     try:
@@ -66,6 +94,8 @@ def resample(audio: np.ndarray, orig_sr: int, target_sr: int = TARGET_SAMPLING_R
 
 def prepare_waveform(audio: np.ndarray, sampling_rate: int, target_sr: int = TARGET_SAMPLING_RATE) -> np.ndarray:
     """Any decoded array -> mono float32 at `target_sr`."""
+    sampling_rate = _check_rate("sampling_rate", sampling_rate)
+    target_sr = _check_rate("target_sr", target_sr)
     return resample(to_mono(to_float32(audio)), sampling_rate, target_sr)
 
 
@@ -74,7 +104,19 @@ def load_audio(path: str | os.PathLike | io.IOBase, target_sr: int = TARGET_SAMP
     file when it cannot be read."""
     import soundfile as sf
 
-    name = getattr(path, "name", path)
+    target_sr = _check_rate("target_sr", target_sr)
+    if isinstance(path, (str, os.PathLike)):
+        name = os.fspath(path)
+        if not os.path.exists(name):
+            raise AudioDecodeError(f"audio file {name!r} does not exist.")
+        if os.path.isdir(name):
+            raise AudioDecodeError(f"audio file {name!r} is a directory, not an audio file.")
+    elif hasattr(path, "read"):
+        name = getattr(path, "name", None) or "<in-memory audio bytes>"
+    else:  # soundfile would read an int as a file descriptor
+        raise AudioDecodeError(
+            f"cannot read audio from {path!r} ({type(path).__name__}); expected a path or a file object."
+        )
     try:
         audio, sr = sf.read(path, dtype="float32", always_2d=False)
     except Exception as err:  # soundfile raises LibsndfileError / RuntimeError / TypeError
@@ -89,7 +131,13 @@ def find_audio_files(root: str | os.PathLike, extensions: tuple[str, ...] = AUDI
     root = Path(root)
     if not root.is_dir():
         raise FileNotFoundError(f"audio folder {str(root)!r} does not exist or is not a directory.")
-    exts = {e.lower() for e in extensions}
+    if isinstance(extensions, str):  # a bare ".wav" would otherwise be read as its characters
+        extensions = (extensions,)
+    if not extensions or not all(isinstance(e, str) and e.strip(".") for e in extensions):
+        raise ValueError(
+            f"extensions={extensions!r} is invalid; expected file name endings such as ('.wav', '.flac')."
+        )
+    exts = {("" if e.startswith(".") else ".") + e.lower() for e in extensions}
     return sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in exts)
 
 
@@ -102,13 +150,23 @@ def decode_audio_value(value: Any, target_sr: int = TARGET_SAMPLING_RATE) -> np.
     - a torchcodec `AudioDecoder` (what datasets >= 4 returns when torchcodec is installed);
     - a numpy array / list (then assumed to be at `target_sr` already).
     """
+    target_sr = _check_rate("target_sr", target_sr)
     if isinstance(value, dict):
+        label = f"audio dict of {value['path']!r}" if value.get("path") else "audio dict"
         if value.get("array") is not None:
             sr = value.get("sampling_rate")
             if sr is None:
                 raise AudioDecodeError("audio dict has an 'array' but no 'sampling_rate'.")
-            return prepare_waveform(np.asarray(value["array"]), int(sr), target_sr)
+            try:
+                sr = _check_rate("sampling_rate", sr)
+            except AudioDecodeError as err:
+                raise AudioDecodeError(f"{label}: {err}") from None
+            return prepare_waveform(value["array"], sr, target_sr)
         if value.get("bytes") is not None:
+            if not isinstance(value["bytes"], (bytes, bytearray, memoryview)):
+                raise AudioDecodeError(
+                    f"{label} has 'bytes' of type {type(value['bytes']).__name__}; expected the encoded file as bytes."
+                )
             try:
                 return load_audio(io.BytesIO(value["bytes"]), target_sr)
             except AudioDecodeError as err:
@@ -123,7 +181,10 @@ def decode_audio_value(value: Any, target_sr: int = TARGET_SAMPLING_RATE) -> np.
         return prepare_waveform(samples.data.numpy(), int(samples.sample_rate), target_sr)
     if isinstance(value, (np.ndarray, list)):
         return to_mono(to_float32(np.asarray(value)))
-    raise AudioDecodeError(f"cannot decode an audio value of type {type(value).__name__}.")
+    raise AudioDecodeError(
+        f"cannot decode an audio value of type {type(value).__name__}; expected a dict with 'array' and "
+        "'sampling_rate' or 'path'/'bytes', a file path, a torchcodec AudioDecoder, or a numpy array / list."
+    )
 
 
 __all__ = [
