@@ -216,6 +216,70 @@ def test_load_model_errors():
         hear.get_scene_embeddings(torch.zeros(16000), hear.load_model(tiny_encoder(), device="cpu"))
 
 
+def test_load_model_path_and_device_errors(tmp_path):
+    with pytest.raises(FileNotFoundError, match=r"'/no/such/folder' does not exist locally and is not a valid Hub"):
+        hear.load_model("/no/such/folder")
+    with pytest.raises(FileNotFoundError, match=r"is a folder without config.json"):
+        hear.load_model(tmp_path)
+    with pytest.raises(TypeError, match=r"model_path must be .* got int"):
+        hear.load_model(5)
+    with pytest.raises(ValueError, match=r"mode='chunks' is invalid"):
+        hear.load_model("/no/such/folder", mode="chunks")  # options are checked before anything is loaded
+    with pytest.raises(ValueError, match=r"device='gpu' is not a torch device"):
+        hear.load_model(tiny_encoder(), device="gpu")
+    with pytest.raises(ValueError, match=r"device=3.5 is invalid"):
+        hear.load_model(tiny_encoder(), device=3.5)
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match=r"device='cuda' was requested but CUDA is not available"):
+            hear.load_model(tiny_encoder(), device="cuda")
+    with pytest.raises(TypeError, match=r"feature_extractor must be an AxLSTMFeatureExtractor or None, got str"):
+        hear.AxLSTMHEARModel(tiny_encoder(), feature_extractor="logmel")
+
+
+def test_an_invalid_preprocessor_config_is_an_error_not_the_default(tmp_path):
+    import json
+
+    tiny_encoder().save_pretrained(tmp_path)
+    assert hear.load_model(tmp_path, device="cpu").feature_extractor.to_dict() == AxLSTMFeatureExtractor().to_dict()
+    AxLSTMFeatureExtractor(f_min=100.0).save_pretrained(tmp_path)
+    assert hear.load_model(tmp_path, device="cpu").feature_extractor.f_min == 100.0
+    path = tmp_path / "preprocessor_config.json"
+    path.write_text(json.dumps({**json.loads(path.read_text()), "hop_length": "x"}))
+    with pytest.raises(ValueError, match=r"`hop_length` must be a positive integer, got 'x'"):
+        hear.load_model(tmp_path, device="cpu")
+
+
+def test_audio_and_log_mel_values_are_checked():
+    model = hear.load_model(tiny_encoder(), device="cpu")
+    audio = noise(3, 4000)
+    audio[2, 7] = float("nan")
+    with pytest.raises(ValueError, match=r"audio\[2\] has NaN samples"):
+        hear.get_scene_embeddings(audio, model)
+    audio[2, 7] = float("inf")
+    with pytest.raises(ValueError, match=r"audio\[2\] has Inf samples"):
+        hear.get_timestamp_embeddings(audio, model)
+    with pytest.raises(ValueError, match=r"audio\[1\] gives non-finite log-mel features: .* \|x\| = 1e\+30"):
+        hear.get_scene_embeddings(torch.cat([noise(1, 4000), torch.full((1, 4000), 1e30)]), model)
+    with pytest.raises(ValueError, match=r"audio\[0\] has Inf samples after the cast to float32"):
+        hear.get_scene_embeddings(torch.full((1, 4000), 1e200, dtype=torch.float64), model)
+    with pytest.raises(ValueError, match=r"audio is a tensor on the meta device"):
+        hear.get_scene_embeddings(torch.empty(1, 4000, device="meta"), model)
+    with pytest.raises(TypeError, match=r"audio must be a float tensor, got torch.int16"):
+        hear.get_scene_embeddings(torch.zeros(1, 4000, dtype=torch.int16), model)
+    with pytest.raises(ValueError, match=r"log_mel has shape \(1, 100, 64\); expected \(n_sounds, frames, 80\)"):
+        model.embed_log_mel(torch.zeros(1, 100, 64))
+    with pytest.raises(ValueError, match=r"log_mel has shape \(1, 0, 80\)"):
+        model.embed_log_mel(torch.zeros(1, 0, 80))
+    with pytest.raises(ValueError, match=r"log_mel\[0\] has NaN values"):
+        model.embed_log_mel(torch.full((1, 100, 80), float("nan")))
+    with pytest.raises(TypeError, match=r"log_mel must be a float torch.Tensor .* got a ndarray"):
+        model.embed_log_mel(torch.zeros(1, 100, 80).numpy())
+    with pytest.raises(ValueError, match=r"chunk_frames=0 is invalid"):
+        model.log_mel(noise(1, 4000), chunk_frames=0)
+    with pytest.raises(ValueError, match=r"num_log_mel_frames=0 is invalid"):
+        model.num_output_frames(0)
+
+
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 def test_cuda_matches_cpu():
     encoder = tiny_encoder()

@@ -26,6 +26,7 @@ Windows are encoded in batches of at most `window_batch_size`, so memory does no
 
 from __future__ import annotations
 
+import numbers
 import os
 from pathlib import Path
 
@@ -75,6 +76,10 @@ class AxLSTMHEARModel(nn.Module):
             raise ValueError(f"mode={mode!r} is invalid; expected one of {list(MODES)}.")
         if isinstance(window_batch_size, bool) or not isinstance(window_batch_size, int) or window_batch_size < 1:
             raise ValueError(f"window_batch_size={window_batch_size!r} is invalid; expected a positive integer.")
+        if feature_extractor is not None and not isinstance(feature_extractor, AxLSTMFeatureExtractor):
+            raise TypeError(
+                f"feature_extractor must be an AxLSTMFeatureExtractor or None, got {type(feature_extractor).__name__}."
+            )
         self.encoder = _encoder_of(encoder).eval()
         self.feature_extractor = feature_extractor or AxLSTMFeatureExtractor()
         if self.feature_extractor.sampling_rate != self.sample_rate:
@@ -112,6 +117,10 @@ class AxLSTMHEARModel(nn.Module):
 
         The spectrogram is computed at most `chunk_frames` frames at a time (several short clips per call, or one
         long clip in overlapping pieces), so its memory stays bounded; the result is the same as in one call."""
+        if not isinstance(audio, torch.Tensor) or audio.ndim != 2 or not audio.is_floating_point():
+            raise ValueError(f"audio must be a float tensor of shape (n_sounds, n_samples), got {_describe(audio)}.")
+        if isinstance(chunk_frames, bool) or not isinstance(chunk_frames, numbers.Integral) or chunk_frames < 1:
+            raise ValueError(f"chunk_frames={chunk_frames!r} is invalid; expected a positive integer.")
         fe = self.feature_extractor
         n, samples = audio.shape
         frames = fe.num_frames(samples)
@@ -161,6 +170,12 @@ class AxLSTMHEARModel(nn.Module):
 
     def num_output_frames(self, num_log_mel_frames: int) -> int:
         """Frames left after the padding frames are dropped (the HEAR rule); equals ceil(T / patch_time)."""
+        if (
+            isinstance(num_log_mel_frames, bool)
+            or not isinstance(num_log_mel_frames, numbers.Integral)
+            or num_log_mel_frames < 1
+        ):
+            raise ValueError(f"num_log_mel_frames={num_log_mel_frames!r} is invalid; expected a positive integer.")
         if self.mode == "whole":
             return -(-num_log_mel_frames // self.patch_time)
         window = self.frames_per_window
@@ -171,10 +186,22 @@ class AxLSTMHEARModel(nn.Module):
     @torch.no_grad()
     def embed_log_mel(self, log_mel: torch.Tensor) -> torch.Tensor:
         """Timestamp embeddings of normalised log-mels: (n, T, mels) -> (n, frames, timestamp_embedding_size)."""
+        if not isinstance(log_mel, torch.Tensor) or not log_mel.is_floating_point():
+            raise TypeError(
+                f"log_mel must be a float torch.Tensor (n_sounds, frames, mels), got {_describe(log_mel)}."
+            )
         if log_mel.ndim == 4 and log_mel.shape[1] == 1:
             log_mel = log_mel[:, 0]  # the authors' (n, 1, T, mels)
-        if log_mel.ndim != 3:
-            raise ValueError(f"log_mel has shape {tuple(log_mel.shape)}; expected (n_sounds, frames, mels).")
+        mels = self.encoder.config.num_mel_bins
+        if log_mel.ndim != 3 or log_mel.shape[0] == 0 or log_mel.shape[1] == 0 or log_mel.shape[2] != mels:
+            raise ValueError(
+                f"log_mel has shape {tuple(log_mel.shape)}; expected (n_sounds, frames, {mels}) with at least one "
+                "sound and one frame."
+            )
+        _check_finite(log_mel, "log_mel", "values")
+        return self._embed_log_mel(log_mel)
+
+    def _embed_log_mel(self, log_mel: torch.Tensor) -> torch.Tensor:
         log_mel = log_mel.to(self.device, torch.float32)
         n, frames, mels = log_mel.shape
         num_out = self.num_output_frames(frames)
@@ -227,10 +254,32 @@ def _check_audio(audio: torch.Tensor, model: AxLSTMHEARModel) -> torch.Tensor:
         )
     if not audio.is_floating_point():
         raise TypeError(f"audio must be a float tensor, got {audio.dtype}.")
+    if audio.device.type == "meta":
+        raise ValueError("audio is a tensor on the meta device: it holds no samples.")
     minimum = model.feature_extractor.min_num_samples
     if audio.shape[0] == 0 or audio.shape[1] < minimum:
         raise ValueError(f"audio has shape {tuple(audio.shape)}; need at least one sound of >= {minimum} samples.")
-    return audio.to(model.device, torch.float32)
+    _check_finite(audio, "audio", "samples")
+    converted = audio.to(model.device, torch.float32)
+    if audio.dtype == torch.float64:
+        _check_finite(converted, "audio", "samples", note=" after the cast to float32 (|x| > 3.4e38)")
+    return converted
+
+
+def _describe(value) -> str:
+    if isinstance(value, torch.Tensor):
+        return f"a {value.dtype} tensor of shape {tuple(value.shape)}"
+    return f"a {type(value).__name__}"
+
+
+def _check_finite(tensor: torch.Tensor, name: str, what: str, note: str = "") -> None:
+    """Raise naming the first sound (along dim 0) holding NaN or Inf."""
+    finite = torch.isfinite(tensor).flatten(1).all(dim=1)
+    if bool(finite.all()):
+        return
+    bad = int((~finite).nonzero()[0, 0])
+    kind = "NaN" if bool(torch.isnan(tensor[bad]).any()) else "Inf"
+    raise ValueError(f"{name}[{bad}] has {kind} {what}{note}; the HEAR API needs finite values.")
 
 
 def get_timestamp_embeddings(audio: torch.Tensor, model: AxLSTMHEARModel) -> tuple[torch.Tensor, torch.Tensor]:
@@ -246,7 +295,16 @@ def get_timestamp_embeddings(audio: torch.Tensor, model: AxLSTMHEARModel) -> tup
     """
     audio = _check_audio(audio, model)
     with torch.no_grad():
-        embeddings = model.embed_log_mel(model.log_mel(audio))
+        log_mel = model.log_mel(audio)
+        finite = torch.isfinite(log_mel).flatten(1).all(dim=1)
+        if not bool(finite.all()):
+            bad = int((~finite).nonzero()[0, 0])
+            raise ValueError(
+                f"audio[{bad}] gives non-finite log-mel features: its samples reach |x| = "
+                f"{float(audio[bad].abs().max()):.3g} and the power spectrum overflows float32; audio is expected in "
+                "[-1, 1]."
+            )
+        embeddings = model._embed_log_mel(log_mel)
     n, frames, _ = embeddings.shape
     step_ms = audio.shape[1] / model.sample_rate / frames * 1000.0
     timestamps = torch.arange(frames, dtype=torch.float64, device=embeddings.device) * step_ms
@@ -257,6 +315,29 @@ def get_scene_embeddings(audio: torch.Tensor, model: AxLSTMHEARModel) -> torch.T
     """HEAR scene embeddings: the mean of the timestamp embeddings over frames, `(n_sounds, scene_embedding_size)`."""
     embeddings, _ = get_timestamp_embeddings(audio, model)
     return embeddings.mean(dim=1)
+
+
+def resolve_device(device: str | torch.device | None) -> torch.device:
+    """`device` as a torch.device (None: CUDA when available, else the CPU); a clear error for a bad name or for
+    CUDA on a machine without it."""
+    if device is None:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if not isinstance(device, (str, torch.device)) or isinstance(device, bool):
+        raise ValueError(f"device={device!r} is invalid; expected a device name such as 'cpu' or 'cuda'.")
+    try:
+        resolved = torch.device(device)
+    except (RuntimeError, TypeError, ValueError):
+        raise ValueError(
+            f"device={device!r} is not a torch device; expected e.g. 'cpu', 'cuda' or 'cuda:1'."
+        ) from None
+    if resolved.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError(f"device={device!r} was requested but CUDA is not available on this machine.")
+        if resolved.index is not None and resolved.index >= torch.cuda.device_count():
+            raise ValueError(f"device={device!r}: this machine has {torch.cuda.device_count()} CUDA device(s).")
+    elif resolved.type == "mps" and not torch.backends.mps.is_available():
+        raise ValueError(f"device={device!r} was requested but MPS is not available on this machine.")
+    return resolved
 
 
 def load_model(
@@ -276,7 +357,8 @@ def load_model(
         layout: `"time_major"` (default, correct) or `"official"` (the authors' scrambled frames, to match their
             published numbers).
         mode: `"windows"` (default, independent 2 s windows, the paper's protocol) or `"whole"` (one sequence).
-        device: where the model runs; default CUDA when available, else the CPU.
+        device: where the model runs; default CUDA when available, else the CPU (a device that is not available
+            here is a `ValueError`).
         window_batch_size: the most windows per encoder call (bounds memory on long audio).
         from_pretrained_kwargs: passed to `from_pretrained` (`revision`, `token`, ...).
     """
@@ -284,6 +366,17 @@ def load_model(
         raise ValueError(
             "load_model needs model_path: a save_pretrained folder, a Hub model id or an official .pth checkpoint."
         )
+    if not isinstance(model_path, (str, os.PathLike, nn.Module)):
+        raise TypeError(
+            f"model_path must be a folder, a Hub model id, a .pth checkpoint or an AxLSTM model, got "
+            f"{type(model_path).__name__}."
+        )
+    # Options first: a typo must not cost a download.
+    if layout not in LAYOUTS:
+        raise ValueError(f"layout={layout!r} is invalid; expected one of {list(LAYOUTS)}.")
+    if mode not in MODES:
+        raise ValueError(f"mode={mode!r} is invalid; expected one of {list(MODES)}.")
+    device = resolve_device(device)
     feature_extractor = None
     if isinstance(model_path, nn.Module):
         encoder = model_path
@@ -294,17 +387,44 @@ def load_model(
     else:
         from transformers import AutoFeatureExtractor, AutoModel
 
-        encoder = AutoModel.from_pretrained(str(model_path), **from_pretrained_kwargs)
+        source = os.fspath(model_path)
+        local = Path(source)
+        if local.is_dir():
+            if not (local / "config.json").is_file():
+                raise FileNotFoundError(
+                    f"model_path {source!r} is a folder without config.json: not a save_pretrained folder."
+                )
+        else:
+            from huggingface_hub.utils import HFValidationError, validate_repo_id
+
+            try:
+                validate_repo_id(source)
+            except HFValidationError:
+                raise FileNotFoundError(
+                    f"model_path {source!r} does not exist locally and is not a valid Hub model id "
+                    "('name' or 'namespace/name')."
+                ) from None
         try:
-            feature_extractor = AutoFeatureExtractor.from_pretrained(str(model_path), **from_pretrained_kwargs)
-        except (OSError, ValueError):
-            feature_extractor = None  # a folder without preprocessor_config.json: the paper's log-mel
+            encoder = AutoModel.from_pretrained(source, **from_pretrained_kwargs)
+        except OSError as err:
+            if local.is_dir():
+                raise
+            raise OSError(
+                f"model_path {source!r} is not a local folder or file, and loading it as a Hub model id failed: {err}"
+            ) from err
+        # The paper's log-mel when there is no preprocessor_config.json; an invalid one is an error, not ignored.
+        if local.is_dir():
+            if (local / "preprocessor_config.json").is_file():
+                feature_extractor = AutoFeatureExtractor.from_pretrained(source, **from_pretrained_kwargs)
+        else:
+            try:
+                feature_extractor = AutoFeatureExtractor.from_pretrained(source, **from_pretrained_kwargs)
+            except OSError:
+                feature_extractor = None
         if feature_extractor is not None and not isinstance(feature_extractor, AxLSTMFeatureExtractor):
             raise ValueError(
                 f"{model_path} has a {type(feature_extractor).__name__}; expected AxLSTMFeatureExtractor."
             )
-    if device is None:
-        device = "cuda" if torch.cuda.is_available() else "cpu"
     model = AxLSTMHEARModel(encoder, feature_extractor, layout=layout, mode=mode, window_batch_size=window_batch_size)
     return model.to(device).eval()
 
@@ -314,4 +434,5 @@ __all__ = [
     "get_scene_embeddings",
     "get_timestamp_embeddings",
     "load_model",
+    "resolve_device",
 ]
