@@ -29,6 +29,7 @@ import math
 import os
 import shutil
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -52,6 +53,7 @@ from hf_axlstm.pretraining import (
     epoch_order,
     finalize_checkpoint,
     load_feature_shards,
+    load_scheduler_state,
     num_patches,
     parameter_groups,
     plot_reconstructions,
@@ -485,7 +487,8 @@ def main(argv: list[str] | None = None) -> Path:
     if args.torch_compile:
         model = torch.compile(model)
     model, optimizer = accelerator.prepare(model, optimizer)
-    accelerator.register_for_checkpointing(scheduler)  # stepped once per update, not per process
+    # The scheduler (stepped once per update, not per process) is saved as JSON in trainer_state.json, not
+    # registered with accelerate, which would read it back with torch.load(weights_only=False).
 
     # ---- resume
     state = TrainerState(history=[])
@@ -512,7 +515,13 @@ def main(argv: list[str] | None = None) -> Path:
             if note is not None:
                 _warn(accelerator, note)
             try:
-                accelerator.load_state(str(candidate))
+                load_scheduler_state(scheduler, loaded, candidate)
+            except PretrainingError as err:
+                _warn(accelerator, f"checkpoint {candidate} cannot be loaded ({err}); trying an older one.")
+                skipped.append(f"{candidate.name}: {err}")
+                continue
+            try:
+                load_accelerator_state(accelerator, candidate)
             except Exception as err:  # a damaged file of a checkpoint without hashes: fall back
                 _warn(accelerator, f"checkpoint {candidate} cannot be loaded ({_one_line(err)}); trying an older one.")
                 skipped.append(f"{candidate.name}: {_one_line(err)}")
@@ -572,6 +581,7 @@ def main(argv: list[str] | None = None) -> Path:
         save_model_folder(accelerator, model, feature_extractor, tmp / "pretrained", state.history, val_batch)
         accelerator.wait_for_everyone()  # every rank's random_states_<rank>.pkl is written before it is hashed
         if accelerator.is_main_process:
+            state.scheduler = scheduler.state_dict()
             (tmp / "trainer_state.json").write_text(state.to_json())
             final = finalize_checkpoint(tmp, step, args.checkpoints_total_limit)
             state.last_checkpoint = str(final)
@@ -691,10 +701,25 @@ def main(argv: list[str] | None = None) -> Path:
     save_model_folder(accelerator, model, feature_extractor, output_dir, state.history, val_batch)
     accelerator.wait_for_everyone()
     if accelerator.is_main_process:
+        state.scheduler = scheduler.state_dict()
         (output_dir / "trainer_state.json").write_text(state.to_json())
     accelerator.print(f"saved the pretrained model to {output_dir}")
     accelerator.end_training()
     return output_dir
+
+
+def load_accelerator_state(accelerator, folder: Path) -> None:
+    """`accelerator.load_state(folder)`. A checkpoint of an older version also holds the scheduler as
+    `custom_checkpoint_0.pkl` (read by `load_scheduler_state` with weights_only=True), which accelerate refuses to
+    skip when no object is registered: it then loads a view of the folder without that file."""
+    if not any(folder.glob("custom_checkpoint_*")):
+        accelerator.load_state(str(folder))
+        return
+    with tempfile.TemporaryDirectory(prefix="axlstm-checkpoint-view-") as view:
+        for item in folder.iterdir():
+            if not item.name.startswith("custom_checkpoint_"):
+                os.symlink(item.resolve(), Path(view) / item.name)
+        accelerator.load_state(view)
 
 
 def _warn(accelerator, message: str) -> None:

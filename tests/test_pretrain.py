@@ -268,9 +268,9 @@ def _overwrite(path: Path, byte: int) -> None:
     path.write_bytes(bytes(data))
 
 
-# the kinds of file of a checkpoint: accelerate's state (weights, optimizer, scheduler, RNG), the trainer state, the
+# the kinds of file of a checkpoint: accelerate's state (weights, optimizer, RNG), the trainer state (with the scheduler), the
 # marker itself and the save_pretrained copy
-CHECKPOINT_FILES = ["model.safetensors", "optimizer.bin", "custom_checkpoint_0.pkl", "random_states_0.pkl",
+CHECKPOINT_FILES = ["model.safetensors", "optimizer.bin", "random_states_0.pkl",
                     "trainer_state.json", "pretrained/model.safetensors", "pretrained/config.json"]  # fmt: skip
 
 
@@ -364,6 +364,7 @@ def test_checkpoint_of_an_older_version_without_hashes_or_schedule_resumes_with_
         (checkpoint / "CHECKPOINT_COMPLETE").write_text(f"{step}\n")  # the marker of older versions
         state = json.loads((checkpoint / "trainer_state.json").read_text())
         del state["schedule"]
+        torch.save(state.pop("scheduler"), checkpoint / "custom_checkpoint_0.pkl")  # where accelerate kept it
         (checkpoint / "trainer_state.json").write_text(json.dumps(state))
     _resume(corpus, cut)
     captured = capsys.readouterr()
@@ -373,6 +374,35 @@ def test_checkpoint_of_an_older_version_without_hashes_or_schedule_resumes_with_
     a, b = _weights(interrupted / "full"), _weights(cut)
     assert all(torch.equal(a[k], b[k]) for k in a)
     assert [r["step"] for r in _log(cut)] == [1, 2, 3, 4, 5, 6]
+
+
+class _Payload:
+    def __init__(self, marker: Path):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (eval, (f"__import__('pathlib').Path({self.marker!r}).write_text('pwned') and None",))
+
+
+def test_no_pickled_code_from_a_checkpoint_folder_runs_on_resume(corpus, interrupted, tmp_path, capsys):
+    """A checkpoint folder of the older layout (scheduler pickled by accelerate) with a payload in that pickle: the
+    scheduler state is read with weights_only=True, so the resume falls back instead of running it."""
+    cut = tmp_path / "cut"
+    shutil.copytree(interrupted / "cut", cut)
+    marker = tmp_path / "pwned"
+    latest = cut / "checkpoints" / "checkpoint-4"
+    (latest / "CHECKPOINT_COMPLETE").write_text("4\n")  # an older version's marker: no hashes to catch it
+    state = json.loads((latest / "trainer_state.json").read_text())
+    del state["scheduler"]
+    (latest / "trainer_state.json").write_text(json.dumps(state))
+    torch.save({"last_epoch": _Payload(marker)}, latest / "custom_checkpoint_0.pkl")
+    _resume(corpus, cut)
+    captured = capsys.readouterr()
+    assert not marker.exists()
+    assert "custom_checkpoint_0.pkl' is not a plain scheduler state" in captured.err
+    assert "checkpoint-2 at step 2" in captured.out
+    a, b = _weights(interrupted / "full"), _weights(cut)
+    assert all(torch.equal(a[k], b[k]) for k in a)
 
 
 def _with(args: list[str], flag: str, value: str) -> list[str]:

@@ -465,6 +465,21 @@ def warmup_cosine_schedule(optimizer: torch.optim.Optimizer, warmup_steps: int, 
     return torch.optim.lr_scheduler.LambdaLR(optimizer, warmup_cosine_lambda(warmup_steps, total_steps))
 
 
+def load_scheduler_state(scheduler, state: TrainerState, checkpoint: str | os.PathLike) -> None:
+    """Restore the scheduler from `state.scheduler`, or, for a checkpoint of an older version, from the
+    `custom_checkpoint_0.pkl` accelerate wrote, read with `torch.load(weights_only=True)` (plain numbers only)."""
+    if state.scheduler is not None:
+        scheduler.load_state_dict(state.scheduler)
+        return
+    legacy = Path(checkpoint) / "custom_checkpoint_0.pkl"
+    if not legacy.is_file():
+        raise PretrainingError(f"checkpoint {str(checkpoint)!r} records no learning-rate scheduler state.")
+    try:
+        scheduler.load_state_dict(torch.load(legacy, map_location="cpu", weights_only=True))
+    except Exception as err:  # noqa: BLE001 - anything but plain numbers is refused
+        raise PretrainingError(f"{str(legacy)!r} is not a plain scheduler state ({type(err).__name__}).") from None
+
+
 # ------------------------------------------------------------------------------------------------- checkpoints
 
 
@@ -479,6 +494,9 @@ class TrainerState:
     history: list[dict[str, float]] | None = None
     last_checkpoint: str | None = None
     schedule: dict[str, Any] | None = None  # the schedule-defining settings of the run (`check_schedule`)
+    # The LR scheduler's state_dict, as JSON: accelerate would pickle a registered scheduler and read it back with
+    # `torch.load(weights_only=False)`, which runs code from a checkpoint folder someone else made.
+    scheduler: dict[str, Any] | None = None
 
     def to_json(self) -> str:
         data = dict(self.__dict__)
