@@ -102,6 +102,8 @@ class Task:
             spec = json.loads(path.read_text())
         except json.JSONDecodeError as err:
             raise SpecError(f"task spec {str(path)!r} is not valid JSON: {err}") from err
+        if not isinstance(spec, dict):
+            raise SpecError(f"task spec {str(path)!r} must be a JSON object, got a {type(spec).__name__}.")
         known = set(cls.__dataclass_fields__)
         unknown = sorted(set(spec) - known)
         if unknown:
@@ -112,20 +114,67 @@ class Task:
             candidate = path.parent / p
             return str(candidate) if not os.path.isabs(p) and candidate.exists() else p
 
+        check_spec_values(spec, f"task spec {str(path)!r}")
         if spec.get("data"):
             spec["data"] = local(spec["data"])
         if spec.get("data_files"):
             spec["data_files"] = {k: local(v) for k, v in spec["data_files"].items()}
         if not spec.get("data") and not spec.get("data_files"):
             raise SpecError(f"task spec {str(path)!r} needs 'data' or 'data_files'.")
-        if spec.get("metric") not in (None, "accuracy", "mAP"):
-            raise SpecError(f"task spec {str(path)!r}: metric {spec['metric']!r} is not 'accuracy' or 'mAP'.")
         task = cls(**spec)
         task.splits = {**{s: s for s in SPLITS}, **(task.splits or {})}
         return task
 
     def fingerprint(self) -> dict:
         return {k: getattr(self, k) for k in self.__dataclass_fields__ if k != "metric"}
+
+
+def check_spec_values(spec: dict, where: str) -> None:
+    """Raise `SpecError` naming the key and the value for any task spec value of the wrong type or range."""
+
+    def bad(key: str, expected: str):
+        raise SpecError(f"{where}: {key!r} = {spec[key]!r} is invalid; expected {expected}.")
+
+    def is_number(value) -> bool:
+        return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+    name = spec.get("name")
+    if not isinstance(name, str) or not name.strip() or any(c in name for c in "/\\\0") or name in (".", ".."):
+        bad("name", "a non-empty name without path separators (it names the cache files)")
+    for key in ("data", "config_name", "label_delimiter"):
+        if spec.get(key) is not None and (not isinstance(spec[key], str) or not spec[key]):
+            bad(key, "a non-empty string or null")
+    for key in ("audio_column", "label_column"):
+        if key in spec and (not isinstance(spec[key], str) or not spec[key]):
+            bad(key, "a column name (a non-empty string)")
+    for key in ("data_files", "splits"):
+        value = spec.get(key)
+        if value is not None and (
+            not isinstance(value, dict)
+            or not all(isinstance(k, str) and isinstance(v, str) and v for k, v in value.items())
+        ):
+            bad(key, "an object mapping split names to non-empty strings")
+        if isinstance(value, dict) and set(value) - set(SPLITS):
+            raise SpecError(
+                f"{where}: {key!r} has unknown splits {sorted(set(value) - set(SPLITS))}; known: {list(SPLITS)}."
+            )
+    if spec.get("multi_label") is not None and not isinstance(spec["multi_label"], bool):
+        bad("multi_label", "true, false or null")
+    for key in ("validation_fraction", "test_fraction"):
+        if key in spec and not (is_number(spec[key]) and 0 < spec[key] < 1):
+            bad(key, "a number strictly between 0 and 1")
+    if spec.get("validation_fraction", 0.1) + spec.get("test_fraction", 0.1) >= 1:
+        raise SpecError(
+            f"{where}: validation_fraction + test_fraction must be below 1 (something must be trained on)."
+        )
+    if "split_seed" in spec and (
+        isinstance(spec["split_seed"], bool) or not isinstance(spec["split_seed"], int) or spec["split_seed"] < 0
+    ):
+        bad("split_seed", "a non-negative integer")
+    if spec.get("max_seconds") is not None and not (is_number(spec["max_seconds"]) and spec["max_seconds"] > 0):
+        bad("max_seconds", "a positive number of seconds or null")
+    if spec.get("metric") not in (None, "accuracy", "mAP"):
+        bad("metric", "'accuracy', 'mAP' or null")
 
 
 def load_task(task: Task):
@@ -144,6 +193,10 @@ def load_task(task: Task):
     if splits["test"] is None:
         raise DatasetInputError(f"task {task.name!r} has no test split (and its train split was not split).")
     check_columns(splits, [task.audio_column, task.label_column])
+    if len(splits["train"]) < 2:  # the downstream MLP's BatchNorm needs batches of two
+        raise DatasetInputError(
+            f"task {task.name!r}: the train split has {len(splits['train'])} clip; need at least 2."
+        )
     space = LabelSpace.from_dataset(splits["train"], task.label_column, task.label_delimiter, task.multi_label)
     out = {}
     for split, data in splits.items():
@@ -178,7 +231,16 @@ class EncoderEmbedder:
 
 
 def build_embedder(spec: str, layout: str, mode: str, device: str):
-    """A model spec -> (embedder, fingerprint for the cache key)."""
+    """A model spec -> (embedder, fingerprint for the cache key); `SpecError` naming the spec when it cannot load."""
+    try:
+        return _build_embedder(spec, layout, mode, device)
+    except (OSError, ValueError, TypeError) as err:
+        if isinstance(err, SpecError):
+            raise
+        raise SpecError(f"--model spec {spec!r} cannot be loaded: {err}") from err
+
+
+def _build_embedder(spec: str, layout: str, mode: str, device: str):
     if spec == "logmel":
         return LogMelBaseline(), {"kind": "logmel"}
     if spec.startswith("random:"):
@@ -202,12 +264,37 @@ def build_embedder(spec: str, layout: str, mode: str, device: str):
     return EncoderEmbedder(model), fingerprint
 
 
+def check_model_spec(spec: str) -> None:
+    """A cheap check before any data is loaded: a local source must exist, anything else must be a valid Hub id."""
+    random = spec.startswith("random:")
+    source = spec[len("random:") :] if random else spec
+    if spec == "logmel" or (random and source in ("tiny", "small", "base")):
+        return
+    if not source:
+        raise SpecError(
+            "--model spec 'random:' needs a source: random:FOLDER, random:HUB_ID or random:tiny|small|base."
+        )
+    if Path(source).exists():
+        return
+    from huggingface_hub.utils import HFValidationError, validate_repo_id
+
+    try:
+        validate_repo_id(source)
+    except HFValidationError:
+        raise SpecError(
+            f"--model spec {spec!r}: {source!r} does not exist locally and is not a valid Hub model id "
+            "('name' or 'namespace/name')."
+        ) from None
+
+
 def parse_model_args(items: list[str]) -> dict[str, str]:
     models = {}
     for item in items:
         name, sep, spec = item.partition("=")
         if not sep or not name or not spec:
             raise SpecError(f"--model {item!r} is not NAME=SPEC (e.g. pretrained=path/to/model, base=logmel).")
+        if any(c in name for c in "/\\") or name in (".", ".."):
+            raise SpecError(f"--model name {name!r} is invalid: it names a cache folder, so no path separators.")
         if name in models:
             raise SpecError(f"--model name {name!r} is given twice.")
         models[name] = spec
@@ -217,8 +304,21 @@ def parse_model_args(items: list[str]) -> dict[str, str]:
 # ------------------------------------------------------------------------------------------------------- embeddings
 
 
+def audio_name(value) -> str:
+    """What a user would recognise an audio value by: its path, else its type."""
+    if isinstance(value, dict) and value.get("path"):
+        return str(value["path"])
+    if isinstance(value, (str, os.PathLike)):
+        return str(value)
+    return f"a {type(value).__name__} value"
+
+
 def decode(value, max_samples: int | None, min_samples: int) -> np.ndarray:
     wave = decode_audio_value(value, TARGET_SAMPLING_RATE)
+    if wave.shape[0] == 0:
+        raise AudioDecodeError(f"audio {audio_name(value)!r} has no samples.")
+    if not np.isfinite(wave).all():
+        raise AudioDecodeError(f"audio {audio_name(value)!r} has NaN or Inf samples; remove or repair it.")
     if max_samples is not None:
         wave = wave[:max_samples]
     if wave.shape[0] < min_samples:
@@ -241,6 +341,13 @@ def extract(embedder, audio_values: list, max_seconds: float | None, batch_size:
             chunk = indices[start : start + batch_size]
             batch = torch.from_numpy(np.stack([waves[i] for i in chunk]))
             embeddings = embedder.embed(batch).float().cpu().numpy()
+            finite = np.isfinite(embeddings).all(axis=1)
+            if not finite.all():
+                bad = chunk[int(np.flatnonzero(~finite)[0])]
+                raise AudioDecodeError(
+                    f"audio {audio_name(audio_values[bad])!r} gives NaN or Inf embeddings (samples up to |x| = "
+                    f"{float(np.abs(waves[bad]).max()):.3g}; audio is expected in [-1, 1])."
+                )
             for i, row in zip(chunk, embeddings):
                 out[i] = row
     return np.stack(out)
@@ -439,20 +546,44 @@ def parse_args(argv):
     args = parser.parse_args(argv)
     if args.normalize_to is not None and args.normalize_to not in [m.partition("=")[0] for m in args.model]:
         parser.error(f"--normalize_to {args.normalize_to!r} is not one of the --model names.")
+    bad_seeds = [seed for seed in args.seeds if not 0 <= seed < 2**32]
+    if bad_seeds:
+        parser.error(f"--seeds {bad_seeds[0]} is out of range; seeds are integers in [0, 2**32).")
+    if len(set(args.seeds)) != len(args.seeds):
+        parser.error(f"--seeds {args.seeds} repeats a seed; each seed must be given once.")
+    for flag, minimum in (("max_epochs", 1), ("patience", 1), ("batch_size", 2), ("embed_batch_size", 1)):
+        value = getattr(args, flag)
+        if value < minimum:
+            why = " (the MLP's BatchNorm needs two examples)" if flag == "batch_size" else ""
+            parser.error(f"--{flag} {value} is invalid; expected an integer >= {minimum}{why}.")
+    if not (math.isfinite(args.lr) and args.lr > 0):
+        parser.error(f"--lr {args.lr} is invalid; expected a finite number > 0.")
+    if not (math.isfinite(args.dropout) and 0 <= args.dropout < 1):
+        parser.error(f"--dropout {args.dropout} is invalid; expected a number in [0, 1).")
+    for flag in ("output_dir", "cache_dir"):
+        value = getattr(args, flag)
+        if value is not None and Path(value).exists() and not Path(value).is_dir():
+            parser.error(f"--{flag} {value!r} exists and is not a directory.")
+    try:
+        args.device = str(hear.resolve_device(args.device))
+    except ValueError as err:
+        parser.error(f"--device: {err}")
     return args
 
 
 def run(argv=None) -> int:
     args = parse_args(argv)
     logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO)
-    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    device = args.device
     out = Path(args.output_dir)
-    out.mkdir(parents=True, exist_ok=True)
     cache_dir = Path(args.cache_dir) if args.cache_dir else out / "embeddings"
     models = parse_model_args(args.model)
+    for spec in models.values():
+        check_model_spec(spec)
     tasks = [Task.from_file(p) for p in args.task]
     if len({t.name for t in tasks}) != len(tasks):
         raise SpecError(f"task names must be unique, got {[t.name for t in tasks]}.")
+    out.mkdir(parents=True, exist_ok=True)
 
     loaded = {}
     for task in tasks:

@@ -143,3 +143,13 @@ def test_bad_specs_give_one_clear_error(tasks, tmp_path, capsys):
     (tmp_path / "nolabel.json").write_text(json.dumps({"data": str(tasks / "tags.csv"), "audio_column": "path"}))
     assert evaluate_embeddings.main(["--task", str(tmp_path / "nolabel.json"), *base]) == 2
     assert "no column 'label'" in capsys.readouterr().err
+
+
+def test_clips_that_give_non_finite_embeddings_are_named():
+    values = [{"array": np.zeros(4000, np.float32), "sampling_rate": SR, "path": "quiet.wav"}]
+    values.append({"array": np.full(4000, 1e30, np.float32), "sampling_rate": SR, "path": "loud.wav"})
+    with pytest.raises(evaluate_embeddings.AudioDecodeError, match=r"audio 'loud.wav' gives NaN or Inf embeddings"):
+        evaluate_embeddings.extract(evaluate_embeddings.LogMelBaseline(), values, None, batch_size=4)
+    values[1] = {"array": np.zeros(0, np.float32), "sampling_rate": SR, "path": "empty.wav"}
+    with pytest.raises(evaluate_embeddings.AudioDecodeError, match=r"audio 'empty.wav' has no samples"):
+        evaluate_embeddings.extract(evaluate_embeddings.LogMelBaseline(), values, None, batch_size=4)
