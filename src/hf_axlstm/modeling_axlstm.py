@@ -668,24 +668,15 @@ def _prepare_input(
         )
     if frames == 0:
         raise ValueError("input_values has 0 frames; expected at least one log-mel frame.")
-    # Value checks read the data back to Python: skipped while torch.compile traces (no graph breaks).
-    checking = not torch.compiler.is_compiling()
-    if checking and not bool(torch.isfinite(input_values).all()):
-        bad = sorted({int(i) for i in (~torch.isfinite(input_values)).flatten(1).any(dim=1).nonzero().flatten()})
-        raise ValueError(
-            f"input_values has NaN or infinite values (in clips {bad[:8]}); the log-mel must be finite (check the audio "
-            "for NaN/Inf samples)."
-        )
     if attention_mask is not None:
-        attention_mask = _binary_tensor("attention_mask", attention_mask, (batch, frames), "(batch, frames)", checking)
-        attention_mask = attention_mask.to(input_values.device).bool()
-        if checking and not bool(attention_mask.any(dim=1).all()):
-            raise ValueError("attention_mask has a clip with no real frame; every clip needs at least one.")
-        if checking and bool((attention_mask[:, 1:] > attention_mask[:, :-1]).any()):
-            raise ValueError(
-                "attention_mask has padding before real frames; AxLSTM expects right padding (real frames first), "
-                "as AxLSTMFeatureExtractor produces with padding_side='right'."
-            )
+        _check_binary_layout("attention_mask", attention_mask, (batch, frames), "(batch, frames)")
+        attention_mask = attention_mask.to(input_values.device)
+    # Value checks read one flag back to Python for all of them (the details only on failure); skipped while
+    # torch.compile traces (no graph breaks).
+    if not torch.compiler.is_compiling() and bool(_any_bad_value(input_values, attention_mask)):
+        _raise_bad_value(input_values, attention_mask)
+    if attention_mask is not None:
+        attention_mask = attention_mask.bool()
         input_values = input_values.masked_fill(~attention_mask.unsqueeze(-1), 0.0)
     pad = -frames % config.patch_size[0]
     if pad:
@@ -695,9 +686,38 @@ def _prepare_input(
     return input_values, attention_mask
 
 
-def _binary_tensor(name: str, value, shape: tuple, layout: str, checking: bool) -> torch.Tensor:
-    """Check a 0/1 mask (attention_mask, mask): a tensor of `shape` whose values are all 0 or 1 (bool, integer or
-    float). Returns it unchanged."""
+def _any_bad_value(input_values: torch.Tensor, attention_mask: torch.Tensor | None) -> torch.Tensor:
+    """One boolean tensor: True when `input_values` is not finite or `attention_mask` is not a right-padded 0/1 mask
+    with a real frame in every clip."""
+    bad = ~torch.isfinite(input_values).all()
+    if attention_mask is not None:
+        real = attention_mask != 0
+        if attention_mask.dtype != torch.bool:
+            bad = bad | (real & (attention_mask != 1)).any()
+        bad = bad | ~real.any(dim=1).all() | (real[:, 1:] & ~real[:, :-1]).any()
+    return bad
+
+
+def _raise_bad_value(input_values: torch.Tensor, attention_mask: torch.Tensor | None) -> None:
+    """The specific error behind `_any_bad_value`."""
+    finite = torch.isfinite(input_values)
+    if not bool(finite.all()):
+        bad = sorted({int(i) for i in (~finite).flatten(1).any(dim=1).nonzero().flatten()})
+        raise ValueError(
+            f"input_values has NaN or infinite values (in clips {bad[:8]}); the log-mel must be finite (check the "
+            "audio for NaN/Inf samples)."
+        )
+    _check_binary_values("attention_mask", attention_mask)
+    if not bool(attention_mask.bool().any(dim=1).all()):
+        raise ValueError("attention_mask has a clip with no real frame; every clip needs at least one.")
+    raise ValueError(
+        "attention_mask has padding before real frames; AxLSTM expects right padding (real frames first), "
+        "as AxLSTMFeatureExtractor produces with padding_side='right'."
+    )
+
+
+def _check_binary_layout(name: str, value, shape: tuple, layout: str) -> None:
+    """A 0/1 mask (attention_mask, mask) must be a real (bool, integer or float) tensor of `shape` (no device read)."""
     if not isinstance(value, torch.Tensor):
         raise TypeError(
             f"{name} must be a torch.Tensor of shape {layout} = {shape} with values 0 and 1, got {type(value).__name__}."
@@ -706,15 +726,27 @@ def _binary_tensor(name: str, value, shape: tuple, layout: str, checking: bool) 
         raise ValueError(f"{name} has shape {tuple(value.shape)}; expected {layout} = {tuple(shape)}.")
     if value.is_complex():
         raise TypeError(f"{name} has dtype {value.dtype}; expected bool, integer or float values 0 and 1.")
-    if checking and value.dtype != torch.bool and bool(((value != 0) & (value != 1)).any()):
-        wrong = value[(value != 0) & (value != 1)]
-        if value.is_floating_point():  # NaN once, not once per entry
-            found = sorted({v.item() for v in wrong[~wrong.isnan()][:64]})[:8] + [float("nan")] * bool(
-                wrong.isnan().any()
-            )
-        else:
-            found = sorted({int(v) for v in wrong[:64]})[:8]
-        raise ValueError(f"{name} has values other than 0 and 1 (found {found}); expected 1 or 0 for every entry.")
+
+
+def _check_binary_values(name: str, value: torch.Tensor) -> None:
+    """Raise naming the values of a 0/1 mask that are neither 0 nor 1 (NaN included)."""
+    if value.dtype == torch.bool:
+        return
+    wrong = value[(value != 0) & (value != 1)]
+    if wrong.numel() == 0:
+        return
+    if value.is_floating_point():  # NaN once, not once per entry
+        found = sorted({v.item() for v in wrong[~wrong.isnan()][:64]})[:8] + [float("nan")] * bool(wrong.isnan().any())
+    else:
+        found = sorted({int(v) for v in wrong[:64]})[:8]
+    raise ValueError(f"{name} has values other than 0 and 1 (found {found}); expected 1 or 0 for every entry.")
+
+
+def _binary_tensor(name: str, value, shape: tuple, layout: str) -> torch.Tensor:
+    """`_check_binary_layout` and (outside torch.compile) `_check_binary_values`; returns the tensor unchanged."""
+    _check_binary_layout(name, value, shape, layout)
+    if not torch.compiler.is_compiling():
+        _check_binary_values(name, value)
     return value
 
 
@@ -796,10 +828,7 @@ class AxLSTMModel(AxLSTMPreTrainedModel):
         num_time = frames // self.config.patch_size[0]
         patch_mask = _patch_mask(self.config, frame_mask, batch, num_time, input_values.device)
         if mask is not None:
-            checking = not torch.compiler.is_compiling()
-            mask = _binary_tensor("mask", mask, patch_mask.shape, "(batch, num_patches)", checking).to(
-                patch_mask.device
-            )
+            mask = _binary_tensor("mask", mask, patch_mask.shape, "(batch, num_patches)").to(patch_mask.device)
         outputs = self._encode(input_values, patch_mask, frame_mask is not None, mask, output_hidden_states)
         return outputs if return_dict else outputs.to_tuple()
 
@@ -979,8 +1008,7 @@ class AxLSTMForPreTraining(AxLSTMPreTrainedModel):
         else:
             if noise is not None:
                 raise ValueError("pass either mask (the patches to mask) or noise (to draw a random mask), not both.")
-            checking = not torch.compiler.is_compiling()
-            mask = _binary_tensor("mask", mask, patch_mask.shape, "(batch, num_patches)", checking)
+            mask = _binary_tensor("mask", mask, patch_mask.shape, "(batch, num_patches)")
         mask = mask.to(prepared.device).float() * patch_mask
 
         output_hidden_states = (
