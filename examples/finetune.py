@@ -403,10 +403,15 @@ def build_model(model_args: ModelArguments, space: LabelSpace):
             model = AutoModelForAudioClassification.from_pretrained(
                 source, config=config, ignore_mismatched_sizes=True
             )
+            # The paper's log-mel when the model has no preprocessor_config.json; an invalid one is an error.
+            if Path(source).is_dir() and not (Path(source) / "preprocessor_config.json").is_file():
+                return model, AxLSTMFeatureExtractor()
             try:
                 feature_extractor = AutoFeatureExtractor.from_pretrained(source)
-            except (OSError, ValueError):
-                feature_extractor = AxLSTMFeatureExtractor()
+            except OSError:
+                if Path(source).is_dir():
+                    raise
+                feature_extractor = AxLSTMFeatureExtractor()  # a Hub model without one
             return model, feature_extractor
         if model_args.config_name:
             if Path(model_args.config_name).is_file():

@@ -209,6 +209,14 @@ def resolve_splits(
     """`{"train", "validation", "test"}` datasets. A missing validation split is carved from train
     (`validation_fraction`, seeded); when only train exists, a test split is carved too (`test_fraction`).
     An existing split that is empty is an error."""
+    for name, value in (("validation_fraction", validation_fraction), ("test_fraction", test_fraction)):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 < value < 1.0:
+            raise DatasetInputError(f"{name}={value!r} is invalid; expected a number strictly between 0 and 1.")
+    if validation_fraction + test_fraction >= 1.0:
+        raise DatasetInputError(
+            f"validation_fraction + test_fraction = {validation_fraction + test_fraction} leaves no training data; "
+            "expected a sum below 1."
+        )
     available = list(dataset)
     if train_split not in dataset:
         raise DatasetInputError(f"the dataset has no {train_split!r} split; its splits are {available}.")
