@@ -493,3 +493,15 @@ def test_pretraining_in_bfloat16_keeps_a_float32_loss():
     assert out.logits.dtype == torch.bfloat16
     out.loss.backward()
     assert all(torch.isfinite(p.grad).all() for p in model.parameters() if p.grad is not None)
+
+
+def test_finite_input_whose_sum_overflows_is_accepted():
+    """The value check sums the input; a finite input whose float32 sum overflows must not be called non-finite."""
+    model = AxLSTMModel(small_config(num_hidden_layers=1)).eval()
+    x = torch.full((1, 200, 80), 3e37)
+    mask = torch.ones(1, 200, dtype=torch.long)
+    with torch.no_grad():
+        assert model(x, attention_mask=mask).last_hidden_state.shape == (1, 251, 32)
+    x[0, 5, 5] = float("nan")
+    with pytest.raises(ValueError, match=r"input_values has NaN or infinite values \(in clips \[0\]\)"):
+        model(x)
