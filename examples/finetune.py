@@ -64,6 +64,7 @@ from hf_axlstm.data import (
     check_audio_files,
     check_columns,
     load_audio_dataset,
+    one_line,
     resolve_splits,
 )
 
@@ -567,7 +568,7 @@ def run(argv: list[str] | None = None) -> int:
     try:
         model_args, data_args, aug_args, run_args, training_args = parser.parse_args_into_dataclasses(args=argv)
     except ValueError as err:  # TrainingArguments' own checks, unknown flags
-        parser.error(_one_line(err))
+        parser.error(one_line(err))
     check_arguments(parser, model_args, data_args, aug_args, training_args, run_args)
     if run_args.overwrite_output_dir and training_args.process_index == 0:
         removed = clear_output_dir(Path(training_args.output_dir))
@@ -630,23 +631,11 @@ def run(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _one_line(err: BaseException) -> str:
-    """The message on one line (an error raised in a DataLoader worker carries the worker's traceback: its last
-    line, without the exception's type, is the original message)."""
-    lines = [line.strip() for line in str(err).strip().splitlines() if line.strip()]
-    if not lines:
-        return type(err).__name__
-    if "Traceback" in str(err):
-        head, sep, rest = lines[-1].partition(": ")
-        return rest if sep and head.replace(".", "").replace("_", "").isalnum() else lines[-1]
-    return " ".join(lines)
-
-
 def main(argv: list[str] | None = None) -> int:
     try:
         return run(argv)
     except (DatasetInputError, AudioDecodeError, ModelInputError) as err:
-        print(f"finetune.py: error: {_one_line(err)}", file=sys.stderr)
+        print(f"finetune.py: error: {one_line(err)}", file=sys.stderr)
         return 2
 
 

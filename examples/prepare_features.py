@@ -24,7 +24,7 @@ from pathlib import Path
 
 from hf_axlstm import AxLSTMFeatureExtractor
 from hf_axlstm.audio import AudioDecodeError, decode_audio_value, find_audio_files, load_audio
-from hf_axlstm.data import audio_name
+from hf_axlstm.data import audio_name, one_line
 from hf_axlstm.pretraining import (
     FEATURES_METADATA_FILE,
     NonFiniteClipError,
@@ -180,22 +180,11 @@ def main(argv=None) -> Path:
     return out
 
 
-def _one_line(err: BaseException) -> str:
-    """The message on one line (an error from a `datasets.map` worker can carry the worker's traceback)."""
-    lines = [line.strip() for line in str(err).strip().splitlines() if line.strip()]
-    if not lines:
-        return type(err).__name__
-    if "Traceback" in str(err):
-        head, sep, rest = lines[-1].partition(": ")
-        return rest if sep and head.replace(".", "").replace("_", "").isalnum() else lines[-1]
-    return " ".join(lines)
-
-
 def cli(argv=None) -> int:
     try:
         main(argv)
     except (PretrainingError, AudioDecodeError) as err:
-        print(f"prepare_features.py: error: {_one_line(err)}", file=sys.stderr)
+        print(f"prepare_features.py: error: {one_line(err)}", file=sys.stderr)
         return 2
     return 0
 

@@ -38,6 +38,7 @@ from torch.utils.data import DataLoader
 
 from hf_axlstm import AxLSTMConfig, AxLSTMFeatureExtractor, AxLSTMForPreTraining
 from hf_axlstm.audio import AudioDecodeError
+from hf_axlstm.data import one_line
 from hf_axlstm.pretraining import (
     AudioFileSource,
     FeatureShardSource,
@@ -508,8 +509,8 @@ def main(argv: list[str] | None = None) -> Path:
             try:
                 loaded = TrainerState.from_file(candidate / "trainer_state.json")
             except Exception as err:  # a damaged file of a checkpoint without hashes: fall back
-                _warn(accelerator, f"checkpoint {candidate} cannot be loaded ({_one_line(err)}); trying an older one.")
-                skipped.append(f"{candidate.name}: {_one_line(err)}")
+                _warn(accelerator, f"checkpoint {candidate} cannot be loaded ({one_line(err)}); trying an older one.")
+                skipped.append(f"{candidate.name}: {one_line(err)}")
                 continue
             note = check_schedule(schedule, loaded.schedule, candidate)  # a user error: no fallback
             if note is not None:
@@ -523,8 +524,8 @@ def main(argv: list[str] | None = None) -> Path:
             try:
                 load_accelerator_state(accelerator, candidate)
             except Exception as err:  # a damaged file of a checkpoint without hashes: fall back
-                _warn(accelerator, f"checkpoint {candidate} cannot be loaded ({_one_line(err)}); trying an older one.")
-                skipped.append(f"{candidate.name}: {_one_line(err)}")
+                _warn(accelerator, f"checkpoint {candidate} cannot be loaded ({one_line(err)}); trying an older one.")
+                skipped.append(f"{candidate.name}: {one_line(err)}")
                 continue
             state = loaded
             accelerator.print(f"resumed from {candidate} at step {state.global_step}")
@@ -731,30 +732,17 @@ def _is_main_rank() -> bool:
     return os.environ.get("RANK", "0") == "0" and os.environ.get("LOCAL_RANK", "0") == "0"
 
 
-def _one_line(err: BaseException) -> str:
-    """The message of `err` on one line. An error raised in a DataLoader worker arrives with the worker's traceback
-    as its message: its last line (without the exception's type) is the original message."""
-    lines = [line.strip() for line in str(err).strip().splitlines() if line.strip()]
-    if not lines:
-        return type(err).__name__
-    if "Original Traceback" in str(err):
-        last = lines[-1]
-        head, sep, rest = last.partition(": ")
-        return rest if sep and head.replace(".", "").replace("_", "").isalnum() else last
-    return " ".join(lines)
-
-
 def cli(argv: list[str] | None = None) -> int:
     """Run `main`; report user errors and divergence as one line on stderr (exit 2 / 3), without a traceback."""
     try:
         main(argv)
     except (PretrainingError, AudioDecodeError) as err:
         if _is_main_rank():
-            print(f"pretrain.py: error: {_one_line(err)}", file=sys.stderr, flush=True)
+            print(f"pretrain.py: error: {one_line(err)}", file=sys.stderr, flush=True)
         return 2
     except TrainingDiverged as err:
         if _is_main_rank():
-            print(f"pretrain.py: error: {_one_line(err)}", file=sys.stderr, flush=True)
+            print(f"pretrain.py: error: {one_line(err)}", file=sys.stderr, flush=True)
         return 3
     return 0
 

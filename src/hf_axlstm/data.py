@@ -365,10 +365,24 @@ def check_audio_files(dataset, column: str, split: str) -> None:
             raise DatasetInputError(f"cannot read audio file {str(path)!r} (split {split!r}): {err}") from err
 
 
+def one_line(err: BaseException) -> str:
+    """The message of `err` on one line, for a CLI's single `error:` line. An error raised in a DataLoader or
+    `datasets.map` worker arrives with the worker's traceback as its message: its last line (without the exception's
+    type) is the original message."""
+    lines = [line.strip() for line in str(err).strip().splitlines() if line.strip()]
+    if not lines:
+        return type(err).__name__
+    if "Traceback" in str(err):
+        head, sep, rest = lines[-1].partition(": ")
+        return rest if sep and head.replace(".", "").replace("_", "").isalnum() else lines[-1]
+    return " ".join(lines)
+
+
 __all__ = [
     "DatasetInputError",
     "LabelSpace",
     "audio_name",
+    "one_line",
     "check_audio_files",
     "check_columns",
     "load_audio_dataset",
