@@ -48,7 +48,7 @@ def test_unknown_preset_raises():
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"hidden_size": 30, "qkv_block_size": 8}, r"qkv_block_size=8 does not divide .* = 60"),
+        ({"hidden_size": 36, "qkv_block_size": 16}, r"qkv_block_size=16 does not divide .* = 72"),
         ({"hidden_size": 36, "num_heads": 5}, r"num_heads=5 does not divide .* = 72"),
         ({"num_mel_bins": 70}, r"num_mel_bins=70 is not divisible by .* patch_size\[1\]=16"),
         ({"mask_ratio": 1.0}, r"mask_ratio=1.0 is invalid; expected a number strictly between 0 and 1"),

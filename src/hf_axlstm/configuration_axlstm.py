@@ -32,7 +32,7 @@ _INT_FIELDS = (
     "frames_per_window",
     "chunk_size",
 )
-_BOOL_FIELDS = ("use_cls_token", "alternate_directions")
+_BOOL_FIELDS = ("use_cls_token", "mask_token_positions", "alternate_directions")
 
 
 def _as_int(name: str, value: Any) -> int:
@@ -55,7 +55,79 @@ def _as_float(name: str, value: Any, what: str = "a finite number") -> float:
     return float(value)
 
 
-class AxLSTMConfig(PreTrainedConfig):
+def validate_spectrogram_fields(self, int_fields, bool_fields, non_negative_fields) -> None:
+    """The checks every masked-spectrogram config of this package shares (AxLSTM's and SSAST's): positive integer
+    sizes, the patch grid, bool flags, the masking and head options; values are stored as plain int / float / bool."""
+    for name in int_fields:
+        setattr(self, name, _as_int(name, getattr(self, name)))
+    patch = self.patch_size
+    if isinstance(patch, tuple):
+        patch = list(patch)
+    if not isinstance(patch, list) or len(patch) != 2:
+        raise ValueError(f"patch_size={patch!r} is invalid; expected two positive integers (time, frequency).")
+    try:
+        self.patch_size = [_as_int(f"patch_size[{i}]", p) for i, p in enumerate(patch)]
+    except ValueError as err:
+        raise ValueError(f"patch_size={patch!r} is invalid: {err}") from None
+    patch = self.patch_size
+    for name in bool_fields:
+        value = getattr(self, name)
+        if not isinstance(value, (bool, np.bool_)):
+            raise ValueError(f"{name}={value!r} is invalid; expected True or False, got a {type(value).__name__}.")
+        setattr(self, name, bool(value))
+    if self.num_mel_bins % patch[1] != 0:
+        raise ValueError(
+            f"num_mel_bins={self.num_mel_bins} is not divisible by the patch height in frequency "
+            f"patch_size[1]={patch[1]}."
+        )
+    if self.hidden_size % 4 != 0:
+        raise ValueError(
+            f"hidden_size={self.hidden_size} must be divisible by 4 for the 2-D sin-cos position embedding."
+        )
+    if not 0.0 < _as_float("mask_ratio", self.mask_ratio, "a number strictly between 0 and 1") < 1.0:
+        raise ValueError(f"mask_ratio={self.mask_ratio!r} is invalid; expected a number strictly between 0 and 1.")
+    self.mask_ratio = float(self.mask_ratio)
+    for name, choices in (
+        ("loss_on", _LOSS_ON),
+        ("classifier_pooling", _POOLING),
+    ):
+        value = getattr(self, name)
+        if not isinstance(value, str) or value not in choices:
+            raise ValueError(f"{name}={value!r} is invalid; expected one of {list(choices)}.")
+    if self.classifier_pooling == "cls" and not self.use_cls_token:
+        raise ValueError("classifier_pooling='cls' needs use_cls_token=True.")
+    for name in ("classifier_dropout", "drop_path_rate"):
+        value = getattr(self, name)
+        if not 0.0 <= _as_float(name, value, "a number in [0, 1)") < 1.0:
+            raise ValueError(f"{name}={value!r} is invalid; expected a number in [0, 1).")
+        setattr(self, name, float(value))
+    for name in non_negative_fields:
+        value = getattr(self, name)
+        if _as_float(name, value, "a finite non-negative number") < 0:
+            raise ValueError(f"{name}={value!r} is invalid; expected a finite non-negative number.")
+        setattr(self, name, float(value))
+
+
+class SpectrogramPatchMixin:
+    """Sizes derived from the patch grid, shared by the AxLSTM and SSAST configs."""
+
+    @property
+    def num_freq_patches(self) -> int:
+        """Number of patches along the mel axis (5 for 80 bins and 16-bin patches)."""
+        return self.num_mel_bins // self.patch_size[1]
+
+    @property
+    def patch_dim(self) -> int:
+        """Number of log-mel values in one patch (64 for 4 x 16 patches): the reconstruction target size."""
+        return self.patch_size[0] * self.patch_size[1]
+
+    @property
+    def num_patches_per_window(self) -> int:
+        """Number of patches of one `frames_per_window` window (250 for 200 frames)."""
+        return -(-self.frames_per_window // self.patch_size[0]) * self.num_freq_patches
+
+
+class AxLSTMConfig(SpectrogramPatchMixin, PreTrainedConfig):
     r"""
     Configuration of an AxLSTM encoder: an SSAST-style masked-spectrogram model whose transformer blocks are
     Vision-LSTM mLSTM blocks that alternate their traversal direction. The defaults give AxLSTM-Base as the authors
@@ -87,6 +159,10 @@ class AxLSTMConfig(PreTrainedConfig):
             Whether a learned CLS token (with a zero position embedding) is prepended to the patch tokens.
         mask_ratio (`float`, *optional*, defaults to 0.5):
             Fraction of patches replaced by the mask token during masked-spectrogram pretraining; in (0, 1).
+        mask_token_positions (`bool`, *optional*, defaults to `False`):
+            Whether the mask tokens get the position embedding too. The authors' code replaces patches by the mask
+            token *after* adding the positions, so a mask token carries none (the default, for parity); `True` adds
+            it, as the original SSAST does (for AxLSTM an ablation: an mLSTM knows positions from the order).
         loss_on (`str`, *optional*, defaults to `"all"`):
             Patches the reconstruction MSE averages over: `"all"` (masked and visible, what the authors trained with)
             or `"masked"` (masked patches only, the usual MAE choice).
@@ -147,6 +223,7 @@ class AxLSTMConfig(PreTrainedConfig):
         patch_size: tuple[int, int] | list[int] = (4, 16),
         use_cls_token: bool = True,
         mask_ratio: float = 0.5,
+        mask_token_positions: bool = False,
         loss_on: str = "all",
         norm_eps: float = 1e-5,
         final_norm_eps: float = 1e-6,
@@ -173,6 +250,7 @@ class AxLSTMConfig(PreTrainedConfig):
         self.patch_size = list(patch_size) if isinstance(patch_size, tuple) else patch_size
         self.use_cls_token = use_cls_token
         self.mask_ratio = mask_ratio
+        self.mask_token_positions = mask_token_positions
         self.loss_on = loss_on
         self.norm_eps = norm_eps
         self.final_norm_eps = final_norm_eps
@@ -212,21 +290,6 @@ class AxLSTMConfig(PreTrainedConfig):
         """Dimension of one mLSTM head (`intermediate_size / num_heads`)."""
         return self.intermediate_size // self.num_heads
 
-    @property
-    def num_freq_patches(self) -> int:
-        """Number of patches along the mel axis (5 for 80 bins and 16-bin patches)."""
-        return self.num_mel_bins // self.patch_size[1]
-
-    @property
-    def patch_dim(self) -> int:
-        """Number of log-mel values in one patch (64 for 4 x 16 patches): the reconstruction target size."""
-        return self.patch_size[0] * self.patch_size[1]
-
-    @property
-    def num_patches_per_window(self) -> int:
-        """Number of patches of one `frames_per_window` window (250 for 200 frames)."""
-        return -(-self.frames_per_window // self.patch_size[0]) * self.num_freq_patches
-
     # ------------------------------------------------------------------ presets
     @classmethod
     def from_preset(cls, name: str, **overrides) -> AxLSTMConfig:
@@ -243,23 +306,14 @@ class AxLSTMConfig(PreTrainedConfig):
 
         Integral values are stored as `int` (an integral float such as `4.0` is taken as 4), real values as `float`
         (numpy scalars included), so the config serialises to plain JSON."""
-        for name in _INT_FIELDS:
-            setattr(self, name, _as_int(name, getattr(self, name)))
-        patch = self.patch_size
-        if isinstance(patch, tuple):
-            patch = list(patch)
-        if not isinstance(patch, list) or len(patch) != 2:
-            raise ValueError(f"patch_size={patch!r} is invalid; expected two positive integers (time, frequency).")
-        try:
-            self.patch_size = [_as_int(f"patch_size[{i}]", p) for i, p in enumerate(patch)]
-        except ValueError as err:
-            raise ValueError(f"patch_size={patch!r} is invalid: {err}") from None
-        patch = self.patch_size
-        for name in _BOOL_FIELDS:
-            value = getattr(self, name)
-            if not isinstance(value, (bool, np.bool_)):
-                raise ValueError(f"{name}={value!r} is invalid; expected True or False, got a {type(value).__name__}.")
-            setattr(self, name, bool(value))
+        validate_spectrogram_fields(
+            self,
+            _INT_FIELDS,
+            _BOOL_FIELDS,
+            ("norm_eps", "final_norm_eps", "mlstm_eps", "initializer_range", "input_gate_bias_std"),
+        )
+        if self.mlstm_backend not in _BACKENDS:
+            raise ValueError(f"mlstm_backend={self.mlstm_backend!r} is invalid; expected one of {list(_BACKENDS)}.")
         inner = self.intermediate_size
         if inner % self.qkv_block_size != 0:
             raise ValueError(
@@ -271,34 +325,6 @@ class AxLSTMConfig(PreTrainedConfig):
                 f"num_heads={self.num_heads} does not divide hidden_size x expansion_factor = "
                 f"{self.hidden_size} x {self.expansion_factor} = {inner}."
             )
-        if self.num_mel_bins % patch[1] != 0:
-            raise ValueError(
-                f"num_mel_bins={self.num_mel_bins} is not divisible by the patch height in frequency "
-                f"patch_size[1]={patch[1]}."
-            )
-        if self.hidden_size % 4 != 0:
-            raise ValueError(
-                f"hidden_size={self.hidden_size} must be divisible by 4 for the 2-D sin-cos position embedding."
-            )
-        if not 0.0 < _as_float("mask_ratio", self.mask_ratio, "a number strictly between 0 and 1") < 1.0:
-            raise ValueError(f"mask_ratio={self.mask_ratio!r} is invalid; expected a number strictly between 0 and 1.")
-        self.mask_ratio = float(self.mask_ratio)
-        for name, choices in (("loss_on", _LOSS_ON), ("classifier_pooling", _POOLING), ("mlstm_backend", _BACKENDS)):
-            value = getattr(self, name)
-            if not isinstance(value, str) or value not in choices:
-                raise ValueError(f"{name}={value!r} is invalid; expected one of {list(choices)}.")
-        if self.classifier_pooling == "cls" and not self.use_cls_token:
-            raise ValueError("classifier_pooling='cls' needs use_cls_token=True.")
-        for name in ("classifier_dropout", "drop_path_rate"):
-            value = getattr(self, name)
-            if not 0.0 <= _as_float(name, value, "a number in [0, 1)") < 1.0:
-                raise ValueError(f"{name}={value!r} is invalid; expected a number in [0, 1).")
-            setattr(self, name, float(value))
-        for name in ("norm_eps", "final_norm_eps", "mlstm_eps", "initializer_range", "input_gate_bias_std"):
-            value = getattr(self, name)
-            if _as_float(name, value, "a finite non-negative number") < 0:
-                raise ValueError(f"{name}={value!r} is invalid; expected a finite non-negative number.")
-            setattr(self, name, float(value))
         fg = self.forget_gate_bias_range
         if isinstance(fg, tuple):
             fg = list(fg)
@@ -310,4 +336,4 @@ class AxLSTMConfig(PreTrainedConfig):
         self.forget_gate_bias_range = [low, high]
 
 
-__all__ = ["AxLSTMConfig", "AXLSTM_PRESETS"]
+__all__ = ["AxLSTMConfig", "AXLSTM_PRESETS", "SpectrogramPatchMixin", "validate_spectrogram_fields"]

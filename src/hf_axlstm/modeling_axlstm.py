@@ -128,7 +128,8 @@ class AxLSTMPatchEmbeddings(nn.Module):
 
 
 class AxLSTMEmbeddings(nn.Module):
-    """Patch embeddings + fixed sin-cos positions, optional mask tokens (after the positions), CLS prepended."""
+    """Patch embeddings + fixed sin-cos positions, optional mask tokens (after the positions, or with them when
+    `config.mask_token_positions`), CLS prepended. Shared by AxLSTM and SSAST."""
 
     def __init__(self, config: AxLSTMConfig):
         super().__init__()
@@ -146,7 +147,11 @@ class AxLSTMEmbeddings(nn.Module):
         tokens = patches + positions  # (B, P, D)
         if mask is not None:
             # The authors replace masked patches *after* adding the positions: a mask token carries no position.
-            tokens = torch.where(mask.bool().unsqueeze(-1), self.mask_token.to(tokens.dtype), tokens)
+            # With `mask_token_positions` it gets the position too (the original SSAST's order).
+            fill = self.mask_token.to(tokens.dtype)
+            if self.config.mask_token_positions:
+                fill = fill + positions
+            tokens = torch.where(mask.bool().unsqueeze(-1), fill, tokens)
         if self.cls_token is not None:
             tokens = torch.cat([self.cls_token.to(tokens.dtype).expand(tokens.shape[0], -1, -1), tokens], dim=1)
         return tokens  # (B, S, D) with S = [1 +] P
@@ -774,22 +779,12 @@ def _patch_mask(
     return time_ok.repeat_interleave(config.num_freq_patches, dim=1)  # (B, P)
 
 
-class AxLSTMModel(AxLSTMPreTrainedModel):
-    """The bare AxLSTM encoder: log-mel (batch, frames, mels) -> tokens (batch, 1 + patches, hidden_size)."""
+class SpectrogramEncoderMixin:
+    """The `forward` of a masked-spectrogram encoder (AxLSTM, SSAST): validate and pad the log-mel, build the patch
+    mask, then the model's own `_encode(input_values, patch_mask, padded, mask, output_hidden_states)`. The models
+    differ only in their blocks."""
 
-    _auto_class = "AutoModel"
-
-    def __init__(self, config: AxLSTMConfig):
-        super().__init__(config)
-        self.config = config
-        self.embeddings = AxLSTMEmbeddings(config)
-        self.layers = nn.ModuleList([AxLSTMBlock(config, i) for i in range(config.num_hidden_layers)])
-        self.layernorm = nn.LayerNorm(config.hidden_size, eps=config.final_norm_eps)
-        self.gradient_checkpointing = False
-        self.post_init()
-
-    def get_input_embeddings(self) -> AxLSTMPatchEmbeddings:
-        return self.embeddings.patch_embeddings
+    _attention_message = None  # set by each model: why output_attentions=True is refused
 
     def forward(
         self,
@@ -812,7 +807,7 @@ class AxLSTMModel(AxLSTMPreTrainedModel):
                 Patches to replace by the mask token (1 = masked), as in pretraining.
             output_hidden_states (`bool`, *optional*): return the embeddings and every block's output.
             return_dict (`bool`, *optional*): return an [`AxLSTMModelOutput`] instead of a tuple.
-            output_attentions (`bool`, *optional*): only `None`/`False`; an mLSTM has no attention maps.
+            output_attentions (`bool`, *optional*): only `None`/`False` (no attention maps are returned).
 
         Returns:
             [`AxLSTMModelOutput`]: `last_hidden_state` `(batch, 1 + num_patches, hidden_size)`, `pooler_output`
@@ -824,7 +819,7 @@ class AxLSTMModel(AxLSTMPreTrainedModel):
         `output_attentions=True`.
         """
         if output_attentions:
-            raise ValueError(_ATTENTION_MESSAGE)
+            raise ValueError(self._attention_message)
         return_dict = return_dict if return_dict is not None else self.config.return_dict
         output_hidden_states = (
             output_hidden_states if output_hidden_states is not None else self.config.output_hidden_states
@@ -837,6 +832,42 @@ class AxLSTMModel(AxLSTMPreTrainedModel):
             mask = _binary_tensor("mask", mask, patch_mask.shape, "(batch, num_patches)").to(patch_mask.device)
         outputs = self._encode(input_values, patch_mask, frame_mask is not None, mask, output_hidden_states)
         return outputs if return_dict else outputs.to_tuple()
+
+    def _finish(
+        self,
+        hidden_states: torch.Tensor,
+        patch_mask: torch.Tensor,
+        token_mask: torch.Tensor,
+        all_hidden: tuple | None,
+    ) -> AxLSTMModelOutput:
+        """Final LayerNorm and the mean over the real patch tokens."""
+        n_cls = 1 if self.config.use_cls_token else 0
+        last_hidden_state = self.layernorm(hidden_states)  # (B, S, D)
+        patches = last_hidden_state[:, n_cls:]  # (B, P, D)
+        weights = patch_mask.to(patches.dtype).unsqueeze(-1)  # (B, P, 1)
+        pooled = (patches * weights).sum(dim=1) / weights.sum(dim=1)  # (B, D)
+        return AxLSTMModelOutput(
+            last_hidden_state=last_hidden_state, pooler_output=pooled, token_mask=token_mask, hidden_states=all_hidden
+        )
+
+
+class AxLSTMModel(SpectrogramEncoderMixin, AxLSTMPreTrainedModel):
+    """The bare AxLSTM encoder: log-mel (batch, frames, mels) -> tokens (batch, 1 + patches, hidden_size)."""
+
+    _auto_class = "AutoModel"
+    _attention_message = _ATTENTION_MESSAGE
+
+    def __init__(self, config: AxLSTMConfig):
+        super().__init__(config)
+        self.config = config
+        self.embeddings = AxLSTMEmbeddings(config)
+        self.layers = nn.ModuleList([AxLSTMBlock(config, i) for i in range(config.num_hidden_layers)])
+        self.layernorm = nn.LayerNorm(config.hidden_size, eps=config.final_norm_eps)
+        self.gradient_checkpointing = False
+        self.post_init()
+
+    def get_input_embeddings(self) -> AxLSTMPatchEmbeddings:
+        return self.embeddings.patch_embeddings
 
     def _encode(
         self,
@@ -867,17 +898,7 @@ class AxLSTMModel(AxLSTMPreTrainedModel):
             if output_hidden_states:
                 all_hidden = all_hidden + (hidden_states,)
 
-        last_hidden_state = self.layernorm(hidden_states)  # (B, S, D)
-        patches = last_hidden_state[:, n_cls:]  # (B, P, D)
-        weights = patch_mask.to(patches.dtype).unsqueeze(-1)  # (B, P, 1)
-        pooled = (patches * weights).sum(dim=1) / weights.sum(dim=1)  # (B, D)
-
-        return AxLSTMModelOutput(
-            last_hidden_state=last_hidden_state,
-            pooler_output=pooled,
-            token_mask=token_mask,
-            hidden_states=all_hidden,
-        )
+        return self._finish(hidden_states, patch_mask, token_mask, all_hidden)
 
 
 # ----------------------------------------------------------------------------------------------------------- heads
@@ -896,16 +917,9 @@ class AxLSTMReconstructionHead(nn.Module):
         return self.decoder(self.activation(self.dense(hidden_states)))
 
 
-class AxLSTMForPreTraining(AxLSTMPreTrainedModel):
-    """AxLSTM with the masked-spectrogram-modelling head: random patches are masked and every patch reconstructed."""
-
-    _auto_class = "AutoModelForPreTraining"
-
-    def __init__(self, config: AxLSTMConfig):
-        super().__init__(config)
-        self.axlstm = AxLSTMModel(config)
-        self.head = AxLSTMReconstructionHead(config)
-        self.post_init()
+class SpectrogramPreTrainingMixin:
+    """Masked spectrogram modelling on top of an encoder (`self.base_model`) and `self.head`: `patchify`,
+    `unpatchify`, `random_mask` and the loss, the same for AxLSTM and SSAST."""
 
     def patchify(self, input_values: torch.Tensor) -> torch.Tensor:
         """(batch, frames, mels) -> (batch, num_patches, patch_time * patch_freq), time-major patches, each patch
@@ -997,14 +1011,14 @@ class AxLSTMForPreTraining(AxLSTMPreTrainedModel):
                 Makes the random mask reproducible: the patches with the smallest noise are masked.
             output_hidden_states (`bool`, *optional*): return the embeddings and every block's output.
             return_dict (`bool`, *optional*): return an [`AxLSTMForPreTrainingOutput`] instead of a tuple.
-            output_attentions (`bool`, *optional*): only `None`/`False`; an mLSTM has no attention maps.
+            output_attentions (`bool`, *optional*): only `None`/`False` (no attention maps are returned).
 
         Returns:
             [`AxLSTMForPreTrainingOutput`]: `loss` `()`, `logits` `(batch, num_patches, patch_dim)`, `mask` and
             `patch_mask` `(batch, num_patches)`, `hidden_states` when asked for.
         """
         if output_attentions:
-            raise ValueError(_ATTENTION_MESSAGE)
+            raise ValueError(self.base_model._attention_message)
         return_dict = return_dict if return_dict is not None else self.config.return_dict
         prepared, frame_mask = _prepare_input(self.config, input_values, attention_mask)
         batch, frames, _ = prepared.shape
@@ -1020,7 +1034,7 @@ class AxLSTMForPreTraining(AxLSTMPreTrainedModel):
         output_hidden_states = (
             output_hidden_states if output_hidden_states is not None else self.config.output_hidden_states
         )
-        outputs = self.axlstm._encode(prepared, patch_mask, frame_mask is not None, mask, output_hidden_states)
+        outputs = self.base_model._encode(prepared, patch_mask, frame_mask is not None, mask, output_hidden_states)
         n_cls = 1 if self.config.use_cls_token else 0
         logits = self.head(outputs.last_hidden_state[:, n_cls:])  # (B, P, patch_dim)
 
@@ -1036,18 +1050,21 @@ class AxLSTMForPreTraining(AxLSTMPreTrainedModel):
         )
 
 
-class AxLSTMForAudioClassification(AxLSTMPreTrainedModel):
-    """AxLSTM with a classification head: pooled encoder output -> dropout -> linear."""
+class AxLSTMForPreTraining(SpectrogramPreTrainingMixin, AxLSTMPreTrainedModel):
+    """AxLSTM with the masked-spectrogram-modelling head: random patches are masked and every patch reconstructed."""
 
-    _auto_class = "AutoModelForAudioClassification"
+    _auto_class = "AutoModelForPreTraining"
 
     def __init__(self, config: AxLSTMConfig):
         super().__init__(config)
-        self.num_labels = config.num_labels
         self.axlstm = AxLSTMModel(config)
-        self.dropout = nn.Dropout(config.classifier_dropout)
-        self.classifier = nn.Linear(config.hidden_size, config.num_labels)
+        self.head = AxLSTMReconstructionHead(config)
         self.post_init()
+
+
+class SpectrogramClassificationMixin:
+    """Audio classification on top of an encoder (`self.base_model`): pooled output (or CLS) -> dropout -> linear,
+    with checked labels; the same for AxLSTM and SSAST."""
 
     def forward(
         self,
@@ -1069,7 +1086,7 @@ class AxLSTMForAudioClassification(AxLSTMPreTrainedModel):
 
             output_hidden_states (`bool`, *optional*): return the embeddings and every block's output.
             return_dict (`bool`, *optional*): return a [`SequenceClassifierOutput`] instead of a tuple.
-            output_attentions (`bool`, *optional*): only `None`/`False`; an mLSTM has no attention maps.
+            output_attentions (`bool`, *optional*): only `None`/`False` (no attention maps are returned).
 
         Returns:
             [`SequenceClassifierOutput`] with `logits` of shape `(batch, num_labels)` and `loss` when labels are given.
@@ -1077,9 +1094,9 @@ class AxLSTMForAudioClassification(AxLSTMPreTrainedModel):
             problem type expects.
         """
         if output_attentions:
-            raise ValueError(_ATTENTION_MESSAGE)
+            raise ValueError(self.base_model._attention_message)
         return_dict = return_dict if return_dict is not None else self.config.return_dict
-        outputs = self.axlstm(
+        outputs = self.base_model(
             input_values, attention_mask=attention_mask, output_hidden_states=output_hidden_states, return_dict=True
         )
         if self.config.classifier_pooling == "cls":
@@ -1095,6 +1112,20 @@ class AxLSTMForAudioClassification(AxLSTMPreTrainedModel):
             out = (logits, outputs.hidden_states) if outputs.hidden_states is not None else (logits,)
             return ((loss,) + out) if loss is not None else out
         return SequenceClassifierOutput(loss=loss, logits=logits, hidden_states=outputs.hidden_states)
+
+
+class AxLSTMForAudioClassification(SpectrogramClassificationMixin, AxLSTMPreTrainedModel):
+    """AxLSTM with a classification head: pooled encoder output -> dropout -> linear."""
+
+    _auto_class = "AutoModelForAudioClassification"
+
+    def __init__(self, config: AxLSTMConfig):
+        super().__init__(config)
+        self.num_labels = config.num_labels
+        self.axlstm = AxLSTMModel(config)
+        self.dropout = nn.Dropout(config.classifier_dropout)
+        self.classifier = nn.Linear(config.hidden_size, config.num_labels)
+        self.post_init()
 
 
 def _problem_type(config: AxLSTMConfig, labels: torch.Tensor) -> str:
@@ -1166,6 +1197,9 @@ def _check_labels(labels, logits: torch.Tensor, config: AxLSTMConfig) -> torch.T
 
 
 __all__ = [
+    "SpectrogramClassificationMixin",
+    "SpectrogramEncoderMixin",
+    "SpectrogramPreTrainingMixin",
     "AxLSTMForAudioClassification",
     "AxLSTMForPreTraining",
     "AxLSTMModel",
