@@ -21,9 +21,11 @@ score divided by the best model's score on that task (x 100; or by `--normalize_
 `--output_dir`: `results.md` (a markdown table), `results.csv` and `results.png` (a bar chart with the intervals).
 
 Models (`--model NAME=SPEC`, repeatable):
-- a `save_pretrained` folder, a Hub id or an official `.pth` checkpoint: the AxLSTM encoder (`--layout`, `--mode`);
+- a `save_pretrained` folder, a Hub id or an official `.pth` checkpoint: the AxLSTM (or SSAST) encoder (`--layout`,
+  `--mode`);
 - `random:SRC`: a randomly initialised encoder of the same configuration as SRC (a folder, Hub id or a preset
-  `tiny`, `small`, `base`), seeded, so it is the same every run;
+  `tiny`, `small`, `base` for AxLSTM, `ssast-tiny`, `ssast-small`, `ssast-base` for SSAST), seeded, so it is the
+  same every run;
 - `logmel`: the plain log-mel baseline, mean and standard deviation over time of the (un-normalised) log-mel.
 
 Task spec (one JSON file per task; relative paths are relative to the JSON file):
@@ -61,7 +63,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from hf_axlstm import AxLSTMConfig, AxLSTMFeatureExtractor, AxLSTMModel, hear
+from hf_axlstm import AxLSTMConfig, AxLSTMFeatureExtractor, SSASTConfig, hear
 from hf_axlstm.audio import TARGET_SAMPLING_RATE, AudioDecodeError, decode_audio_value
 from hf_axlstm.data import DatasetInputError, LabelSpace, check_columns, load_audio_dataset, resolve_splits
 
@@ -245,14 +247,16 @@ def _build_embedder(spec: str, layout: str, mode: str, device: str):
         return LogMelBaseline(), {"kind": "logmel"}
     if spec.startswith("random:"):
         source = spec[len("random:") :]
+        from transformers import AutoConfig, AutoModel
+
         if source in ("tiny", "small", "base"):
             config = AxLSTMConfig.from_preset(source)
+        elif source in ("ssast-tiny", "ssast-small", "ssast-base"):
+            config = SSASTConfig.from_preset(source[len("ssast-") :])
         else:
-            from transformers import AutoConfig
-
             config = AutoConfig.from_pretrained(source)
         torch.manual_seed(0)
-        encoder = AxLSTMModel(AxLSTMConfig(**{**config.to_diff_dict(), "id2label": None}))
+        encoder = AutoModel.from_config(type(config)(**{**config.to_diff_dict(), "id2label": None}))
         model = hear.load_model(encoder, layout=layout, mode=mode, device=device)
         return EncoderEmbedder(model), {"kind": "random", "config": config.to_json_string(use_diff=True)}
     fingerprint = {"kind": "encoder", "source": spec}
@@ -268,11 +272,12 @@ def check_model_spec(spec: str) -> None:
     """A cheap check before any data is loaded: a local source must exist, anything else must be a valid Hub id."""
     random = spec.startswith("random:")
     source = spec[len("random:") :] if random else spec
-    if spec == "logmel" or (random and source in ("tiny", "small", "base")):
+    presets = ("tiny", "small", "base", "ssast-tiny", "ssast-small", "ssast-base")
+    if spec == "logmel" or (random and source in presets):
         return
     if not source:
         raise SpecError(
-            "--model spec 'random:' needs a source: random:FOLDER, random:HUB_ID or random:tiny|small|base."
+            "--model spec 'random:' needs a source: random:FOLDER, random:HUB_ID, random:tiny|small|base or random:ssast-tiny|small|base."
         )
     if Path(source).exists():
         return

@@ -394,10 +394,11 @@ def build_model(model_args: ModelArguments, space: LabelSpace):
         if source and Path(source).is_file():
             from hf_axlstm.convert_official import convert_checkpoint
 
-            pretrained = convert_checkpoint(source)
-            config = AxLSTMConfig(**{**pretrained.config.to_diff_dict(), **overrides, **label_kwargs})
-            model = AxLSTMForAudioClassification(config)
-            model.axlstm.load_state_dict(pretrained.axlstm.state_dict())
+            pretrained = convert_checkpoint(source)  # AxLSTM or the SSAST baseline, by its keys
+            config_cls = type(pretrained.config)
+            config = config_cls(**{**pretrained.config.to_diff_dict(), **overrides, **label_kwargs})
+            model = AutoModelForAudioClassification.from_config(config)
+            model.base_model.load_state_dict(pretrained.base_model.state_dict())
             return model, AxLSTMFeatureExtractor()
         if source:
             config = AutoConfig.from_pretrained(source, **overrides, **label_kwargs)

@@ -28,7 +28,9 @@ from pathlib import Path
 import torch
 
 from .configuration_axlstm import AxLSTMConfig
+from .configuration_ssast import SSASTConfig
 from .modeling_axlstm import AxLSTMForPreTraining, sincos_position_embedding
+from .modeling_ssast import SSASTForPreTraining
 
 # ---------------------------------------------------------------------------------------------- safe unpickling
 
@@ -178,35 +180,35 @@ def extract_state_dict(checkpoint) -> dict[str, torch.Tensor]:
 # -------------------------------------------------------------------------------------------- config inference
 
 
-def infer_config(state: dict[str, torch.Tensor], **overrides) -> AxLSTMConfig:
-    """Infer an `AxLSTMConfig` from the official weight shapes (and check the fixed position table against it)."""
+def _need(state: dict[str, torch.Tensor], key: str, ndim: int) -> torch.Tensor:
+    if key not in state:
+        raise ValueError(f"checkpoint is missing the weight {key!r}; is this an AxLSTM or SSAST checkpoint?")
+    if state[key].ndim != ndim:
+        raise ValueError(
+            f"weight {key!r} has shape {tuple(state[key].shape)}; an AxLSTM / SSAST checkpoint has {ndim} dimensions "
+            "there."
+        )
+    return state[key]
 
-    def need(key: str, ndim: int) -> torch.Tensor:
-        if key not in state:
-            raise ValueError(f"checkpoint is missing the weight {key!r}; is this an AxLSTM checkpoint?")
-        if state[key].ndim != ndim:
-            raise ValueError(
-                f"weight {key!r} has shape {tuple(state[key].shape)}; an AxLSTM checkpoint has {ndim} dimensions there."
-            )
-        return state[key]
 
-    patch_w = need("patch_embed.proj.weight", 4)  # (D, 1, pt, pf)
+def is_ssast_checkpoint(state: dict[str, torch.Tensor]) -> bool:
+    """Whether the weights are the authors' SSAST baseline (transformer blocks) rather than AxLSTM (mLSTM blocks)."""
+    return any(re.match(r"blocks\.\d+\.attn\.", k) for k in state)
+
+
+def _front_end(state: dict[str, torch.Tensor]) -> dict:
+    """The config fields both architectures share, from the patch embedding, the blocks and the position table."""
+    patch_w = _need(state, "patch_embed.proj.weight", 4)  # (D, 1, pt, pf)
     hidden = patch_w.shape[0]
     patch_size = [int(patch_w.shape[2]), int(patch_w.shape[3])]
     depth = len({int(m.group(1)) for k in state if (m := re.match(r"blocks\.(\d+)\.", k))})
     if depth == 0:
-        raise ValueError("checkpoint has no 'blocks.N.' weights; is this an AxLSTM checkpoint?")
-    up = need("blocks.0.layer.proj_up.weight", 2)  # (2I, D)
-    inner = up.shape[0] // 2
-    q = need("blocks.0.layer.q_proj.weight", 3)  # (I/bs, bs, bs)
-    num_heads = need("blocks.0.layer.mlstm_cell.igate.weight", 2).shape[0]
-    kernel = need("blocks.0.layer.conv1d.conv.weight", 3).shape[-1]
+        raise ValueError("checkpoint has no 'blocks.N.' weights; is this an AxLSTM or SSAST checkpoint?")
     use_cls = "cls_token" in state
-
     num_mel_bins, frames = 80, 200
     if "pos_embed" in state:
         # The table is a fixed function of the grid: find the (time x freq) grid that reproduces it.
-        table = need("pos_embed", 3)[0, int(use_cls) :].float()  # (P, D)
+        table = _need(state, "pos_embed", 3)[0, int(use_cls) :].float()  # (P, D)
         num_patches = table.shape[0]
         grid = None
         for num_freq in range(1, num_patches + 1):
@@ -219,20 +221,40 @@ def infer_config(state: dict[str, torch.Tensor], **overrides) -> AxLSTMConfig:
         if grid is None:
             raise ValueError("pos_embed is not the 2-D sin-cos table of any patch grid; cannot infer the input size.")
         frames, num_mel_bins = grid[0] * patch_size[0], grid[1] * patch_size[1]
-    kwargs = {
+    return {
         "hidden_size": hidden,
         "num_hidden_layers": depth,
-        "expansion_factor": inner // hidden,
-        "qkv_block_size": int(q.shape[-1]),
-        "num_heads": int(num_heads),
-        "conv_kernel_size": int(kernel),
         "num_mel_bins": num_mel_bins,
         "frames_per_window": frames,
         "patch_size": patch_size,
         "use_cls_token": use_cls,
     }
-    kwargs.update(overrides)
-    return AxLSTMConfig(**kwargs)
+
+
+def infer_config(state: dict[str, torch.Tensor], **overrides) -> AxLSTMConfig | SSASTConfig:
+    """Infer the config from the official weight shapes (and check the fixed position table against it): an
+    `SSASTConfig` for the authors' SSAST baseline, an `AxLSTMConfig` otherwise."""
+    kwargs = _front_end(state)
+    if is_ssast_checkpoint(state):
+        qkv = _need(state, "blocks.0.attn.qkv_layer.weight", 2)  # (3D, D)
+        mlp = _need(state, "blocks.0.mlp.layer1.weight", 2)  # (rD, D)
+        # The authors' SSAST uses heads of 64 (3 / 6 / 12 for tiny / small / base); the weights do not record it.
+        heads = overrides.pop("num_attention_heads", max(1, kwargs["hidden_size"] // 64))
+        kwargs.update(
+            num_attention_heads=heads,
+            mlp_ratio=mlp.shape[0] // kwargs["hidden_size"],
+            qkv_bias="blocks.0.attn.qkv_layer.bias" in state and qkv.shape[0] == 3 * kwargs["hidden_size"],
+        )
+        return SSASTConfig(**{**kwargs, **overrides})
+    up = _need(state, "blocks.0.layer.proj_up.weight", 2)  # (2I, D)
+    q = _need(state, "blocks.0.layer.q_proj.weight", 3)  # (I/bs, bs, bs)
+    kwargs.update(
+        expansion_factor=(up.shape[0] // 2) // kwargs["hidden_size"],
+        qkv_block_size=int(q.shape[-1]),
+        num_heads=int(_need(state, "blocks.0.layer.mlstm_cell.igate.weight", 2).shape[0]),
+        conv_kernel_size=int(_need(state, "blocks.0.layer.conv1d.conv.weight", 3).shape[-1]),
+    )
+    return AxLSTMConfig(**{**kwargs, **overrides})
 
 
 # ------------------------------------------------------------------------------------------------- weight mapping
@@ -249,13 +271,28 @@ _BLOCK_RENAMES = {
     "layer.conv1d.conv.bias": "mixer.conv.conv.bias",
     "layer.mlstm_cell.outnorm.weight": "mixer.out_norm.weight",
 }
+_SSAST_BLOCK_RENAMES = {
+    "norm1.weight": "norm1.weight",
+    "norm1.bias": "norm1.bias",
+    "attn.qkv_layer.weight": "attention.qkv.weight",
+    "attn.qkv_layer.bias": "attention.qkv.bias",
+    "attn.proj_layer.weight": "attention.proj.weight",
+    "attn.proj_layer.bias": "attention.proj.bias",
+    "norm2.weight": "norm2.weight",
+    "norm2.bias": "norm2.bias",
+    "mlp.layer1.weight": "mlp.fc1.weight",
+    "mlp.layer1.bias": "mlp.fc1.bias",
+    "mlp.layer2.weight": "mlp.fc2.weight",
+    "mlp.layer2.bias": "mlp.fc2.bias",
+}
+# `{base}` is the encoder's attribute: `axlstm` or `ssast`.
 _TOP_RENAMES = {
-    "cls_token": "axlstm.embeddings.cls_token",
-    "mask_token": "axlstm.embeddings.mask_token",
-    "patch_embed.proj.weight": "axlstm.embeddings.patch_embeddings.projection.weight",
-    "patch_embed.proj.bias": "axlstm.embeddings.patch_embeddings.projection.bias",
-    "encoder_norm.weight": "axlstm.layernorm.weight",
-    "encoder_norm.bias": "axlstm.layernorm.bias",
+    "cls_token": "{base}.embeddings.cls_token",
+    "mask_token": "{base}.embeddings.mask_token",
+    "patch_embed.proj.weight": "{base}.embeddings.patch_embeddings.projection.weight",
+    "patch_embed.proj.bias": "{base}.embeddings.patch_embeddings.projection.bias",
+    "encoder_norm.weight": "{base}.layernorm.weight",
+    "encoder_norm.bias": "{base}.layernorm.bias",
     "pred.0.weight": "head.dense.weight",
     "pred.0.bias": "head.dense.bias",
     "pred.2.weight": "head.decoder.weight",
@@ -263,8 +300,12 @@ _TOP_RENAMES = {
 }
 
 
-def convert_state_dict(state: dict[str, torch.Tensor], config: AxLSTMConfig) -> dict[str, torch.Tensor]:
-    """Map official weight names to `AxLSTMForPreTraining` names. Raises on any key it does not know."""
+def convert_state_dict(state: dict[str, torch.Tensor], config: AxLSTMConfig | SSASTConfig) -> dict[str, torch.Tensor]:
+    """Map official weight names to `AxLSTMForPreTraining` / `SSASTForPreTraining` names. Raises on any key it does
+    not know."""
+    ssast = isinstance(config, SSASTConfig)
+    base = "ssast" if ssast else "axlstm"
+    block_renames = _SSAST_BLOCK_RENAMES if ssast else _BLOCK_RENAMES
     out: dict[str, torch.Tensor] = {}
     gates: dict[int, dict[str, torch.Tensor]] = {}
     unexpected = []
@@ -272,16 +313,16 @@ def convert_state_dict(state: dict[str, torch.Tensor], config: AxLSTMConfig) -> 
         if key == "pos_embed":
             continue  # fixed table, recomputed by the model (checked in infer_config)
         if key in _TOP_RENAMES:
-            out[_TOP_RENAMES[key]] = value
+            out[_TOP_RENAMES[key].format(base=base)] = value
             continue
         m = re.match(r"blocks\.(\d+)\.(.+)$", key)
         if m is None:
             unexpected.append(key)
             continue
         idx, rest = int(m.group(1)), m.group(2)
-        if rest in _BLOCK_RENAMES:
-            out[f"axlstm.layers.{idx}.{_BLOCK_RENAMES[rest]}"] = value
-        elif (g := re.match(r"layer\.mlstm_cell\.(igate|fgate)\.(weight|bias)$", rest)) is not None:
+        if rest in block_renames:
+            out[f"{base}.layers.{idx}.{block_renames[rest]}"] = value
+        elif not ssast and (g := re.match(r"layer\.mlstm_cell\.(igate|fgate)\.(weight|bias)$", rest)) is not None:
             gates.setdefault(idx, {})[f"{g.group(1)}.{g.group(2)}"] = value
         else:
             unexpected.append(key)
@@ -297,12 +338,13 @@ def convert_state_dict(state: dict[str, torch.Tensor], config: AxLSTMConfig) -> 
     return {k: v.detach().clone().float().contiguous() for k, v in out.items()}
 
 
-def convert_checkpoint(checkpoint_path: str | Path, **config_overrides) -> AxLSTMForPreTraining:
-    """Load an official checkpoint into an `AxLSTMForPreTraining` (every weight checked)."""
+def convert_checkpoint(checkpoint_path: str | Path, **config_overrides) -> AxLSTMForPreTraining | SSASTForPreTraining:
+    """Load an official checkpoint into an `AxLSTMForPreTraining`, or an `SSASTForPreTraining` when its keys are the
+    SSAST baseline's (every weight checked)."""
     state = extract_state_dict(load_official_checkpoint(checkpoint_path))
     config = infer_config(state, **config_overrides)
     weights = convert_state_dict(state, config)
-    model = AxLSTMForPreTraining(config)
+    model = (SSASTForPreTraining if isinstance(config, SSASTConfig) else AxLSTMForPreTraining)(config)
     expected = set(model.state_dict())
     missing = sorted(expected - set(weights))
     has_head = any(k.startswith("head.") for k in weights)
@@ -384,9 +426,9 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, FileNotFoundError) as err:
         return error(str(err))
     _write_folder(model, out, args.overwrite)
-    n_params = sum(p.numel() for p in model.axlstm.parameters())
+    n_params = sum(p.numel() for p in model.base_model.parameters())
     print(
-        f"converted {args.checkpoint} -> {out} (hidden_size={model.config.hidden_size}, "
+        f"converted {args.checkpoint} -> {out} ({model.config.model_type}, hidden_size={model.config.hidden_size}, "
         f"layers={model.config.num_hidden_layers}, encoder parameters={n_params:,})"
     )
     if args.push_to_hub:

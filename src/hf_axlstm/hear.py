@@ -36,7 +36,7 @@ from torch import nn
 
 from .configuration_axlstm import AxLSTMConfig
 from .feature_extraction_axlstm import AxLSTMFeatureExtractor
-from .modeling_axlstm import AxLSTMModel, AxLSTMPreTrainedModel
+from .modeling_axlstm import AxLSTMPreTrainedModel, SpectrogramEncoderMixin
 
 LAYOUTS = ("time_major", "official")
 MODES = ("windows", "whole")
@@ -233,13 +233,16 @@ class AxLSTMHEARModel(nn.Module):
         return get_timestamp_embeddings(audio, self)
 
 
-def _encoder_of(model: nn.Module) -> AxLSTMModel:
-    if isinstance(model, AxLSTMModel):
+def _encoder_of(model: nn.Module) -> SpectrogramEncoderMixin:
+    """The encoder of an AxLSTM or SSAST model (the model itself, or its `base_model` when it has a head)."""
+    if isinstance(model, SpectrogramEncoderMixin):
         return model
-    encoder = getattr(model, "axlstm", None)
-    if isinstance(encoder, AxLSTMModel):
+    encoder = getattr(model, "base_model", None)
+    if isinstance(encoder, SpectrogramEncoderMixin):
         return encoder
-    raise TypeError(f"expected an AxLSTM model (AxLSTMModel or a model with an `axlstm` encoder), got {type(model)}.")
+    raise TypeError(
+        f"expected an AxLSTM or SSAST model (AxLSTMModel / SSASTModel or one with a head), got {type(model)}."
+    )
 
 
 def _check_audio(audio: torch.Tensor, model: AxLSTMHEARModel) -> torch.Tensor:

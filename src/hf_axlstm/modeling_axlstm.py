@@ -566,7 +566,32 @@ def _reverse(x: torch.Tensor, reverse_index: torch.Tensor | None) -> torch.Tenso
 # ---------------------------------------------------------------------------------------------------- base model
 
 
-class AxLSTMPreTrainedModel(PreTrainedModel):
+class RemoteCodeSaveMixin:
+    """`save_pretrained` that makes the folder Hub remote code: `_hub_auto_map` written into `config.json` and the
+    feature-extraction file copied next to the model files (transformers copies the modeling file and its relative
+    imports itself)."""
+
+    _hub_auto_map: dict[str, str] = {}
+
+    def save_pretrained(self, save_directory, *args, **kwargs):
+        """`PreTrainedModel.save_pretrained` (always safetensors), plus what Hub remote code needs: the
+        configuration, modeling, kernel and feature-extraction files next to the weights and the complete `auto_map`
+        in `config.json`, so the folder loads with `trust_remote_code=True` where hf_axlstm is not installed."""
+        import os
+        import shutil
+        from pathlib import Path
+
+        self.config.auto_map = dict(self._hub_auto_map)
+        self.config.architectures = [type(self).__name__]
+        extractor_file = Path(__file__).parent / "feature_extraction_axlstm.py"
+        if kwargs.get("is_main_process", True) and extractor_file.exists() and not os.path.isfile(save_directory):
+            # Copied first so that push_to_hub=True uploads it with the rest.
+            os.makedirs(save_directory, exist_ok=True)
+            shutil.copyfile(extractor_file, Path(save_directory) / extractor_file.name)
+        super().save_pretrained(save_directory, *args, **kwargs)
+
+
+class AxLSTMPreTrainedModel(RemoteCodeSaveMixin, PreTrainedModel):
     config_class = AxLSTMConfig
     config: AxLSTMConfig
     base_model_prefix = "axlstm"
@@ -574,6 +599,7 @@ class AxLSTMPreTrainedModel(PreTrainedModel):
     input_modalities = ("audio",)
     supports_gradient_checkpointing = True
     _no_split_modules = ["AxLSTMBlock"]
+    _hub_auto_map = AXLSTM_AUTO_MAP
 
     @torch.no_grad()
     def _init_weights(self, module: nn.Module) -> None:
@@ -621,23 +647,6 @@ class AxLSTMPreTrainedModel(PreTrainedModel):
         elif isinstance(module, nn.LayerNorm):
             init.ones_(module.weight)
             init.zeros_(module.bias)
-
-    def save_pretrained(self, save_directory, *args, **kwargs):
-        """`PreTrainedModel.save_pretrained` (always safetensors), plus what Hub remote code needs: the
-        configuration, modeling, kernel and feature-extraction files next to the weights and the complete `auto_map`
-        in `config.json`, so the folder loads with `trust_remote_code=True` where hf_axlstm is not installed."""
-        import os
-        import shutil
-        from pathlib import Path
-
-        self.config.auto_map = dict(AXLSTM_AUTO_MAP)
-        self.config.architectures = [type(self).__name__]
-        extractor_file = Path(__file__).parent / "feature_extraction_axlstm.py"
-        if kwargs.get("is_main_process", True) and extractor_file.exists() and not os.path.isfile(save_directory):
-            # Copied first so that push_to_hub=True uploads it with the rest.
-            os.makedirs(save_directory, exist_ok=True)
-            shutil.copyfile(extractor_file, Path(save_directory) / extractor_file.name)
-        super().save_pretrained(save_directory, *args, **kwargs)
 
 
 def _prepare_input(
@@ -1197,6 +1206,7 @@ def _check_labels(labels, logits: torch.Tensor, config: AxLSTMConfig) -> torch.T
 
 
 __all__ = [
+    "RemoteCodeSaveMixin",
     "SpectrogramClassificationMixin",
     "SpectrogramEncoderMixin",
     "SpectrogramPreTrainingMixin",
