@@ -36,7 +36,7 @@ from pathlib import Path
 import torch
 from torch.utils.data import DataLoader
 
-from hf_axlstm import AxLSTMConfig, AxLSTMFeatureExtractor, AxLSTMForPreTraining
+from hf_axlstm import AxLSTMConfig, AxLSTMFeatureExtractor, AxLSTMForPreTraining, SSASTConfig, SSASTForPreTraining
 from hf_axlstm.audio import AudioDecodeError
 from hf_axlstm.data import one_line
 from hf_axlstm.pretraining import (
@@ -70,7 +70,17 @@ from hf_axlstm.pretraining import (
 )
 from hf_axlstm.pretraining import ClipSource as _ClipSource
 
-CONFIG_OVERRIDES = ("hidden_size", "num_hidden_layers", "num_heads", "expansion_factor", "frames_per_window")
+CONFIG_OVERRIDES = (
+    "hidden_size",
+    "num_hidden_layers",
+    "num_heads",
+    "expansion_factor",
+    "num_attention_heads",
+    "frames_per_window",
+)
+# Overrides that only one architecture has.
+ARCHITECTURE_ONLY = {"num_heads": "axlstm", "expansion_factor": "axlstm", "num_attention_heads": "ssast"}
+ARCHITECTURES = {"axlstm": (AxLSTMConfig, AxLSTMForPreTraining), "ssast": (SSASTConfig, SSASTForPreTraining)}
 
 # What a finished (or interrupted) run writes at the top of --output_dir: --overwrite_output_dir deletes these.
 RUN_DIRS = ("checkpoints", "clip_ids", "axlstm_pretraining")
@@ -110,9 +120,22 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     data.add_argument("--num_workers", type=int, default=0, help="DataLoader workers per process.")
 
     model = parser.add_argument_group("model")
+    model.add_argument(
+        "--model_type",
+        type=str,
+        default="axlstm",
+        choices=sorted(ARCHITECTURES),
+        help="axlstm (default) or ssast, the paper's transformer baseline; every other flag is the same.",
+    )
     model.add_argument("--preset", type=str, default="tiny", choices=["tiny", "small", "base"])
     for name in CONFIG_OVERRIDES:
-        model.add_argument(f"--{name}", type=int, default=None, help=f"Override the preset's {name}.")
+        only = f" ({ARCHITECTURE_ONLY[name]} only)" if name in ARCHITECTURE_ONLY else ""
+        model.add_argument(f"--{name}", type=int, default=None, help=f"Override the preset's {name}{only}.")
+    model.add_argument(
+        "--mask_token_positions",
+        action="store_true",
+        help="Add the position embedding to the mask tokens too (the original SSAST; the authors' code does not).",
+    )
     model.add_argument("--mask_ratio", type=float, default=0.5, help="Share of patches masked (authors: 0.5).")
     model.add_argument("--loss_on", type=str, default="all", choices=["all", "masked"], help="Patches in the MSE.")
     model.add_argument("--torch_compile", action="store_true", help="torch.compile the model.")
@@ -201,6 +224,12 @@ def check_args(args: argparse.Namespace) -> None:
         value = getattr(args, name)
         if value is not None and value < 1:
             raise _bad(name, value, "a positive integer")
+    for name, architecture in ARCHITECTURE_ONLY.items():
+        if getattr(args, name) is not None and args.model_type != architecture:
+            raise PretrainingError(
+                f"--{name} applies to --model_type {architecture}, not {args.model_type}"
+                + (" (SSAST's heads: --num_attention_heads)." if name == "num_heads" else ".")
+            )
     for name in ("num_workers", "warmup_steps", "max_validation_clips", "seed"):
         value = getattr(args, name)
         if value is not None and value < 0:
@@ -429,13 +458,20 @@ def main(argv: list[str] | None = None) -> Path:
     set_seed(args.seed)
 
     overrides = {n: getattr(args, n) for n in CONFIG_OVERRIDES if getattr(args, n) is not None}
+    config_cls, model_cls = ARCHITECTURES[args.model_type]
     try:
-        config = AxLSTMConfig.from_preset(args.preset, mask_ratio=args.mask_ratio, loss_on=args.loss_on, **overrides)
+        config = config_cls.from_preset(
+            args.preset,
+            mask_ratio=args.mask_ratio,
+            loss_on=args.loss_on,
+            mask_token_positions=args.mask_token_positions,
+            **overrides,
+        )
     except ValueError as err:
         raise PretrainingError(str(err)) from None
     feature_extractor = AxLSTMFeatureExtractor(feature_size=config.num_mel_bins)
     feature_extractor.register_for_auto_class("AutoFeatureExtractor")
-    model = AxLSTMForPreTraining(config)
+    model = model_cls(config)
 
     train_data, val_data = build_data(args, config, feature_extractor, accelerator)
     streaming = isinstance(train_data, StreamingCrops)
@@ -474,6 +510,10 @@ def main(argv: list[str] | None = None) -> Path:
         "crop_frames:from": None if args.crop_frames else "the config's frames_per_window",
         "mask_ratio": args.mask_ratio,
         "loss_on": args.loss_on,
+        "model_type": args.model_type,
+        "preset": args.preset,
+        **{name: value for name, value in overrides.items()},
+        "mask_token_positions": args.mask_token_positions,
         "streaming": bool(streaming),
         "num_training_clips": None if streaming else len(train_data),
     }
@@ -567,7 +607,8 @@ def main(argv: list[str] | None = None) -> Path:
         clip_log = open(output_dir / "clip_ids" / f"rank{rank}.txt", "a")  # noqa: SIM115
 
     accelerator.print(
-        f"AxLSTM-{args.preset} {sum(p.numel() for p in model.parameters()) / 1e6:.2f}M params | processes {world} | "
+        f"{args.model_type}-{args.preset} {sum(p.numel() for p in model.parameters()) / 1e6:.2f}M params | "
+        f"processes {world} | "
         f"global batch {global_batch} | lr {learning_rate:.3g} | steps {max_steps} (warm-up {warmup}) | "
         f"precision {accelerator.mixed_precision}"
     )

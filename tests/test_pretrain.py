@@ -175,6 +175,42 @@ def test_pretrain_from_audio_folder_writes_loadable_model_checkpoints_and_plots(
     assert list(out.rglob("events.out.tfevents*")), "tensorboard events expected with --with_tracking"
 
 
+def test_pretrain_ssast_with_the_same_flags_and_mask_token_positions(corpus, tmp_path, capsys):
+    from transformers import AutoModelForPreTraining
+
+    out = tmp_path / "ssast"
+    args = ["--train_dir", str(corpus), "--output_dir", str(out), *TINY, "--model_type", "ssast",
+            "--num_attention_heads", "2", "--max_train_steps", "3", "--per_device_train_batch_size", "3",
+            "--checkpointing_steps", "2", "--mask_token_positions"]  # fmt: skip
+    pretrain.main([*args, "--stop_after_steps", "2"])
+    pretrain.main([*args, "--resume_from_checkpoint", "latest"])
+    assert "resumed from" in capsys.readouterr().out
+    config = json.loads((out / "config.json").read_text())
+    assert config["model_type"] == "ssast" and config["mask_token_positions"] is True
+    assert config["num_attention_heads"] == 2 and config["auto_map"]["AutoModel"] == "modeling_ssast.SSASTModel"
+    model = AutoModelForPreTraining.from_pretrained(out)
+    assert type(model).__name__ == "SSASTForPreTraining" and model.config.hidden_size == 32
+    assert (out / "reconstructions.png").is_file() and [r["step"] for r in _log(out)] == [1, 2, 3]
+    # the checkpoint records the architecture: resuming it as AxLSTM is refused with the flag named
+    axlstm_args = ["--train_dir", str(corpus), "--output_dir", str(out), *TINY, "--max_train_steps", "3",
+                   "--per_device_train_batch_size", "3", "--checkpointing_steps", "2", "--mask_token_positions"]  # fmt: skip
+    with pytest.raises(pretrain.PretrainingError, match="--model_type axlstm differs from the checkpoint's ssast"):
+        pretrain.main([*axlstm_args, "--resume_from_checkpoint", "latest"])
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (["--model_type", "ssast", "--num_heads", "2"], "--num_heads applies to --model_type axlstm, not ssast"),
+        (["--num_attention_heads", "2"], "--num_attention_heads applies to --model_type ssast, not axlstm"),
+        (["--model_type", "ssast"], "num_attention_heads=3 does not divide hidden_size=32"),
+    ],
+)
+def test_architecture_flags_are_checked(corpus, tmp_path, extra, message):
+    with pytest.raises(pretrain.PretrainingError, match=message):
+        pretrain.main(["--train_dir", str(corpus), "--output_dir", str(tmp_path / "x"), *TINY, *extra])
+
+
 def test_pretrain_from_datasets_dataset_map_style_and_streaming(corpus, tmp_path):
     import datasets
 
