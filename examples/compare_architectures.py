@@ -203,9 +203,9 @@ def pretrain_variant(args, name: str, model_type: str, options: dict, data_flags
     seconds = time.perf_counter() - start
     state = json.loads((folder / "trainer_state.json").read_text())
     val = [h["val_loss"] for h in state["history"] if "val_loss" in h]
-    from transformers import AutoModel
+    from transformers import AutoModelForPreTraining
 
-    encoder = AutoModel.from_pretrained(folder)
+    encoder = AutoModelForPreTraining.from_pretrained(folder).base_model  # the encoder, without a load report
     facts = {
         "name": name,
         "model_type": model_type,
