@@ -109,7 +109,37 @@ def validate_spectrogram_fields(self, int_fields, bool_fields, non_negative_fiel
 
 
 class SpectrogramPatchMixin:
-    """Sizes derived from the patch grid, shared by the AxLSTM and SSAST configs."""
+    """What the AxLSTM and SSAST configs share: the checks run before `PreTrainedConfig.__init__` (whose validators
+    read derived sizes such as `head_dim`) and again after `from_dict` (which applies `from_pretrained` overrides with
+    setattr), `label2id` from `id2label`, `from_preset`, and the sizes derived from the patch grid. A config class
+    sets `_presets` and `_family` and implements `_check_fields`."""
+
+    _presets: dict[str, dict[str, Any]] = {}
+    _family = ""
+
+    def __init__(self, **kwargs):
+        self._check_fields()
+        super().__init__(**kwargs)
+        if self.id2label is not None and self.label2id is None:
+            self.label2id = {label: idx for idx, label in self.id2label.items()}
+
+    def _check_fields(self) -> None:
+        raise NotImplementedError
+
+    @classmethod
+    def from_dict(cls, config_dict: dict[str, Any], **kwargs):
+        output = super().from_dict(config_dict, **kwargs)
+        (output[0] if isinstance(output, tuple) else output)._check_fields()
+        return output
+
+    @classmethod
+    def from_preset(cls, name: str, **overrides):
+        """Configuration of one of the paper's sizes (`"tiny"`, `"small"`, `"base"`), with `overrides` applied."""
+        if name not in cls._presets:
+            raise ValueError(
+                f"preset={name!r} is not a known {cls._family} preset; expected one of {sorted(cls._presets)}."
+            )
+        return cls(**{**cls._presets[name], **overrides})
 
     @property
     def num_freq_patches(self) -> int:
@@ -209,6 +239,8 @@ class AxLSTMConfig(SpectrogramPatchMixin, PreTrainedConfig):
 
     model_type = "axlstm"
     _auto_class = "AutoConfig"
+    _presets = AXLSTM_PRESETS
+    _family = "AxLSTM"
 
     def __init__(
         self,
@@ -266,18 +298,7 @@ class AxLSTMConfig(SpectrogramPatchMixin, PreTrainedConfig):
         self.drop_path_rate = drop_path_rate
         self.classifier_pooling = classifier_pooling
         self.classifier_dropout = classifier_dropout
-        # Before PreTrainedConfig.__init__: its own validators read derived sizes such as `head_dim`.
-        self.validate_axlstm()
-        super().__init__(**kwargs)
-        if self.id2label is not None and self.label2id is None:
-            self.label2id = {label: idx for idx, label in self.id2label.items()}
-
-    @classmethod
-    def from_dict(cls, config_dict: dict[str, Any], **kwargs):
-        # `from_pretrained(path, hidden_size=...)` sets such overrides with setattr after `__init__`: check again.
-        output = super().from_dict(config_dict, **kwargs)
-        (output[0] if isinstance(output, tuple) else output).validate_axlstm()
-        return output
+        super().__init__(**kwargs)  # SpectrogramPatchMixin: validate_axlstm, then PreTrainedConfig
 
     # ------------------------------------------------------------------ derived sizes
     @property
@@ -290,17 +311,10 @@ class AxLSTMConfig(SpectrogramPatchMixin, PreTrainedConfig):
         """Dimension of one mLSTM head (`intermediate_size / num_heads`)."""
         return self.intermediate_size // self.num_heads
 
-    # ------------------------------------------------------------------ presets
-    @classmethod
-    def from_preset(cls, name: str, **overrides) -> AxLSTMConfig:
-        """Configuration of one of the paper's sizes (`"tiny"`, `"small"`, `"base"`), with `overrides` applied."""
-        if name not in AXLSTM_PRESETS:
-            raise ValueError(
-                f"preset={name!r} is not a known AxLSTM preset; expected one of {sorted(AXLSTM_PRESETS)}."
-            )
-        return cls(**{**AXLSTM_PRESETS[name], **overrides})
-
     # ------------------------------------------------------------------ validation
+    def _check_fields(self) -> None:
+        self.validate_axlstm()
+
     def validate_axlstm(self) -> None:
         """Raise `ValueError` naming the field and the value for any invalid value or combination.
 

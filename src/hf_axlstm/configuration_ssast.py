@@ -82,6 +82,8 @@ class SSASTConfig(SpectrogramPatchMixin, PreTrainedConfig):
 
     model_type = "ssast"
     _auto_class = "AutoConfig"
+    _presets = SSAST_PRESETS
+    _family = "SSAST"
 
     def __init__(
         self,
@@ -125,17 +127,7 @@ class SSASTConfig(SpectrogramPatchMixin, PreTrainedConfig):
         self.initializer_range = initializer_range
         self.classifier_pooling = classifier_pooling
         self.classifier_dropout = classifier_dropout
-        self.validate_ssast()  # before PreTrainedConfig's validators, which read derived sizes
-        super().__init__(**kwargs)
-        if self.id2label is not None and self.label2id is None:
-            self.label2id = {label: idx for idx, label in self.id2label.items()}
-
-    @classmethod
-    def from_dict(cls, config_dict: dict[str, Any], **kwargs):
-        # `from_pretrained(path, hidden_size=...)` sets such overrides with setattr after `__init__`: check again.
-        output = super().from_dict(config_dict, **kwargs)
-        (output[0] if isinstance(output, tuple) else output).validate_ssast()
-        return output
+        super().__init__(**kwargs)  # SpectrogramPatchMixin: validate_ssast, then PreTrainedConfig
 
     @property
     def intermediate_size(self) -> int:
@@ -147,12 +139,8 @@ class SSASTConfig(SpectrogramPatchMixin, PreTrainedConfig):
         """Dimension of one attention head."""
         return self.hidden_size // self.num_attention_heads
 
-    @classmethod
-    def from_preset(cls, name: str, **overrides) -> SSASTConfig:
-        """Configuration of one of the paper's SSAST baselines (`"tiny"`, `"small"`, `"base"`), with overrides."""
-        if name not in SSAST_PRESETS:
-            raise ValueError(f"preset={name!r} is not a known SSAST preset; expected one of {sorted(SSAST_PRESETS)}.")
-        return cls(**{**SSAST_PRESETS[name], **overrides})
+    def _check_fields(self) -> None:
+        self.validate_ssast()
 
     def validate_ssast(self) -> None:
         """Raise `ValueError` naming the field and the value for any invalid value or combination."""
