@@ -794,6 +794,28 @@ class SpectrogramEncoderMixin:
     differ only in their blocks."""
 
     _attention_message = None  # set by each model: why output_attentions=True is refused
+    _block_class: type[nn.Module]  # set by each model: its block, built as `_block_class(config, layer_idx)`
+
+    def __init__(self, config):
+        super().__init__(config)
+        self.config = config
+        self.embeddings = AxLSTMEmbeddings(config)
+        self.layers = nn.ModuleList([self._block_class(config, i) for i in range(config.num_hidden_layers)])
+        self.layernorm = nn.LayerNorm(config.hidden_size, eps=config.final_norm_eps)
+        self.gradient_checkpointing = False
+        self.post_init()
+
+    def get_input_embeddings(self) -> AxLSTMPatchEmbeddings:
+        return self.embeddings.patch_embeddings
+
+    def _embed(
+        self, input_values: torch.Tensor, patch_mask: torch.Tensor, mask: torch.Tensor | None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Tokens (B, S, D) and the token mask (B, S), True for CLS and real patches."""
+        hidden_states = self.embeddings(input_values, mask)
+        n_cls = 1 if self.config.use_cls_token else 0
+        token_mask = torch.cat([patch_mask.new_ones(patch_mask.shape[0], n_cls), patch_mask], dim=1)
+        return hidden_states, token_mask
 
     def forward(
         self,
@@ -865,18 +887,7 @@ class AxLSTMModel(SpectrogramEncoderMixin, AxLSTMPreTrainedModel):
 
     _auto_class = "AutoModel"
     _attention_message = _ATTENTION_MESSAGE
-
-    def __init__(self, config: AxLSTMConfig):
-        super().__init__(config)
-        self.config = config
-        self.embeddings = AxLSTMEmbeddings(config)
-        self.layers = nn.ModuleList([AxLSTMBlock(config, i) for i in range(config.num_hidden_layers)])
-        self.layernorm = nn.LayerNorm(config.hidden_size, eps=config.final_norm_eps)
-        self.gradient_checkpointing = False
-        self.post_init()
-
-    def get_input_embeddings(self) -> AxLSTMPatchEmbeddings:
-        return self.embeddings.patch_embeddings
+    _block_class = AxLSTMBlock
 
     def _encode(
         self,
@@ -887,11 +898,8 @@ class AxLSTMModel(SpectrogramEncoderMixin, AxLSTMPreTrainedModel):
         output_hidden_states: bool,
     ) -> AxLSTMModelOutput:
         """The encoder proper, on input already validated and padded by `_prepare_input`."""
-        batch = input_values.shape[0]
-        hidden_states = self.embeddings(input_values, mask)  # (B, S, D)
-        n_cls = 1 if self.config.use_cls_token else 0
+        hidden_states, token_mask = self._embed(input_values, patch_mask, mask)  # (B, S, D), (B, S)
         seq = hidden_states.shape[1]
-        token_mask = torch.cat([patch_mask.new_ones(batch, n_cls), patch_mask], dim=1)  # (B, S)
 
         reverse_index = None
         if padded and (torch.compiler.is_compiling() or not bool(patch_mask.all())):

@@ -142,18 +142,7 @@ class SSASTModel(SpectrogramEncoderMixin, SSASTPreTrainedModel):
 
     _auto_class = "AutoModel"
     _attention_message = _ATTENTION_MESSAGE
-
-    def __init__(self, config: SSASTConfig):
-        super().__init__(config)
-        self.config = config
-        self.embeddings = AxLSTMEmbeddings(config)
-        self.layers = nn.ModuleList([SSASTBlock(config, i) for i in range(config.num_hidden_layers)])
-        self.layernorm = nn.LayerNorm(config.hidden_size, eps=config.final_norm_eps)
-        self.gradient_checkpointing = False
-        self.post_init()
-
-    def get_input_embeddings(self) -> AxLSTMPatchEmbeddings:
-        return self.embeddings.patch_embeddings
+    _block_class = SSASTBlock
 
     def _encode(
         self,
@@ -164,10 +153,7 @@ class SSASTModel(SpectrogramEncoderMixin, SSASTPreTrainedModel):
         output_hidden_states: bool,
     ) -> AxLSTMModelOutput:
         """The encoder proper, on input already validated and padded by `_prepare_input`."""
-        batch = input_values.shape[0]
-        hidden_states = self.embeddings(input_values, mask)  # (B, S, D)
-        n_cls = 1 if self.config.use_cls_token else 0
-        token_mask = torch.cat([patch_mask.new_ones(batch, n_cls), patch_mask], dim=1)  # (B, S)
+        hidden_states, token_mask = self._embed(input_values, patch_mask, mask)  # (B, S, D), (B, S)
         key_mask = token_mask if padded else None
         all_hidden = (hidden_states,) if output_hidden_states else None
         for layer in self.layers:
