@@ -342,20 +342,6 @@ class AxLSTMBlockDiagonalLinear(nn.Module):
         blocks = x.unflatten(-1, (-1, self.block_size))  # (..., NB, bs)
         return torch.einsum("...bi,boi->...bo", blocks, self.weight).flatten(-2)
 
-    def tiles(self) -> torch.Tensor:
-        """The weight regrouped as (num_tiles, tile_in, tile_out) block-diagonal tiles of up to 16 channels.
-
-        4 x 4 blocks make poor matmuls; grouping 4 of them into one block-diagonal 16 x 16 tile (zeros off the blocks)
-        makes the projection one batched matmul over the tiles, measured 2-3.5x faster than the per-block einsum.
-        16-wide tiles beat 32-wide ones (half the FLOPs, at a lower rate): 1.3-2x on 2048 rows of 384-1536 channels,
-        +5% for the small and base encoders, no change for tiny.
-        """
-        return _block_tiles(self.weight)
-
-    def fold_into(self, weight: torch.Tensor) -> torch.Tensor:
-        """`weight @ W` as a dense (rows, features) matrix, for a (rows, features) `weight` applied after this map."""
-        return _fold_blocks(weight, self.weight.to(weight.dtype))
-
 
 def _fold_blocks(weight: torch.Tensor, blocks: torch.Tensor) -> torch.Tensor:
     """`weight @ W` for a (rows, features) `weight` and the block-diagonal W given by its blocks (NB, bs, bs)."""
@@ -369,8 +355,12 @@ def _accumulation_dtype(dtype: torch.dtype) -> torch.dtype:
 
 
 def _block_tiles(weight: torch.Tensor, width: int = 16) -> torch.Tensor:
-    """Block-diagonal weight (NB, bs, bs) (out, in) -> (G, tile_in, tile_out) tiles of `width` channels (see
-    `AxLSTMBlockDiagonalLinear.tiles`)."""
+    """Block-diagonal weight (NB, bs, bs) (out, in) -> (G, tile_in, tile_out) block-diagonal tiles of `width` channels.
+
+    4 x 4 blocks make poor matmuls; grouping 4 of them into one block-diagonal 16 x 16 tile (zeros off the blocks)
+    makes the projection one batched matmul over the tiles, measured 2-3.5x faster than the per-block einsum.
+    16-wide tiles beat 32-wide ones (half the FLOPs, at a lower rate): 1.3-2x on 2048 rows of 384-1536 channels,
+    +5% for the small and base encoders, no change for tiny."""
     num_blocks, bs, _ = weight.shape
     per_tile = math.gcd(num_blocks, max(1, width // bs))
     w = weight.view(num_blocks // per_tile, per_tile, bs, bs)  # (G, blk, out, in)

@@ -569,12 +569,6 @@ def list_checkpoints(checkpoints_dir: str | os.PathLike) -> list[Path]:
     return [p for _, p in sorted(found)]
 
 
-def is_complete_checkpoint(path: Path) -> bool:
-    """The completion marker and the trainer state are there (says nothing about their contents: see
-    `verify_checkpoint`)."""
-    return (path / COMPLETE_MARKER).is_file() and (path / TRAINER_STATE_FILE).is_file()
-
-
 def file_sha256(path: Path, sync: bool = False) -> str:
     """Hex sha256 of a file's bytes (with `sync`, also flushed to disk)."""
     digest = hashlib.sha256()
@@ -783,7 +777,6 @@ __all__ = [
     "feature_metadata",
     "file_sha256",
     "finalize_checkpoint",
-    "is_complete_checkpoint",
     "list_checkpoints",
     "load_feature_shards",
     "num_patches",
