@@ -74,8 +74,9 @@ AUTO_CUDA_MAX_PARALLEL_BYTES = 2 * 1024**3
 
 def _cumsum(x: torch.Tensor) -> torch.Tensor:
     """Cumulative sum over the last axis (float32). Under torch.compile as a product with a triangular matrix: the
-    inductor of torch 2.11 failed to generate the CUDA code of the fused scan (measured on an H100)."""
-    if torch.compiler.is_compiling():
+    inductor of torch 2.11 failed to generate the CUDA code of the fused scan (measured on an H100). Under export
+    the plain scan (ONNX has CumSum)."""
+    if torch.compiler.is_compiling() and not torch.compiler.is_exporting():
         size = x.shape[-1]
         upper = torch.ones(size, size, dtype=x.dtype, device=x.device).triu()  # upper[j, i] = 1 for j <= i
         with torch.autocast(device_type=x.device.type, enabled=False):
@@ -84,7 +85,16 @@ def _cumsum(x: torch.Tensor) -> torch.Tensor:
 
 
 def _cummax(x: torch.Tensor) -> torch.Tensor:
-    """Cumulative max over the last axis; under torch.compile as a masked row max (see `_cumsum`)."""
+    """Cumulative max over the last axis; under torch.compile as a masked row max (see `_cumsum`). Under export, for
+    a static length, log2(length) steps of max with the sequence shifted by 1, 2, 4, ... (ONNX has no cummax, and
+    the (L x L) masked max was the largest elementwise cost of the exported chunkwise form)."""
+    size = x.shape[-1]
+    if torch.compiler.is_exporting() and isinstance(size, int):
+        shift = 1
+        while shift < size:
+            x = torch.maximum(x, F.pad(x[..., :-shift], (shift, 0), value=float("-inf")))
+            shift *= 2
+        return x
     if torch.compiler.is_compiling():
         future = _causal_mask(x.shape[-1], x.device)
         return x.unsqueeze(-2).masked_fill(future, float("-inf")).amax(dim=-1)
@@ -342,6 +352,77 @@ def mlstm_chunkwise(
     return h.to(out_dtype)
 
 
+def mlstm_chunkwise_graph(
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    igate: torch.Tensor,
+    fgate: torch.Tensor,
+    eps: float = 1e-6,
+    chunk_size: int = 64,
+    aligned: bool = False,
+) -> torch.Tensor:
+    """The chunkwise mLSTM without a Python loop over the chunks: the form `torch.export` / ONNX export records, where
+    the number of chunks is symbolic (one graph for any length). Same function and shapes as `mlstm_chunkwise`.
+
+    The states entering each chunk come from one product instead of a loop. With e_c = m_out_c - G_c (the chunk
+    stabiliser minus the summed log forget gates up to chunk c, a cumulative max and so non-decreasing), the state
+    entering chunk c, divided by exp(m_in_c), is sum_{c' < c} exp(e_c' - e_{c-1}) K_c'^T V_c' (keys weighted as in
+    `mlstm_chunkwise`): a lower-triangular (chunks x chunks) matrix of weights <= 1 times the per-chunk K^T V. That
+    costs chunks^2 x head_dim^2 per head, under a tenth of the block's other work up to a minute of audio, so the graph
+    stays (close to) linear in the length. Every branch below depends only on static sizes.
+
+    `aligned=True` promises that seq is a multiple of `chunk_size` (the exported encoder pads its tokens once, so
+    that no block pads q, k, v and the gates again).
+    """
+    batch, heads, seq, head_dim = q.shape
+    value_dim = v.shape[-1]
+    out_dtype = v.dtype
+    scale = head_dim**-0.5
+    q, igate, fgate = q * scale, igate.float(), fgate.float()
+    if not aligned:
+        pad = -seq % chunk_size  # symbolic under export: F.pad with a zero amount is a no-op
+        q, k, v = (F.pad(t, (0, 0, 0, pad)) for t in (q, k, v))
+        igate, fgate = (F.pad(t, (0, pad)) for t in (igate, fgate))
+
+    def chunks(t: torch.Tensor) -> torch.Tensor:
+        return t.reshape(batch, heads, -1, chunk_size, *t.shape[3:])
+
+    q, k, v = chunks(q), chunks(k), chunks(v)  # (B, NH, NC, L, DH)
+    g = _cumsum(chunks(F.logsigmoid(fgate)))  # (B, NH, NC, L): log forget gates cumulated within each chunk
+    b = chunks(igate) - g  # (B, NH, NC, L)
+    b_max = _cummax(b)  # (B, NH, NC, L)
+    g_last = g[..., -1]  # (B, NH, NC)
+    g_total = _cumsum(g_last)  # (B, NH, NC)
+    e = _cummax(g_last + b_max[..., -1] - g_total)  # (B, NH, NC), non-decreasing
+    m_out = g_total + e  # (B, NH, NC): the stabiliser after each chunk
+    m_in = torch.cat([torch.full_like(m_out[..., :1], _NEG), m_out[..., :-1]], dim=-1)  # (B, NH, NC), entering c
+    key_weight = torch.exp(b + (g_last - m_out).unsqueeze(-1))  # (B, NH, NC, L) <= 1
+    k_weighted = k.float() * key_weight.unsqueeze(-1)  # (B, NH, NC, L, DH)
+    kv = (k_weighted.to(v.dtype).transpose(-2, -1) @ v).float()  # (B, NH, NC, DH, DV): each chunk's K^T V
+    # carry[c, c'] = exp(e_c' - e_{c-1}) for c' < c, else 0 (row 0: the empty state entering the first chunk).
+    # (Slicing off the last chunk's K^T V, which no chunk reads, would save 1 / NC of this work, but the sliced sizes
+    # made torch.export assume at least three chunks: the exported graph then failed on short clips.)
+    e_before = torch.cat([torch.full_like(e[..., :1], -_NEG), e[..., :-1]], dim=-1)  # (B, NH, NC): e_{c-1}
+    num_chunks = kv.shape[2]
+    strictly_lower = torch.ones(num_chunks, num_chunks, dtype=e.dtype, device=e.device).tril(-1)
+    carry = (e.unsqueeze(-2) - e_before.unsqueeze(-1)).mul(strictly_lower).exp().mul(strictly_lower)  # <= 1
+    c_in = (carry @ kv.reshape(batch, heads, num_chunks, head_dim * value_dim)).view_as(kv)  # entering chunk c
+    n_in = carry @ k_weighted.sum(dim=-2)  # (B, NH, NC, DH)
+
+    row_max = torch.maximum(m_in.unsqueeze(-1), b_max)  # (B, NH, NC, L)
+    state_weight = torch.exp(m_in.unsqueeze(-1) - row_max)  # (B, NH, NC, L) <= 1
+    decay = _stabilised_decay(b, row_max)  # (B, NH, NC, L, L)
+    c_intra = (q @ k.transpose(-2, -1)).float() * decay  # (B, NH, NC, L, L)
+    numerator = (c_intra.to(v.dtype) @ v).float() + state_weight.unsqueeze(-1) * (q @ c_in.to(q.dtype)).float()
+    n_raw = c_intra.sum(dim=-1) + state_weight * (q.float() @ n_in.unsqueeze(-1)).squeeze(-1)  # (B, NH, NC, L)
+    normaliser = torch.maximum(n_raw.abs(), torch.exp(-(g + row_max)))  # (B, NH, NC, L)
+    h = numerator / (normaliser + eps).unsqueeze(-1)  # (B, NH, NC, L, DV)
+    if aligned:
+        return h.reshape(batch, heads, seq, value_dim).to(out_dtype)
+    return h.reshape(batch, heads, -1, value_dim)[:, :, :seq].to(out_dtype)
+
+
 # NX-AI's `mlstm_kernels` chunkwise Triton kernel ("xl_chunk", TFLA) computes the same gated linear attention with the
 # same normaliser form, max(|q . n|, exp(-m)) + eps, but not quite the same stabiliser m (from its source, v2.0.6):
 # (1) without an initial state its running stabiliser starts at 0 instead of -inf, so m_i >= sum of the log forget
@@ -486,4 +567,12 @@ def mlstm(
     raise ValueError(f"backend={backend!r} is not a known mLSTM backend; expected one of {list(BACKENDS)}.")
 
 
-__all__ = ["BACKENDS", "mlstm", "mlstm_chunkwise", "mlstm_parallel", "mlstm_triton", "select_backend"]
+__all__ = [
+    "BACKENDS",
+    "mlstm",
+    "mlstm_chunkwise",
+    "mlstm_chunkwise_graph",
+    "mlstm_parallel",
+    "mlstm_triton",
+    "select_backend",
+]

@@ -21,7 +21,7 @@ from transformers.modeling_outputs import SequenceClassifierOutput
 from transformers.utils import ModelOutput
 
 from .configuration_axlstm import AxLSTMConfig
-from .kernels_axlstm import mlstm, select_backend
+from .kernels_axlstm import mlstm, mlstm_chunkwise_graph, mlstm_parallel, select_backend
 
 # Written into every saved config so that a folder loads with plain transformers and `trust_remote_code=True`.
 AXLSTM_AUTO_MAP = {
@@ -460,19 +460,23 @@ class AxLSTMMixer(nn.Module):
             self._derived_cache = (key, derived)
         return derived
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, chunk_aligned: bool = False) -> torch.Tensor:
+        """x (B, S, D) -> (B, S, D). `chunk_aligned`: S is a multiple of `config.chunk_size` (used under export)."""
         batch, real_seq, _ = x.shape
         inner = self.learnable_skip.shape[0]
         chunk = self.config.chunk_size
         backend = self.config.mlstm_backend
-        if backend == "auto":  # resolved here (not in `mlstm`) because the padding below depends on it
+        exporting = torch.compiler.is_exporting()
+        if (
+            backend == "auto" and not exporting
+        ):  # resolved here (not in `mlstm`) because the padding below depends on it
             training = torch.is_grad_enabled() and (x.requires_grad or self.proj_up.weight.requires_grad)
             backend = select_backend(
                 real_seq, inner // self.num_heads, chunk, training, x.is_cuda, batch * self.num_heads
             )
         # The chunkwise kernel works on whole chunks. Padding the (narrow) input at the end, where the causal conv and
         # mLSTM cannot carry it back to the real positions, saves padding q, k and v inside the kernel.
-        pad = -real_seq % chunk if backend == "chunkwise" and real_seq > chunk else 0
+        pad = -real_seq % chunk if backend == "chunkwise" and not exporting and real_seq > chunk else 0
         if pad:
             x = F.pad(x, (0, 0, 0, pad))
         seq = real_seq + pad
@@ -494,16 +498,18 @@ class AxLSTMMixer(nn.Module):
         q = _tiles_to_heads(_tiled_matmul(conv_rows, qk_tiles.to(conv_rows.dtype)), batch, seq, self.num_heads)
         k = _rows_to_heads(conv_rows, batch, seq, self.num_heads)
         v = _tiles_to_heads(_tiled_matmul(x_mlstm, v_tiles.to(x_mlstm.dtype)), batch, seq, self.num_heads)
-        h = mlstm(
-            q,
-            k,
-            v,
-            igate,
-            fgate,
-            eps=self.config.mlstm_eps,
-            backend=backend,
-            chunk_size=chunk,
-        )  # (B, NH, S, DH)
+        if exporting:
+            # torch.export / ONNX: the length is symbolic, so the chunk loop cannot be unrolled; one graph for every
+            # length, linear in it (the loop-free chunkwise form; `parallel` exports the quadratic one).
+            if backend == "parallel":
+                h = mlstm_parallel(q, k, v, igate, fgate, eps=self.config.mlstm_eps)
+            else:
+                h = mlstm_chunkwise_graph(
+                    q, k, v, igate, fgate, eps=self.config.mlstm_eps, chunk_size=chunk, aligned=chunk_aligned
+                )
+        else:
+            h = mlstm(q, k, v, igate, fgate, eps=self.config.mlstm_eps, backend=backend, chunk_size=chunk)
+        # h: (B, NH, S, DH)
         tail_grad = grad or _records_grad(h)
         fp32 = h.dtype == conv_act.dtype == z.dtype == torch.float32 and not torch.is_autocast_enabled(x.device.type)
         if tail_grad and fp32 and not torch.compiler.is_compiling():
@@ -536,11 +542,13 @@ class AxLSTMBlock(GradientCheckpointingLayer):
         depth = config.num_hidden_layers
         self.drop_path_rate = config.drop_path_rate * layer_idx / (depth - 1) if depth > 1 else 0.0
 
-    def forward(self, hidden_states: torch.Tensor, reverse_index: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(
+        self, hidden_states: torch.Tensor, reverse_index: torch.Tensor | None = None, chunk_aligned: bool = False
+    ) -> torch.Tensor:
         x = self.norm(hidden_states)  # (B, S, D)
         if self.reverse:
             x = _reverse(x, reverse_index)
-        x = self.mixer(x)
+        x = self.mixer(x, chunk_aligned)
         if self.reverse:
             x = _reverse(x, reverse_index)
         return hidden_states + _drop_path(x, self.drop_path_rate, self.training)
@@ -683,7 +691,7 @@ def _prepare_input(
         attention_mask = attention_mask.bool()
         input_values = input_values.masked_fill(~attention_mask.unsqueeze(-1), 0.0)
     pad = -frames % config.patch_size[0]
-    if pad:
+    if torch.compiler.is_exporting() or pad:  # symbolic frames under export: always pad (by 0 when aligned)
         input_values = F.pad(input_values, (0, 0, 0, pad))
         if attention_mask is not None:
             attention_mask = F.pad(attention_mask, (0, pad))
@@ -889,6 +897,15 @@ class AxLSTMModel(SpectrogramEncoderMixin, AxLSTMPreTrainedModel):
     ) -> AxLSTMModelOutput:
         """The encoder proper, on input already validated and padded by `_prepare_input`."""
         hidden_states, token_mask = self._embed(input_values, patch_mask, mask)  # (B, S, D), (B, S)
+        real_seq = hidden_states.shape[1]
+        exporting = torch.compiler.is_exporting()
+        if exporting:
+            # One graph for every length: the tokens are padded once to whole mLSTM chunks (as padding at the end,
+            # which the causal blocks never let reach a real token), so no block pads again.
+            pad = -real_seq % self.config.chunk_size
+            hidden_states = F.pad(hidden_states, (0, 0, 0, pad))
+            token_mask = F.pad(token_mask, (0, pad))
+            padded = True
         seq = hidden_states.shape[1]
 
         reverse_index = None
@@ -899,13 +916,13 @@ class AxLSTMModel(SpectrogramEncoderMixin, AxLSTMPreTrainedModel):
             positions = torch.arange(seq, device=hidden_states.device).unsqueeze(0)  # (1, S)
             reverse_index = torch.where(positions < lengths, lengths - 1 - positions, positions)  # (B, S)
 
-        all_hidden = (hidden_states,) if output_hidden_states else None
+        all_hidden = (hidden_states[:, :real_seq],) if output_hidden_states else None
         for layer in self.layers:
-            hidden_states = layer(hidden_states, reverse_index)
+            hidden_states = layer(hidden_states, reverse_index, exporting)
             if output_hidden_states:
-                all_hidden = all_hidden + (hidden_states,)
+                all_hidden = all_hidden + (hidden_states[:, :real_seq],)
 
-        return self._finish(hidden_states, patch_mask, token_mask, all_hidden)
+        return self._finish(hidden_states[:, :real_seq], patch_mask, token_mask[:, :real_seq], all_hidden)
 
 
 # ----------------------------------------------------------------------------------------------------------- heads
