@@ -13,7 +13,8 @@ the speed ratio to eager fp32, and the worst relative error of the pooled embedd
   threads (torch gets the same number).
 - Peak memory: the rise of the process's peak RSS (VmHWM, reset just before the call) during one call, in a fresh
   subprocess per (size, back end) with glibc mmapping every block over 64 KiB (as in benchmarks/encoder.py); the
-  weights and the ORT session are loaded before the reset, so it is the call's working memory.
+  weights and the ORT session are loaded before the reset, so it is the call's working memory (ORT without its
+  memory arena there, which would otherwise keep the first call's buffers and show no rise on the second).
 
     python benchmarks/inference.py                                   # tiny + base, batch 1 and 8, 2 s and 10 s
     python benchmarks/inference.py --sizes tiny --batches 1 --seconds 2 --repeats 3    # a quick look
@@ -76,14 +77,16 @@ def exported_folder(size: str, cache_dir: Path, layers: int | None) -> Path:
     return source
 
 
-def runner(backend: str, source: Path, threads: int):
-    """A callable (input_values, attention_mask) -> pooled embedding (numpy) for the back end."""
+def runner(backend: str, source: Path, threads: int, arena: bool = True):
+    """A callable (input_values, attention_mask) -> pooled embedding (numpy) for the back end. ONNX Runtime runs
+    without busy-waiting threads, which would otherwise slow the PyTorch call timed after it."""
     from hf_axlstm import AxLSTMModel
     from hf_axlstm.ort import make_session
 
     if backend.startswith("ort"):
         file = "model_int8.onnx" if backend == "ort-int8" else "model.onnx"
-        session = make_session(source.parent / source.name.replace("-torch", "-onnx") / file, threads=threads)
+        folder = source.parent / source.name.replace("-torch", "-onnx")
+        session = make_session(folder / file, threads=threads, spinning=False, arena=arena)
 
         def run(values, mask):
             return session.run(["pooler_output"], {"input_values": values.numpy(), "attention_mask": mask.numpy()})[0]
@@ -109,7 +112,7 @@ def inputs_for(batch: int, seconds: float, seed: int = 0):
 def memory_case(size: str, backend: str, cases: list, threads: int, source: str) -> dict:
     """Runs in a fresh subprocess: peak-RSS rise (MiB) of one call per case, smallest case first."""
     torch.set_num_threads(threads)
-    run = runner(backend, Path(source), threads)
+    run = runner(backend, Path(source), threads, arena=False)  # no arena: each call's memory shows in its peak
     out = {}
     for batch, seconds in sorted(cases, key=lambda c: c[0] * c[1]):
         values, mask = inputs_for(batch, seconds)

@@ -48,7 +48,7 @@ def main(argv=None) -> None:
     from hf_axlstm import AxLSTMModel
     from hf_axlstm.audio import load_audio
     from hf_axlstm.export_onnx import export
-    from hf_axlstm.ort import ORTAxLSTMForAudioClassification, ORTAxLSTMModel
+    from hf_axlstm.ort import ORTAudioClassificationPipeline, ORTAxLSTMForAudioClassification, ORTAxLSTMModel
 
     hf_logging.set_verbosity_error()
     demo_dir = Path(args.demo_dir)
@@ -96,7 +96,12 @@ def main(argv=None) -> None:
     int8_model = ORTAxLSTMForAudioClassification.from_pretrained(
         demo_dir / "classifier-onnx", file_name="model_int8.onnx", threads=args.threads
     )
-    int8_pipe = pipeline("audio-classification", model=int8_model, feature_extractor=extractor)
+    int8_pipe = pipeline(
+        "audio-classification",
+        model=int8_model,
+        feature_extractor=extractor,
+        pipeline_class=ORTAudioClassificationPipeline,
+    )
     agree = correct_fp32 = correct_int8 = 0
     for row, path in zip(split["test"], files["test"]):
         audio = {"raw": load_audio(path), "sampling_rate": 16000}

@@ -14,6 +14,9 @@ Data: a Hub dataset id, an `audiofolder` directory, a CSV/JSON file (or a folder
 split is carved from train (`--validation_split_percentage`, seeded); with only a train split a test split is carved
 as well. Audio is decoded with soundfile and resampled to 16 kHz (no torchcodec needed).
 
+From scratch instead: `--config_name tiny|small|base` (AxLSTM), `--config_name ssast-tiny|ssast-small|ssast-base`
+(the paper's SSAST transformer baseline) or `--config_name path/to/config.json` of either model type.
+
 Modes: `full` (everything trains), `linear_probe` (frozen encoder, only the classifier), `lld` (everything trains,
 the learning rate of block i scaled by `layer_decay ** (num_layers + 1 - (i + 1))`: the classifier and final norm get
 the full rate, the patch embedding the smallest).
@@ -55,7 +58,7 @@ from transformers import (
 )
 
 import hf_axlstm  # noqa: F401  (registers AxLSTM with the Auto classes)
-from hf_axlstm import AxLSTMConfig, AxLSTMFeatureExtractor, AxLSTMForAudioClassification
+from hf_axlstm import AXLSTM_PRESETS, SSAST_PRESETS, AxLSTMConfig, AxLSTMFeatureExtractor, SSASTConfig
 from hf_axlstm.audio import TARGET_SAMPLING_RATE, AudioDecodeError, decode_audio_value
 from hf_axlstm.data import (
     DatasetInputError,
@@ -87,7 +90,10 @@ class ModelArguments:
     )
     config_name: str | None = field(
         default=None,
-        metadata={"help": "Train from scratch: a preset (tiny, small, base) or a config.json path."},
+        metadata={
+            "help": "Train from scratch: an AxLSTM preset (tiny, small, base), an SSAST one (ssast-tiny, ssast-small, "
+            "ssast-base) or a config.json path."
+        },
     )
     config_overrides: str | None = field(
         default=None, metadata={"help": "Config overrides 'key=value,key=value' (values parsed as JSON)."}
@@ -378,6 +384,35 @@ def _parse_overrides(text: str | None) -> dict:
     return overrides
 
 
+def scratch_config(name: str) -> tuple[type, dict]:
+    """(config class, fields) for --config_name: an AxLSTM preset (tiny, small, base), an SSAST one (ssast-tiny,
+    ssast-small, ssast-base: the paper's transformer baseline), or a config.json of either model type."""
+    classes = {"axlstm": AxLSTMConfig, "ssast": SSASTConfig}
+    if Path(name).is_file():
+        try:
+            fields = json.loads(Path(name).read_text())
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+            raise ModelInputError(f"--config_name {name!r} is not a readable config.json: {err}") from err
+        model_type = fields.get("model_type", "axlstm") if isinstance(fields, dict) else None
+        if model_type not in classes:
+            raise ModelInputError(
+                f"--config_name {name!r} has model_type {model_type!r}; expected one of {sorted(classes)}."
+            )
+        base = classes[model_type].from_json_file(name).to_diff_dict()
+        config_cls = classes[model_type]
+    else:
+        config_cls, preset = (
+            (SSASTConfig, name[len("ssast-") :]) if name.startswith("ssast-") else (AxLSTMConfig, name)
+        )
+        if preset not in config_cls._presets:
+            presets = sorted(AXLSTM_PRESETS) + [f"ssast-{p}" for p in sorted(SSAST_PRESETS)]
+            raise ModelInputError(
+                f"--config_name {name!r} is neither a config.json file nor a preset; expected one of {presets}."
+            )
+        base = config_cls.from_preset(preset).to_diff_dict()
+    return config_cls, {k: v for k, v in base.items() if k not in ("model_type", "transformers_version")}
+
+
 def build_model(model_args: ModelArguments, space: LabelSpace):
     label_kwargs = {
         "id2label": space.id2label,
@@ -416,14 +451,9 @@ def build_model(model_args: ModelArguments, space: LabelSpace):
                 feature_extractor = AxLSTMFeatureExtractor()  # a Hub model without one
             return model, feature_extractor
         if model_args.config_name:
-            if Path(model_args.config_name).is_file():
-                base = AxLSTMConfig.from_json_file(model_args.config_name).to_diff_dict()
-            else:
-                base = AxLSTMConfig.from_preset(model_args.config_name).to_diff_dict()
-            base = {k: v for k, v in base.items() if k not in ("model_type", "transformers_version")}
-            return AxLSTMForAudioClassification(AxLSTMConfig(**{**base, **overrides, **label_kwargs})), (
-                AxLSTMFeatureExtractor()
-            )
+            config_cls, base = scratch_config(model_args.config_name)
+            config = config_cls(**{**base, **overrides, **label_kwargs})
+            return AutoModelForAudioClassification.from_config(config), AxLSTMFeatureExtractor()
     except OSError as err:
         raise ModelInputError(f"cannot load model {source!r}: {err}") from err
     raise ModelInputError("pass --model_name_or_path (pretrained) or --config_name (train from scratch).")

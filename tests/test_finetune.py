@@ -292,3 +292,35 @@ def test_finetune_from_the_authors_checkpoint_then_hear(data, official_dir, tmp_
     # The fine-tuned folder also serves the HEAR API (AutoModel takes the encoder out of it).
     embedder = hear.load_model(str(out), device="cpu")
     assert hear.get_scene_embeddings(torch.zeros(1, 8000), embedder).shape == (1, 5 * 64)
+
+
+@pytest.mark.parametrize(
+    "name,model_type,params",
+    [("tiny", "axlstm", 2.87), ("ssast-tiny", "ssast", 5.35)],
+    ids=["axlstm-tiny", "ssast-tiny"],
+)
+def test_config_name_builds_either_architecture_from_scratch(name, model_type, params):
+    space = finetune.LabelSpace(["a", "b", "c"], multi_label=False)
+    model, extractor = finetune.build_model(finetune.ModelArguments(config_name=name), space)
+    assert model.config.model_type == model_type
+    assert type(model).__name__ == f"{'SSAST' if model_type == 'ssast' else 'AxLSTM'}ForAudioClassification"
+    encoder = sum(p.numel() for p in model.base_model.parameters() if p.requires_grad) / 1e6
+    assert encoder == pytest.approx(params, abs=0.005)
+    assert model.config.id2label == {0: "a", 1: "b", 2: "c"}
+    logits = model(torch.randn(2, 200, 80)).logits
+    assert logits.shape == (2, 3)
+    assert isinstance(extractor, AxLSTMFeatureExtractor)
+
+
+def test_config_name_reads_a_config_json_of_either_type(tmp_path):
+    from hf_axlstm import SSASTConfig
+
+    space = finetune.LabelSpace(["a", "b"], multi_label=False)
+    SSASTConfig(hidden_size=64, num_hidden_layers=2, num_attention_heads=4).save_pretrained(tmp_path / "s")
+    model, _ = finetune.build_model(finetune.ModelArguments(config_name=str(tmp_path / "s" / "config.json")), space)
+    assert model.config.model_type == "ssast" and model.config.hidden_size == 64
+    (tmp_path / "bert.json").write_text('{"model_type": "bert"}')
+    with pytest.raises(finetune.ModelInputError, match=r"model_type 'bert'; expected one of \['axlstm', 'ssast'\]"):
+        finetune.scratch_config(str(tmp_path / "bert.json"))
+    with pytest.raises(finetune.ModelInputError, match=r"'ssast-huge' is neither a config.json file nor a preset"):
+        finetune.scratch_config("ssast-huge")

@@ -1,3 +1,4 @@
+# ruff: noqa: E402  (the imports below need the `onnx` extra, checked by importorskip first)
 """ONNX export (`hf_axlstm.export_onnx`) and the ONNX Runtime models (`hf_axlstm.ort`): parity with PyTorch over
 dynamic batch and length, padding, int8, the pipeline, and the exporter's refusals. Skipped without the `onnx` extra;
 CI installs it. The exports use a small 2-block model (chunk 16, so short clips span several mLSTM chunks)."""
@@ -12,18 +13,23 @@ onnx = pytest.importorskip("onnx")
 pytest.importorskip("onnxscript")
 ort = pytest.importorskip("onnxruntime")
 
-from transformers import AutoFeatureExtractor, pipeline  # noqa: E402
+from transformers import AutoFeatureExtractor, pipeline
 
-from hf_axlstm import (  # noqa: E402
+from hf_axlstm import (
     AxLSTMConfig,
     AxLSTMFeatureExtractor,
     AxLSTMForAudioClassification,
     AxLSTMModel,
-    export_onnx,  # noqa: E402
+    export_onnx,
 )
-from hf_axlstm.configuration_ssast import SSASTConfig  # noqa: E402
-from hf_axlstm.modeling_ssast import SSASTModel  # noqa: E402
-from hf_axlstm.ort import ORTAxLSTMForAudioClassification, ORTAxLSTMModel, make_session  # noqa: E402
+from hf_axlstm.configuration_ssast import SSASTConfig
+from hf_axlstm.modeling_ssast import SSASTModel
+from hf_axlstm.ort import (
+    ORTAudioClassificationPipeline,
+    ORTAxLSTMForAudioClassification,
+    ORTAxLSTMModel,
+    make_session,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -97,8 +103,8 @@ def test_export_writes_the_folder_with_named_dynamic_io(encoder_export):
 
 @pytest.mark.parametrize(
     "batch,frames",
-    [(1, 10), (1, 200), (3, 203), (2, 1000), (1, 6000)],
-    ids=["0.1s", "2s", "odd-frames-batch3", "10s-batch2", "60s"],
+    [(1, 1), (1, 10), (2, 60), (1, 200), (3, 203), (2, 1000), (1, 6000)],
+    ids=["1-frame", "0.1s", "0.6s-batch2", "2s", "odd-frames-batch3", "10s-batch2", "60s"],
 )
 def test_encoder_matches_pytorch_at_every_length(encoder_export, batch, frames):
     model, out, _ = encoder_export
@@ -170,21 +176,32 @@ def test_pipeline_on_the_exported_classifier_gives_the_pytorch_labels(classifier
         "audio-classification", model=ORTAxLSTMForAudioClassification.from_pretrained(out), feature_extractor=extractor
     )
     reference = pipeline("audio-classification", model=str(source))
+    quiet = pipeline(
+        "audio-classification",
+        model=ORTAxLSTMForAudioClassification.from_pretrained(out),
+        feature_extractor=extractor,
+        pipeline_class=ORTAudioClassificationPipeline,
+    )
     rng = np.random.default_rng(7)
     clips = [np.sin(2 * np.pi * 440 * np.arange(32000) / 16000).astype(np.float32), rng.standard_normal(12345) * 0.3]
     for clip in clips:
         got, want = exported(clip.astype(np.float32)), reference(clip.astype(np.float32))
-        assert [r["label"] for r in got] == [r["label"] for r in want]
+        assert [r["label"] for r in got] == [r["label"] for r in want] == [r["label"] for r in quiet(clip)]
         for g, w in zip(got, want):
             assert g["score"] == pytest.approx(w["score"], abs=1e-5)
 
 
-def test_ort_models_refuse_the_wrong_graph_and_bad_input(encoder_export, classifier_export):
+def test_ort_models_refuse_the_wrong_graph_and_bad_input(encoder_export, classifier_export, monkeypatch):
+    import huggingface_hub.constants
+
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)  # as in CI: no network
     _, out, _ = encoder_export
     with pytest.raises(ValueError, match=r"returns \['last_hidden_state', 'pooler_output'\]; .* expects \['logits'\]"):
         ORTAxLSTMForAudioClassification.from_pretrained(out)
     with pytest.raises(ValueError, match="does not exist"):
         ORTAxLSTMModel.from_pretrained(out, file_name="model_int8.onnx")
+    with pytest.raises(ValueError, match="'no-such-user/no-such-repo' is not a local folder and could not be fetched"):
+        ORTAxLSTMModel.from_pretrained("no-such-user/no-such-repo")
     model = ORTAxLSTMModel.from_pretrained(out)
     with pytest.raises(ValueError, match=r"input_values has shape \(1, 200, 64\); expected \(batch, frames, 80\)"):
         model(torch.zeros(1, 200, 64))

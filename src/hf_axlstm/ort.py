@@ -7,6 +7,8 @@
     model = ORTAxLSTMForAudioClassification.from_pretrained("exported/")   # or file_name="model_int8.onnx"
     classifier = pipeline("audio-classification", model=model,
                           feature_extractor=AutoFeatureExtractor.from_pretrained("exported/"))
+    # pipeline_class=hf_axlstm.ort.ORTAudioClassificationPipeline: the same, without transformers logging that the
+    # model class is not one of its own
 
 The classes take the feature extractor's tensors (`input_values`, `attention_mask`) and return the same output
 classes as the PyTorch models (`logits`; `last_hidden_state` and `pooler_output`), as torch tensors, so
@@ -22,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from transformers import AutoConfig
+from transformers import AudioClassificationPipeline, AutoConfig
 from transformers.modeling_outputs import SequenceClassifierOutput
 
 from .modeling_axlstm import AxLSTMModelOutput
@@ -30,14 +32,19 @@ from .modeling_axlstm import AxLSTMModelOutput
 DEFAULT_FILE = "model.onnx"
 
 
-def make_session(path: str | Path, threads: int | None = None):
+def make_session(path: str | Path, threads: int | None = None, spinning: bool = True, arena: bool = True):
     """An ONNX Runtime CPU session with all graph optimisations. `threads`: intra-op threads (default: ORT's choice,
-    one per physical core)."""
+    one per physical core). `spinning=False` stops ORT's idle threads from busy-waiting after a call (they would take
+    the cores from other work, e.g. a PyTorch model timed next to it); `arena=False` returns each call's memory to the
+    system (for measuring a call's peak)."""
     import onnxruntime as ort
 
     options = ort.SessionOptions()
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     options.inter_op_num_threads = 1
+    options.enable_cpu_mem_arena = arena
+    if not spinning:
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     if threads is not None:
         if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
             raise ValueError(f"threads={threads!r} is invalid; expected a positive integer or None.")
@@ -65,11 +72,24 @@ class _ORTModelBase:
         self.dtype = torch.float32
 
     @classmethod
-    def from_pretrained(cls, folder: str | os.PathLike, file_name: str = DEFAULT_FILE, threads: int | None = None):
-        """Load `folder/file_name` (written by `hf_axlstm.export_onnx`) and the folder's config.json."""
+    def from_pretrained(
+        cls, folder: str | os.PathLike, file_name: str = DEFAULT_FILE, threads: int | None = None, revision=None
+    ):
+        """Load `folder/file_name` (written by `hf_axlstm.export_onnx`) and the folder's config.json. `folder` may be
+        a Hub repo id: only the ONNX file and the JSON configs are downloaded (no code is fetched or run)."""
         import hf_axlstm  # noqa: F401 - registers the configs
 
-        folder = Path(folder)
+        if not Path(folder).expanduser().is_dir() and not str(folder).startswith((".", "/", "~")):
+            from huggingface_hub import snapshot_download
+
+            try:
+                folder = snapshot_download(str(folder), revision=revision, allow_patterns=[file_name, "*.json"])
+            except Exception as err:  # noqa: BLE001 - offline, unknown repo, bad id: one clear message
+                raise ValueError(
+                    f"{str(folder)!r} is not a local folder and could not be fetched from the Hub ({err}); expected "
+                    "a folder written by `python -m hf_axlstm.export_onnx` or the id of a Hub repo holding one."
+                ) from err
+        folder = Path(folder).expanduser()
         path = folder / file_name
         if not path.is_file():
             raise ValueError(
@@ -154,4 +174,15 @@ class ORTAxLSTMForAudioClassification(_ORTModelBase):
         return SequenceClassifierOutput(logits=self._run(input_values, attention_mask)["logits"])
 
 
-__all__ = ["ORTAxLSTMForAudioClassification", "ORTAxLSTMModel", "make_session"]
+class ORTAudioClassificationPipeline(AudioClassificationPipeline):
+    """transformers' audio-classification pipeline, minus its check that the model is one of transformers' own
+    classes (which logs an error for an ONNX Runtime model, though the pipeline works):
+    `pipeline("audio-classification", model=ort_model, feature_extractor=..., pipeline_class=ORTAudioClassificationPipeline)`.
+    """
+
+    def check_model_type(self, supported_models):
+        if not isinstance(self.model, _ORTModelBase):
+            super().check_model_type(supported_models)
+
+
+__all__ = ["ORTAudioClassificationPipeline", "ORTAxLSTMForAudioClassification", "ORTAxLSTMModel", "make_session"]
