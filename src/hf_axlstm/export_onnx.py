@@ -5,7 +5,7 @@
         [--opset N] [--quantize int8] [--overwrite]
 
 `OUTPUT_DIR` receives `model.onnx` (float32), `config.json` and `preprocessor_config.json`, and with `--quantize int8`
-also `model_int8.onnx` (ONNX Runtime's dynamic int8 quantisation of the matrix products). The graph takes
+also `model_int8.onnx` (ONNX Runtime's dynamic int8 quantisation of the projections, see `quantize_int8`). The graph takes
 `input_values` (batch, frames, num_mel_bins) float32 and `attention_mask` (batch, frames) int64, both dynamic in batch
 and frames, and returns `last_hidden_state` (batch, 1 + patches, hidden) and `pooler_output` (batch, hidden) for
 `feature-extraction`, or `logits` (batch, num_labels) for `audio-classification` (the default when the folder's
