@@ -7,11 +7,14 @@ of tokens for both: 1 + ceil(frames / 4) * 5 (2 s = 200 frames = 251 tokens; 10 
 - `clip_flops(config, seq)`: analytic matmul FLOPs of one clip of `seq` tokens (2 per multiply-add), dispatching to
   `axlstm_clip_flops` (the authors' formulation, full S x S products) or `ssast_clip_flops`;
   `quadratic_clip_flops(config, seq)`: the S x S part of it.
+- `cpu_name()`: the CPU model and its wide-vector / bf16 units, for the tables' headers.
 """
 
 from __future__ import annotations
 
 import math
+import platform
+import subprocess
 
 import torch
 
@@ -106,3 +109,14 @@ def build_encoder(architecture: str, size: str, seed: int = 0, device: str = "cp
 def encoder_params(model: torch.nn.Module) -> int:
     """Parameters of the encoder (a bare encoder: all of them; a pretraining model: all but its head)."""
     return sum(p.numel() for n, p in model.named_parameters() if not n.startswith("head."))
+
+
+def cpu_name() -> str:
+    """`lscpu`'s model name and which of AVX-512 / AVX512-BF16 / AMX-BF16 the CPU has (the bf16 story depends on it)."""
+    try:
+        out = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
+    except OSError:
+        return platform.processor() or "unknown CPU"
+    name = next((line.split(":", 1)[1].strip() for line in out.splitlines() if line.startswith("Model name")), None)
+    units = [flag for flag in ("avx512f", "avx512_bf16", "amx_bf16") if f" {flag}" in out]
+    return f"{name or platform.processor() or 'unknown CPU'} ({', '.join(units) if units else 'no AVX-512, no bf16 units'})"

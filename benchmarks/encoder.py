@@ -465,19 +465,9 @@ def main(argv=None) -> None:
                 medians = interleaved_medians(fns, rounds, warmup=0 if slow_bf16 else 1)
                 for model in models.values():
                     model.eval()
+                case = {"size": size, "clip s": clip_s, "mode": mode, "batch": batch, "dtype": dtype}
                 for arch, variant in out_of_memory:
-                    rows.append(
-                        {
-                            "arch": arch,
-                            "size": size,
-                            "clip s": clip_s,
-                            "mode": mode,
-                            "batch": batch,
-                            "dtype": dtype,
-                            "variant": variant,
-                            "clips/s": "out of memory",
-                        }  # fmt: skip
-                    )
+                    rows.append({**case, "arch": arch, "variant": variant, "clips/s": "out of memory"})
                 for (arch, variant), seconds_per_call in medians.items():
                     if dtype == "fp32":
                         fp32_seconds[mode, batch, arch, variant] = seconds_per_call
@@ -487,12 +477,8 @@ def main(argv=None) -> None:
                     mem, ref_mem = memory_here[arch, variant], memory_here.get((arch, "reference"))
                     rows.append(
                         {
+                            **case,
                             "arch": arch,
-                            "size": size,
-                            "clip s": clip_s,
-                            "mode": mode,
-                            "batch": batch,
-                            "dtype": dtype,
                             "variant": variant,
                             "clips/s": batch / seconds_per_call,
                             "latency ms": seconds_per_call * 1e3,

@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import subprocess
 import sys
 import time
@@ -35,6 +34,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from architectures import cpu_name  # noqa: E402
 from encoder import memory_env, peak_rss_kib, reset_peak_rss  # noqa: E402
 
 BACKENDS = ("eager", "bf16", "compile", "ort", "ort-int8")
@@ -47,21 +47,8 @@ LABELS = {
 }
 
 
-def cpu_name() -> str:
-    try:
-        for line in subprocess.run(["lscpu"], capture_output=True, text=True).stdout.splitlines():
-            if line.startswith("Model name"):
-                name = line.split(":", 1)[1].strip()
-                flags = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
-                extras = [f for f in ("avx512f", "avx512_bf16", "amx_bf16") if f" {f}" in flags]
-                return f"{name} ({', '.join(extras) if extras else 'AVX2, no AVX-512 / bf16 units'})"
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
-
-
-def exported_folder(size: str, cache_dir: Path, layers: int | None) -> Path:
-    """The size's encoder as a save_pretrained folder and its ONNX export (fp32 + int8), built once."""
+def exported_folder(size: str, cache_dir: Path, layers: int | None) -> tuple[Path, Path]:
+    """(save_pretrained folder, ONNX export folder with fp32 + int8 graphs) of the size's encoder, built once."""
     from hf_axlstm import AxLSTMConfig, AxLSTMFeatureExtractor, AxLSTMModel
     from hf_axlstm.export_onnx import export
 
@@ -74,19 +61,19 @@ def exported_folder(size: str, cache_dir: Path, layers: int | None) -> Path:
         AxLSTMFeatureExtractor().save_pretrained(source)
         print(f"[bench] exporting {name} to {target} (cached for later runs) ...", file=sys.stderr, flush=True)
         export(source, target, quantize="int8", overwrite=True, verbose=False)
-    return source
+    return source, target
 
 
-def runner(backend: str, source: Path, threads: int, arena: bool = True):
+def runner(backend: str, folders: tuple[Path, Path], threads: int, arena: bool = True):
     """A callable (input_values, attention_mask) -> pooled embedding (numpy) for the back end. ONNX Runtime runs
     without busy-waiting threads, which would otherwise slow the PyTorch call timed after it."""
     from hf_axlstm import AxLSTMModel
     from hf_axlstm.ort import make_session
 
+    source, exported = folders
     if backend.startswith("ort"):
         file = "model_int8.onnx" if backend == "ort-int8" else "model.onnx"
-        folder = source.parent / source.name.replace("-torch", "-onnx")
-        session = make_session(folder / file, threads=threads, spinning=False, arena=arena)
+        session = make_session(exported / file, threads=threads, spinning=False, arena=arena)
 
         def run(values, mask):
             return session.run(["pooler_output"], {"input_values": values.numpy(), "attention_mask": mask.numpy()})[0]
@@ -109,10 +96,12 @@ def inputs_for(batch: int, seconds: float, seed: int = 0):
     return torch.randn(batch, frames, 80, generator=generator), torch.ones(batch, frames, dtype=torch.long)
 
 
-def memory_case(size: str, backend: str, cases: list, threads: int, source: str) -> dict:
+def memory_case(size: str, backend: str, cases: list, threads: int, folders: list[str]) -> dict:
     """Runs in a fresh subprocess: peak-RSS rise (MiB) of one call per case, smallest case first."""
     torch.set_num_threads(threads)
-    run = runner(backend, Path(source), threads, arena=False)  # no arena: each call's memory shows in its peak
+    run = runner(
+        backend, tuple(map(Path, folders)), threads, arena=False
+    )  # no arena: each call's memory shows in its peak
     out = {}
     for batch, seconds in sorted(cases, key=lambda c: c[0] * c[1]):
         values, mask = inputs_for(batch, seconds)
@@ -123,8 +112,9 @@ def memory_case(size: str, backend: str, cases: list, threads: int, source: str)
     return out
 
 
-def measure_memory(size, backend, cases, threads, source) -> dict:
-    cmd = [sys.executable, __file__, "--_memory_case", json.dumps([size, backend, cases, threads, str(source)])]
+def measure_memory(size, backend, cases, threads, folders) -> dict:
+    case = [size, backend, cases, threads, [str(f) for f in folders]]
+    cmd = [sys.executable, __file__, "--_memory_case", json.dumps(case)]
     result = subprocess.run(cmd, capture_output=True, text=True, env=memory_env())
     if result.returncode != 0:
         print(result.stderr[-2000:], file=sys.stderr)
@@ -153,12 +143,12 @@ def main(argv=None) -> None:
     cases = [(b, s) for s in args.seconds for b in args.batches]
     rows = []
     for size in args.sizes:
-        source = exported_folder(size, cache, args.num_hidden_layers)
+        folders = exported_folder(size, cache, args.num_hidden_layers)
         memory = {}
         if not args.no_memory:
             for backend in args.backends:
-                memory[backend] = measure_memory(size, backend, cases, args.threads, source)
-        runs = {backend: runner(backend, source, args.threads) for backend in args.backends}
+                memory[backend] = measure_memory(size, backend, cases, args.threads, folders)
+        runs = {backend: runner(backend, folders, args.threads) for backend in args.backends}
         for batch, seconds in cases:
             values, mask = inputs_for(batch, seconds)
             outputs = {name: run(values, mask) for name, run in runs.items()}  # warm-up (and compile) + outputs

@@ -17,11 +17,14 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
-import subprocess
+import os
+import sys
 from pathlib import Path
 
-import numpy as np
 import torch
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from architectures import cpu_name  # noqa: E402
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
@@ -69,7 +72,7 @@ def main(argv=None) -> None:
         if not (target / "model_int8.onnx").is_file():
             export(demo_dir / name, target, task=task, quantize="int8", overwrite=True)
 
-    rows = _example("synthetic_audio").read_metadata(demo_dir / "corpus" / "metadata.csv")
+    rows = demo._example("synthetic_audio").read_metadata(demo_dir / "corpus" / "metadata.csv")
     labels = sorted({r["label"] for r in rows})
     split = {s: [r for r in rows if r["split"] == s] for s in ("train", "test")}
     files = {s: [demo_dir / "corpus" / r["file_name"] for r in split[s]] for s in split}
@@ -110,8 +113,7 @@ def main(argv=None) -> None:
         correct_fp32 += a == row["label"]
         correct_int8 += b == row["label"]
     n = len(files["test"])
-    cpu = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
-    cpu = next((line.split(":", 1)[1].strip() for line in cpu.splitlines() if line.startswith("Model name")), "?")
+    cpu = cpu_name()
     config = encoders["PyTorch fp32"].config
     print(
         f"\nDemo corpus ({len(labels)} classes, {len(files['train'])} train / {n} test clips), encoder width "
@@ -125,7 +127,6 @@ def main(argv=None) -> None:
         f"\npipeline('audio-classification') on the {n} test clips: int8 ONNX agrees with PyTorch fp32 on "
         f"{agree}/{n} top-1 labels ({agree / n:.1%}); accuracy fp32 {correct_fp32 / n:.3f}, int8 {correct_int8 / n:.3f}"
     )
-    np.set_printoptions(precision=3)
 
 
 if __name__ == "__main__":

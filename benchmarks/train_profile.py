@@ -14,20 +14,15 @@ Prints two markdown tables.
 from __future__ import annotations
 
 import argparse
-import platform
+import os
 import statistics
-import subprocess
+import sys
 import time
 
 import torch
 
-
-def cpu_name() -> str:
-    try:
-        out = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
-        return next(line.split(":", 1)[1].strip() for line in out.splitlines() if line.startswith("Model name"))
-    except (OSError, StopIteration):
-        return platform.processor() or "unknown CPU"
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from architectures import cpu_name  # noqa: E402
 
 
 def main(argv=None) -> None:

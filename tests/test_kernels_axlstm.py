@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 
 from hf_axlstm.configuration_axlstm import AxLSTMConfig
-from hf_axlstm.kernels_axlstm import mlstm, select_backend
+from hf_axlstm.kernels_axlstm import mlstm, mlstm_chunkwise_graph, select_backend
 from hf_axlstm.modeling_axlstm import AxLSTMMixer, AxLSTMModel, _CausalDepthwiseConv, _MixerOutput
 
 from .conftest import rel_err
@@ -70,6 +70,20 @@ def test_kernel_gradients_where_the_normaliser_floor_exp_minus_m_wins(backend):
     out = mlstm(*inputs, backend=backend, chunk_size=16)
     for g, eg in zip(torch.autograd.grad(out.sum(), inputs), expected_grads):
         assert close(g, eg), rel_err(g, eg)
+
+
+@pytest.mark.parametrize("seq", [1, 5, 16, 17, 40, 64, 200])
+def test_loop_free_chunkwise_form_matches_reference(seq):
+    """The form the ONNX export records (no loop over the chunks): same function, with and without `aligned`."""
+    inputs = random_inputs(2, 3, seq, 8, seed=seq)
+    expected = reference_mlstm(*inputs)
+    out = mlstm_chunkwise_graph(*inputs, chunk_size=16)
+    assert out.shape == expected.shape and out.dtype == torch.float32
+    assert close(out, expected), rel_err(out, expected)
+    pad = -seq % 16
+    padded = [F.pad(t, (0, 0, 0, pad)) if t.ndim == 4 else F.pad(t, (0, pad)) for t in inputs]
+    aligned = mlstm_chunkwise_graph(*padded, chunk_size=16, aligned=True)[:, :, :seq]
+    assert close(aligned, expected), rel_err(aligned, expected)
 
 
 def test_chunkwise_long_sequence_matches_reference():

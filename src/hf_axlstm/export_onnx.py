@@ -156,10 +156,6 @@ def export_graph(model: torch.nn.Module, task: str, path: str | Path, opset: int
     require_onnx()
     if isinstance(opset, bool) or not isinstance(opset, int) or opset < MIN_OPSET:
         raise ValueError(f"opset={opset!r} is invalid; expected an integer >= {MIN_OPSET} (LayerNormalization etc.).")
-    _export_graph(model, task, path, opset)
-
-
-def _export_graph(model: torch.nn.Module, task: str, path: str | Path, opset: int) -> None:
     config = model.config
     wrapper = _ExportWrapper(model, task).eval()
     frames = 2 * config.frames_per_window
@@ -320,7 +316,6 @@ def export(
     """Export, validate and write `output_dir` (see the module docstring). Returns a report: task, files, export
     seconds, and the worst relative error of each output (and of the int8 copy)."""
     require_onnx()
-    from .ort import make_session
 
     if quantize is not None and quantize not in QUANTIZATIONS:
         raise ValueError(f"quantize={quantize!r} is invalid; expected one of {list(QUANTIZATIONS)} or None.")
@@ -362,7 +357,6 @@ def export(
             for name, error in int8_errors.items():
                 say(f"  int8 {name}: worst relative error vs PyTorch fp32 {error:.2e}")
             files.append(ONNX_INT8_FILE)
-        make_session(tmp / files[-1])  # the folder's graphs load
         model.config.save_pretrained(tmp)
         feature_extractor.save_pretrained(tmp)
         _write_export_info(tmp, report, opset)

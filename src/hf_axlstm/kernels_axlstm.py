@@ -37,6 +37,7 @@ remote code.
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -234,6 +235,36 @@ def mlstm_parallel(
     return h.to(out_dtype)
 
 
+class _ChunkGates(NamedTuple):
+    g: torch.Tensor  # (B, NH, NC, L): log forget gates cumulated within each chunk
+    b: torch.Tensor  # (B, NH, NC, L): i - g
+    b_max: torch.Tensor  # (B, NH, NC, L): cumulative max of b within each chunk
+    e: torch.Tensor  # (B, NH, NC): m_out - G, a cumulative max (non-decreasing)
+    m_out: torch.Tensor  # (B, NH, NC): the stabiliser after each chunk
+    m_in: torch.Tensor  # (B, NH, NC): the stabiliser entering each chunk (_NEG for the first)
+    key_weight: torch.Tensor  # (B, NH, NC, L): each key's weight as it enters the next state, <= 1
+
+
+def _chunk_gates(igate: torch.Tensor, fgate: torch.Tensor) -> _ChunkGates:
+    """The gate sums and stabilisers of the chunkwise forms, from float32 gates cut into chunks (B, NH, NC, L)."""
+    # g_s = sum_{t<=s} logsigmoid(f_t) (t, s in the chunk).
+    g = _cumsum(F.logsigmoid(fgate))
+    b = igate - g
+    b_max = _cummax(b)
+    g_last = g[..., -1]  # (B, NH, NC): log decay across a whole chunk
+    # Largest log weight chunk c gives one of its own keys, seen from its last position: a_c = g_last_c + max_u b_u.
+    # The stabiliser after chunk c, m_out_c = max(g_last_c + m_out_{c-1}, a_c), is again a cumulative max:
+    # with G_c = sum_{c'<=c} g_last_c', m_out_c = G_c + e_c, e_c = max_{c'<=c} (a_c' - G_c'). It is exactly the
+    # stabiliser m of the chunk's last position, so the per-position stabilisers are the exact global max of log D.
+    g_total = _cumsum(g_last)
+    e = _cummax(g_last + b_max[..., -1] - g_total)
+    m_out = g_total + e
+    m_in = torch.cat([torch.full_like(m_out[..., :1], _NEG), m_out[..., :-1]], dim=-1)
+    # Chunk c's keys as they enter the next state, already divided by exp(m_out_c).
+    key_weight = torch.exp(b + (g_last - m_out).unsqueeze(-1))
+    return _ChunkGates(g, b, b_max, e, m_out, m_in, key_weight)
+
+
 def mlstm_chunkwise(
     q: torch.Tensor,
     k: torch.Tensor,
@@ -274,23 +305,11 @@ def mlstm_chunkwise(
         return t.reshape(batch, heads, num_chunks, chunk_size, *t.shape[3:])
 
     q, k, v = chunks(q_scaled), chunks(k), chunks(v)  # (B, NH, NC, L, DH)
-    # Gates in float32, cumulated within each chunk: g_s = sum_{t<=s} logsigmoid(f_t) (t, s in the chunk).
-    g = _cumsum(chunks(F.logsigmoid(fgate.float())))  # (B, NH, NC, L)
-    b = chunks(igate.float()) - g  # (B, NH, NC, L)
-    b_max = _cummax(b)  # (B, NH, NC, L)
-    g_last = g[..., -1]  # (B, NH, NC): log decay across a whole chunk
-    # Largest log weight chunk c gives one of its own keys, seen from its last position: a_c = g_last_c + max_u b_u.
-    a = g_last + b_max[..., -1]  # (B, NH, NC)
-    # The stabiliser after chunk c, m_out_c = max(g_last_c + m_out_{c-1}, a_c), is again a cumulative max:
-    # with G_c = sum_{c'<=c} g_last_c', m_out_c = G_c + max_{c'<=c} (a_c' - G_c'). It is exactly the stabiliser m of
-    # the chunk's last position, so the per-position stabilisers below are the exact global max of log D.
-    g_total = _cumsum(g_last)  # (B, NH, NC)
-    m_out = g_total + _cummax(a - g_total)  # (B, NH, NC)
-    m_in = torch.cat([torch.full_like(m_out[..., :1], _NEG), m_out[..., :-1]], dim=-1)  # (B, NH, NC), entering c
-    keep = torch.exp(g_last + m_in - m_out)  # (B, NH, NC) <= 1: how much of the entering state survives chunk c
-    # Chunk c's keys as they enter the next state, already divided by exp(m_out_c): weights <= 1.
-    key_weight = torch.exp(b + (g_last - m_out).unsqueeze(-1))  # (B, NH, NC, L)
-    k_weighted = k.float() * key_weight.unsqueeze(-1)  # (B, NH, NC, L, DH) float32
+    gates = _chunk_gates(chunks(igate.float()), chunks(fgate.float()))
+    g, b, b_max, m_in = gates.g, gates.b, gates.b_max, gates.m_in
+    # How much of the state entering chunk c survives it (<= 1).
+    keep = torch.exp(g[..., -1] + m_in - gates.m_out)  # (B, NH, NC)
+    k_weighted = k.float() * gates.key_weight.unsqueeze(-1)  # (B, NH, NC, L, DH) float32
     n_add = k_weighted.sum(dim=-2)  # (B, NH, NC, DH)
     k_weighted = k_weighted.to(v.dtype)
 
@@ -389,16 +408,9 @@ def mlstm_chunkwise_graph(
         return t.reshape(batch, heads, -1, chunk_size, *t.shape[3:])
 
     q, k, v = chunks(q), chunks(k), chunks(v)  # (B, NH, NC, L, DH)
-    g = _cumsum(chunks(F.logsigmoid(fgate)))  # (B, NH, NC, L): log forget gates cumulated within each chunk
-    b = chunks(igate) - g  # (B, NH, NC, L)
-    b_max = _cummax(b)  # (B, NH, NC, L)
-    g_last = g[..., -1]  # (B, NH, NC)
-    g_total = _cumsum(g_last)  # (B, NH, NC)
-    e = _cummax(g_last + b_max[..., -1] - g_total)  # (B, NH, NC), non-decreasing
-    m_out = g_total + e  # (B, NH, NC): the stabiliser after each chunk
-    m_in = torch.cat([torch.full_like(m_out[..., :1], _NEG), m_out[..., :-1]], dim=-1)  # (B, NH, NC), entering c
-    key_weight = torch.exp(b + (g_last - m_out).unsqueeze(-1))  # (B, NH, NC, L) <= 1
-    k_weighted = k.float() * key_weight.unsqueeze(-1)  # (B, NH, NC, L, DH)
+    gates = _chunk_gates(chunks(igate), chunks(fgate))
+    g, b, b_max, m_in, e = gates.g, gates.b, gates.b_max, gates.m_in, gates.e
+    k_weighted = k.float() * gates.key_weight.unsqueeze(-1)  # (B, NH, NC, L, DH)
     kv = (k_weighted.to(v.dtype).transpose(-2, -1) @ v).float()  # (B, NH, NC, DH, DV): each chunk's K^T V
     # carry[c, c'] = exp(e_c' - e_{c-1}) for c' < c, else 0 (row 0: the empty state entering the first chunk).
     # (Slicing off the last chunk's K^T V, which no chunk reads, would save 1 / NC of this work, but the sliced sizes
