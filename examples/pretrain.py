@@ -30,7 +30,6 @@ import os
 import shutil
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import torch
@@ -38,6 +37,7 @@ from torch.utils.data import DataLoader
 
 from hf_axlstm import AxLSTMConfig, AxLSTMFeatureExtractor, AxLSTMForPreTraining, SSASTConfig, SSASTForPreTraining
 from hf_axlstm.audio import AudioDecodeError
+from hf_axlstm.cpu_allocator import tune_cpu_allocator
 from hf_axlstm.data import one_line
 from hf_axlstm.pretraining import (
     AudioFileSource,
@@ -47,12 +47,14 @@ from hf_axlstm.pretraining import (
     PretrainingCrops,
     PretrainingError,
     StreamingCrops,
+    ThroughputMeter,
     TrainerState,
     check_schedule,
     clip_log_mel,
     collate_crops,
     epoch_order,
     finalize_checkpoint,
+    format_duration,
     load_feature_shards,
     load_scheduler_state,
     num_patches,
@@ -80,6 +82,7 @@ CONFIG_OVERRIDES = (
 )
 # Overrides that only one architecture has.
 ARCHITECTURE_ONLY = {"num_heads": "axlstm", "expansion_factor": "axlstm", "num_attention_heads": "ssast"}
+MODEL_INPUTS = ("input_values", "attention_mask", "noise")
 ARCHITECTURES = {"axlstm": (AxLSTMConfig, AxLSTMForPreTraining), "ssast": (SSASTConfig, SSASTForPreTraining)}
 
 # What a finished (or interrupted) run writes at the top of --output_dir: --overwrite_output_dir deletes these.
@@ -117,7 +120,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     data.add_argument("--validation_fraction", type=float, default=0.05, help="Held-out share of the clips.")
     data.add_argument("--max_validation_clips", type=int, default=64, help="Cap on held-out clips.")
     data.add_argument("--crop_frames", type=int, default=None, help="Crop length in frames (config's 200 = 2 s).")
-    data.add_argument("--num_workers", type=int, default=0, help="DataLoader workers per process.")
+    data.add_argument(
+        "--num_workers",
+        type=int,
+        default=0,
+        help="DataLoader worker processes per training process (0: load in the training process). On a GPU, a few "
+        "workers keep it fed; on a CPU they take cores from the model.",
+    )
+    data.add_argument(
+        "--prefetch_factor", type=int, default=None, help="Batches each worker loads ahead (torch's default: 2)."
+    )
 
     model = parser.add_argument_group("model")
     model.add_argument(
@@ -151,6 +163,23 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     train.add_argument("--adam_beta1", type=float, default=0.9)
     train.add_argument("--adam_beta2", type=float, default=0.95)
     train.add_argument("--adam_epsilon", type=float, default=1e-8)
+    train.add_argument(
+        "--optim",
+        type=str,
+        default="adamw_torch_fused",
+        choices=["adamw_torch_fused", "adamw_torch"],
+        help="AdamW implementation (transformers' names): torch's fused kernel (default; CPU and CUDA) or its default "
+        "(a per-parameter loop on CPU, foreach on CUDA). The same update rule; a resume must use the checkpoint's.",
+    )
+    train.add_argument(
+        "--cpu_allocator",
+        type=str,
+        default="tuned",
+        choices=["tuned", "default"],
+        help="Training on a CPU: `tuned` (default) keeps glibc's freed memory in the heap so that the large tensors "
+        "of every step reuse pages instead of page-faulting in fresh ones (hf_axlstm.cpu_allocator; the tiny step "
+        "1.3x faster); the process's memory then stays at its peak. `default` leaves malloc alone.",
+    )
     train.add_argument("--warmup_steps", type=int, default=None, help="Linear warm-up steps (overrides ratio).")
     train.add_argument("--warmup_ratio", type=float, default=0.1, help="Warm-up share of the steps (10 of 100).")
     train.add_argument("--max_grad_norm", type=float, default=None, help="Clip gradients to this norm.")
@@ -187,6 +216,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=None,
         help="Validate every N steps (default: at checkpoints and at the end).",
     )
+    ckpt.add_argument(
+        "--logging_steps",
+        type=int,
+        default=10,
+        help="Read the loss and gradient norm back from the device every N steps (each step is still logged): "
+        "fewer host syncs. A NaN loss is caught at the next read, before any checkpoint.",
+    )
     ckpt.add_argument("--with_tracking", action="store_true", help="Log to accelerate trackers (tensorboard).")
     ckpt.add_argument("--report_to", type=str, default="tensorboard", help="Tracker for --with_tracking.")
     ckpt.add_argument("--log_clip_ids", action="store_true", help="Write the clip ids each rank consumed.")
@@ -219,7 +255,7 @@ def check_args(args: argparse.Namespace) -> None:
     naming the flag, the value and what is expected."""
     positive = ["per_device_train_batch_size", "gradient_accumulation_steps", "num_train_epochs"]
     positive += ["max_train_steps", "crop_frames", "checkpointing_steps", "checkpoints_total_limit"]
-    positive += ["validation_steps", "stop_after_steps", *CONFIG_OVERRIDES]
+    positive += ["validation_steps", "stop_after_steps", "logging_steps", "prefetch_factor", *CONFIG_OVERRIDES]
     for name in positive:
         value = getattr(args, name)
         if value is not None and value < 1:
@@ -249,6 +285,10 @@ def check_args(args: argparse.Namespace) -> None:
         raise _bad("warmup_ratio", args.warmup_ratio, "a number in [0, 1)")
     if not 0 <= args.validation_fraction < 1:
         raise _bad("validation_fraction", args.validation_fraction, "a number in [0, 1)")
+    if args.prefetch_factor is not None and args.num_workers == 0:
+        raise PretrainingError(
+            f"--prefetch_factor={args.prefetch_factor} needs --num_workers >= 1 (without workers nothing loads ahead)."
+        )
     if not 0 < args.mask_ratio < 1:
         raise _bad("mask_ratio", args.mask_ratio, "a number in (0, 1)")
     for flag in ("train_dir", "features_dir"):
@@ -398,6 +438,14 @@ def _decode(value, feature_extractor):
 # ------------------------------------------------------------------------------------------------ saving
 
 
+def adamw_implementation(optim: str, device: torch.device) -> dict:
+    """torch.optim.AdamW's keyword for `--optim`: `fused=True` where torch has the fused kernel for the device (CPU
+    and CUDA), else its default (the for-loop on CPU, foreach on CUDA)."""
+    if optim == "adamw_torch_fused" and device.type in ("cpu", "cuda"):
+        return {"fused": True}
+    return {}
+
+
 def save_model_folder(accelerator, model, feature_extractor, folder: Path, history, val_batch) -> None:
     """`save_pretrained` model + feature extractor (complete auto_map) and the PNGs. Call on every process."""
     state_dict = accelerator.get_state_dict(model)
@@ -454,6 +502,8 @@ def main(argv: list[str] | None = None) -> Path:
         log_with = args.report_to if (args.report_to != "tensorboard" or is_tensorboard_available()) else None
     accelerator = Accelerator(mixed_precision=args.mixed_precision, log_with=log_with, project_dir=str(output_dir))
     rank, world = accelerator.process_index, accelerator.num_processes
+    if accelerator.device.type == "cpu" and args.cpu_allocator == "tuned":
+        tune_cpu_allocator()
     prepare_output_dir(args, accelerator)
     set_seed(args.seed)
 
@@ -503,6 +553,7 @@ def main(argv: list[str] | None = None) -> Path:
         "adam_beta1": args.adam_beta1,
         "adam_beta2": args.adam_beta2,
         "adam_epsilon": args.adam_epsilon,
+        "optim": args.optim,
         "seed": args.seed,
         "validation_fraction": args.validation_fraction,
         "max_validation_clips": args.max_validation_clips,
@@ -523,7 +574,12 @@ def main(argv: list[str] | None = None) -> Path:
         lr=learning_rate,
         betas=(args.adam_beta1, args.adam_beta2),
         eps=args.adam_epsilon,
+        **adamw_implementation(args.optim, accelerator.device),
     )
+    pinned = accelerator.device.type == "cuda"  # page-locked batches, copied to the GPU without blocking the host
+    loader_options = {"pin_memory": pinned}
+    if args.prefetch_factor:
+        loader_options["prefetch_factor"] = args.prefetch_factor
     scheduler = warmup_cosine_schedule(optimizer, warmup, max_steps)
     if args.torch_compile:
         model = torch.compile(model)
@@ -647,12 +703,50 @@ def main(argv: list[str] | None = None) -> Path:
 
     model.train()
     stop_at = min(max_steps, args.stop_after_steps or max_steps)
-    tick = time.perf_counter()
+    meter = ThroughputMeter(world)
+    pending = []  # steps whose loss and gradient norm are still on the device
+
+    def flush():
+        """Read the pending steps' losses and gradient norms back (one host sync), check them, log every step."""
+        if not pending:
+            return
+        losses = accelerator.reduce(torch.stack([p["loss"] for p in pending]), reduction="mean").tolist()
+        norms = [p["grad_norm"] for p in pending]
+        norms = torch.stack(norms).float().tolist() if all(n is not None for n in norms) else [math.nan] * len(norms)
+        rate, eta = meter.flush(stop_at - state.global_step)
+        lines = []
+
+        def write(lines):
+            if accelerator.is_main_process:
+                with open(log_path, "a") as f:
+                    f.writelines(lines)
+
+        for record, loss, grad_norm in zip(pending, losses, norms):
+            if not math.isfinite(loss):
+                write(lines)  # the steps before it
+                raise TrainingDiverged(
+                    f"loss is {loss} at step {record['step']}; last good checkpoint: "
+                    f"{state.last_checkpoint or 'none'} (resume from it with --max_grad_norm, or start a new run "
+                    "with a lower --learning_rate)."
+                )
+            state.history.append({"step": record["step"], "loss": loss})
+            extras = {"lr": record["lr"], "grad_norm": grad_norm, "clips_per_s": rate, "epoch": record["epoch"]}
+            lines.append(json.dumps({"step": record["step"], "loss": loss, **extras, "eta_s": eta}) + "\n")
+            scalars = {"train/loss": loss, "train/lr": record["lr"], "train/grad_norm": grad_norm}
+            accelerator.log({**scalars, "train/clips_per_s": rate}, step=record["step"])
+        pending.clear()
+        write(lines)
+        summary = f"loss {losses[-1]:.4f} | lr {extras['lr']:.2e} | {rate:.1f} clips/s | ETA {format_duration(eta)}"
+        if progress is not None:
+            progress.set_postfix_str(summary)
+        else:
+            accelerator.print(f"step {state.global_step}/{stop_at} | {summary}")
+
     while state.global_step < stop_at:
         # ---- this epoch's batches, minus those a resumed run already consumed
         if streaming:
             train_data.skip = state.examples_seen
-            loader = DataLoader(train_data, batch_size=batch_size, collate_fn=collate_crops)
+            loader = DataLoader(train_data, batch_size=batch_size, collate_fn=collate_crops, pin_memory=pinned)
             remaining = None
         else:
             train_data.set_epoch(state.epoch)
@@ -664,6 +758,7 @@ def main(argv: list[str] | None = None) -> Path:
                 sampler=order,
                 collate_fn=collate_crops,
                 num_workers=args.num_workers,
+                **loader_options,
             )
             remaining = batches_per_epoch - state.batches_in_epoch
         batches = iter(loader)
@@ -678,9 +773,7 @@ def main(argv: list[str] | None = None) -> Path:
                 sync = contextlib.nullcontext() if micro == group - 1 else accelerator.no_sync(model)
                 with sync:
                     out = model(
-                        input_values=batch["input_values"].to(accelerator.device),
-                        attention_mask=batch["attention_mask"].to(accelerator.device),
-                        noise=batch["noise"].to(accelerator.device),
+                        **{key: batch[key].to(accelerator.device, non_blocking=pinned) for key in MODEL_INPUTS}
                     )
                     accelerator.backward(out.loss / group)
                 loss_sum += out.loss.detach().float()
@@ -689,49 +782,40 @@ def main(argv: list[str] | None = None) -> Path:
                 remaining -= group
                 state.batches_in_epoch += group
             state.examples_seen += clips
-            loss = accelerator.reduce(loss_sum / group, reduction="mean").item()
-            if not math.isfinite(loss):
-                raise TrainingDiverged(
-                    f"loss is {loss} at step {state.global_step + 1}; last good checkpoint: "
-                    f"{state.last_checkpoint or 'none'} (resume from it with --max_grad_norm, or start a new run "
-                    "with a lower --learning_rate)."
-                )
             max_norm = args.max_grad_norm if args.max_grad_norm else float("inf")
-            grad_norm = accelerator.clip_grad_norm_(model.parameters(), max_norm)
-            grad_norm = float(grad_norm) if grad_norm is not None else float("nan")  # DeepSpeed clips itself
+            grad_norm = accelerator.clip_grad_norm_(model.parameters(), max_norm)  # None under DeepSpeed
             lr = optimizer.param_groups[0]["lr"]  # the rate of this update
             optimizer.step()
             if not accelerator.optimizer_step_was_skipped:
                 scheduler.step()
             optimizer.zero_grad(set_to_none=True)
             state.global_step += 1
-
-            now = time.perf_counter()
-            clips_per_s = clips * world / max(now - tick, 1e-9)
-            tick = now
-            record = {"step": state.global_step, "loss": loss}
-            state.history.append(record)
-            extras = {"lr": lr, "grad_norm": grad_norm, "clips_per_s": clips_per_s, "epoch": state.epoch}
-            accelerator.log({"train/loss": loss, "train/lr": lr, "train/grad_norm": grad_norm}, step=state.global_step)
-            if accelerator.is_main_process:
-                with open(log_path, "a") as f:
-                    f.write(json.dumps({**record, **extras}) + "\n")
+            meter.step(clips)
+            pending.append(
+                {"step": state.global_step, "loss": loss_sum / group, "grad_norm": grad_norm, "lr": lr,
+                 "epoch": state.epoch}
+            )  # fmt: skip
             if progress is not None:
                 progress.update(1)
-                progress.set_postfix(loss=f"{loss:.4f}", lr=f"{lr:.2e}", clips_s=f"{clips_per_s:.1f}")
 
-            if args.validation_steps and state.global_step % args.validation_steps == 0:
-                validate()
-            if args.checkpointing_steps and state.global_step % args.checkpointing_steps == 0:
-                if not args.validation_steps:
-                    validate()
-                checkpoint()
+            validating = args.validation_steps and state.global_step % args.validation_steps == 0
+            checkpointing = args.checkpointing_steps and state.global_step % args.checkpointing_steps == 0
+            if validating or checkpointing or state.global_step % args.logging_steps == 0:
+                flush()
+            if validating or checkpointing:
+                with meter.paused():
+                    if validating or not args.validation_steps:
+                        validate()
+                    if checkpointing:
+                        checkpoint()
         if remaining is not None and remaining <= 0:
             state.epoch += 1
             state.batches_in_epoch = 0
 
+    flush()
     if progress is not None:
         progress.close()
+    accelerator.print(meter.summary())
     if clip_log is not None:
         clip_log.close()
     if state.global_step < max_steps:  # --stop_after_steps: leave as if interrupted

@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import math
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -110,6 +112,56 @@ def test_epoch_order_shards_are_disjoint_and_cover_the_single_process_order():
     assert epoch_order(11, 4, 0, 0, 1) != single
 
 
+def test_format_duration_and_the_throughput_meter_leave_pauses_out(monkeypatch):
+    from hf_axlstm import pretraining
+    from hf_axlstm.pretraining import ThroughputMeter, format_duration
+
+    assert format_duration(0) == "0:00:00" and format_duration(3725.4) == "1:02:05"
+    assert format_duration(3 * 86400 + 4 * 3600 + 5 * 60 + 6) == "3d 04:05:06" and format_duration(math.nan) == "?"
+    clock = iter([100.0, 110.0, 114.0, 115.0, 135.0])  # start, flush, pause begins, pause ends, flush
+    monkeypatch.setattr(pretraining.time, "perf_counter", lambda: next(clock))
+    meter = ThroughputMeter(num_processes=2)
+    for _ in range(5):
+        meter.step(8)
+    assert meter.flush(steps_left=10) == (5 * 8 * 2 / 10.0, 10 * 10.0 / 5)  # 8 clips/s, 2 s a step
+    meter.step(8)
+    with meter.paused():  # 1 s of validation, not training
+        pass
+    assert meter.flush(steps_left=0) == (8 * 2 / 24.0, 0.0)  # 135 - 110 - 1 = 24 s for one step
+    assert meter.summary() == "trained 6 steps in 0:00:34 (2.8 clips/s; validation and checkpoints not counted)"
+
+
+def test_tune_cpu_allocator_serves_large_tensors_from_the_heap():
+    # In a fresh process: glibc's mallinfo2 reports the bytes held in mmap'ed blocks (hblkhd). A 64 MiB tensor is one
+    # such block by default; after tune_cpu_allocator it comes from the heap, so freeing and reallocating it reuses
+    # pages instead of faulting in new ones.
+    script = """
+import ctypes, sys, torch
+from hf_axlstm.cpu_allocator import cpu_allocator_tuned, tune_cpu_allocator
+class Info(ctypes.Structure):
+    _fields_ = [(name, ctypes.c_size_t) for name in
+                ("arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks", "uordblks", "fordblks",
+                 "keepcost")]
+libc = ctypes.CDLL(None)
+libc.mallinfo2.restype = Info
+def mapped_mib():  # how much of a live 64 MiB tensor sits in mmap'ed blocks
+    empty = libc.mallinfo2().hblkhd
+    x = torch.empty(16 * 2**20)
+    x.fill_(1.0)
+    return (libc.mallinfo2().hblkhd - empty) / 2**20
+before = mapped_mib()
+assert not cpu_allocator_tuned()
+assert tune_cpu_allocator() and tune_cpu_allocator() and cpu_allocator_tuned()
+print(before, mapped_mib())
+"""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    if "mallinfo2" in done.stderr:
+        pytest.skip("this C library has no mallinfo2 (glibc >= 2.33)")
+    assert done.returncode == 0, done.stderr
+    before, after = map(float, done.stdout.split())
+    assert before >= 64 and after == 0, (before, after)
+
+
 def test_interrupted_checkpoint_write_is_never_listed(tmp_path):
     from hf_axlstm.pretraining import finalize_checkpoint, list_checkpoints, temporary_checkpoint_dir
 
@@ -172,6 +224,11 @@ def test_pretrain_from_audio_folder_writes_loadable_model_checkpoints_and_plots(
     assert type(AutoFeatureExtractor.from_pretrained(out)).__name__ == "AxLSTMFeatureExtractor"
     history = json.loads((out / "trainer_state.json").read_text())["history"]
     assert any("val_loss" in h for h in history) and len(_log(out)) == 4
+    # every step is logged with its throughput and the time left; the console shows them at each read-back
+    assert [r["step"] for r in _log(out)] == [1, 2, 3, 4]
+    assert all(r["clips_per_s"] > 0 and r["eta_s"] >= 0 for r in _log(out)) and _log(out)[-1]["eta_s"] == 0
+    assert re.search(r"step 4/4 \| loss \d+\.\d+ \| lr \S+ \| \d+\.\d clips/s \| ETA 0:00:00", result.stdout)
+    assert re.search(r"trained 4 steps in \d+:\d\d:\d\d \(\d+\.\d clips/s", result.stdout), result.stdout
     assert list(out.rglob("events.out.tfevents*")), "tensorboard events expected with --with_tracking"
 
 
@@ -546,6 +603,21 @@ def test_nan_loss_stops_naming_the_step_and_last_good_checkpoint(corpus, tmp_pat
     line = [x for x in result.stderr.splitlines() if "error:" in x]
     assert len(line) == 1 and "at step" in line[0] and "checkpoint-" in line[0], result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_nan_loss_read_back_every_few_steps_names_the_first_bad_step_and_logs_the_ones_before(corpus, tmp_path):
+    out = tmp_path / "nan"
+    result = _run_cli(
+        "pretrain.py", "--train_dir", str(corpus), "--output_dir", str(out), *TINY,
+        "--max_train_steps", "12", "--per_device_train_batch_size", "4", "--learning_rate", "1e30",
+        "--warmup_steps", "0", "--validation_fraction", "0", "--logging_steps", "6",
+    )  # fmt: skip
+    assert result.returncode == 3, result.stderr
+    bad_step = int(re.search(r"at step (\d+)", result.stderr).group(1))
+    assert "last good checkpoint: none" in result.stderr
+    logged = [record["step"] for record in _log(out)]
+    assert logged == list(range(1, bad_step)), (logged, bad_step)  # every finite step before it, once
+    assert all(math.isfinite(record["loss"]) for record in _log(out))
 
 
 # ------------------------------------------------------------------------------------------------ bad arguments

@@ -17,7 +17,9 @@ import json
 import math
 import os
 import shutil
+import time
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -483,6 +485,65 @@ def load_scheduler_state(scheduler, state: TrainerState, checkpoint: str | os.Pa
 # ------------------------------------------------------------------------------------------------- checkpoints
 
 
+def format_duration(seconds: float) -> str:
+    """`h:mm:ss` (with days when longer: `3d 04:05:06`); `?` for an unknown (NaN / infinite) duration."""
+    if not math.isfinite(seconds):
+        return "?"
+    seconds = max(0, round(seconds))
+    days, rest = divmod(seconds, 86400)
+    hours, rest = divmod(rest, 3600)
+    clock = f"{hours:d}:{rest // 60:02d}:{rest % 60:02d}"
+    return f"{days}d {hours:02d}:{rest // 60:02d}:{rest % 60:02d}" if days else clock
+
+
+class ThroughputMeter:
+    """Training throughput between two reads of the loss (`flush`), with validation and checkpoint writing left out
+    (`paused`). The times are host wall clock; on a GPU they are exact when `flush` is called after the host has
+    waited for the device (reading the loss back does that)."""
+
+    def __init__(self, num_processes: int = 1):
+        self.num_processes = num_processes
+        self._start = time.perf_counter()
+        self._clips = self._steps = 0
+        self.total_seconds = 0.0
+        self.total_clips = self.total_steps = 0
+
+    def step(self, clips: int) -> None:
+        """One optimizer step over `clips` clips of this process."""
+        self._clips += clips
+        self._steps += 1
+
+    def flush(self, steps_left: int) -> tuple[float, float]:
+        """(clips per second of all processes, estimated seconds to finish `steps_left` steps) over the steps since
+        the last flush; the counters restart."""
+        now = time.perf_counter()
+        elapsed = max(now - self._start, 1e-9)
+        rate = self._clips * self.num_processes / elapsed
+        eta = steps_left * elapsed / self._steps if self._steps else math.nan
+        self.total_seconds += elapsed
+        self.total_clips += self._clips * self.num_processes
+        self.total_steps += self._steps
+        self._start, self._clips, self._steps = now, 0, 0
+        return rate, eta
+
+    @contextmanager
+    def paused(self):
+        """Leave the time inside the `with` out of the throughput (validation, checkpoints)."""
+        begin = time.perf_counter()
+        try:
+            yield
+        finally:
+            self._start += time.perf_counter() - begin
+
+    def summary(self) -> str:
+        """One line: steps, training time and mean clips/s over every flushed step."""
+        rate = self.total_clips / self.total_seconds if self.total_seconds else math.nan
+        return (
+            f"trained {self.total_steps} steps in {format_duration(self.total_seconds)} "
+            f"({rate:.1f} clips/s; validation and checkpoints not counted)"
+        )
+
+
 @dataclass
 class TrainerState:
     """What a checkpoint records beyond `accelerator.save_state`: the data position and the curves."""
@@ -753,6 +814,8 @@ def plot_reconstructions(examples: dict[str, np.ndarray], path: str | os.PathLik
 
 
 __all__ = [
+    "ThroughputMeter",
+    "format_duration",
     "AudioFileSource",
     "COMPLETE_MARKER",
     "ClipSource",
