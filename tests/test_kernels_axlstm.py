@@ -117,7 +117,8 @@ def test_kernel_keeps_gate_math_in_float32_under_autocast():
 def test_auto_switches_to_chunkwise_for_long_sequences():
     assert select_backend(251, 384, 64) == "parallel"
     assert select_backend(251, 96, 64) == "chunkwise"
-    assert select_backend(251, 96, 64, training=True) == "parallel"
+    assert select_backend(251, 96, 64, training=True) == "chunkwise"
+    assert select_backend(251, 384, 64, training=True) == "parallel"
     assert select_backend(5001, 96, 64, cuda=True, batch_heads=4) == "parallel"
     assert select_backend(30_000, 96, 64, cuda=True, batch_heads=4) == "chunkwise"
     assert select_backend(10_000, 96, 64) == "chunkwise"

@@ -727,7 +727,13 @@ def test_benchmark_prints_one_markdown_table():
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-3000:]
     rows = [line for line in result.stdout.splitlines() if line.startswith("| tiny |")]
-    assert len(rows) == 2 and "excluded" in rows[0] and "included" in rows[1]
+    modes = [row.split("|")[3].strip() for row in rows]
+    assert modes == ["model only", "with data", "script"], result.stdout
+    assert "excluded" in rows[0] and "WAV files" in rows[1] and "feature shards" in rows[2]
+    rates = [float(row.split("|")[6]) for row in rows]
+    hours = float(rows[2].split("|")[10].replace(",", ""))
+    assert all(rate > 0 for rate in rates) and math.isclose(hours, 2.05e6 / rates[2] / 3600, rel_tol=0.05, abs_tol=1)
+    assert re.search(r"One AudioSet epoch \(2\.05M clips\) of axlstm-tiny at the script rate", result.stdout)
 
 
 def test_resume_latest_without_any_checkpoint_starts_from_scratch(corpus, tmp_path, capsys):

@@ -59,13 +59,16 @@ _NEG = -1e30
 # so the forms cost the same at S ~ 1.0-1.3 x (head_dim + chunk), where their matmul FLOPs cross (4 S (S) DH for the
 # parallel form vs 4 S (chunk + DH) DH per head for the chunkwise one). With 1.15: a 2 s clip (251 tokens) runs
 # chunkwise for tiny (head dim 96) and in parallel for small and base (192, 384).
-# With gradients the parallel form (with its recomputing backward, `_ParallelMLSTM`) needs the least memory, and the
-# chunkwise backward (its chunk loop recorded step by step) is no faster: tiny, batch 8, 251 tokens, forward + backward
-# of the encoder, 1 thread: parallel 1.9-2.2 s (autograd / recomputing), chunkwise 2.0 s, peak memory 0.59 x the
-# authors' formulation for the recomputing parallel form vs ~0.7 x chunkwise. Training switches later, at
-# AUTO_CHUNKWISE_FACTOR_GRAD x (head_dim + chunk).
+# With gradients (forward + backward, chunkwise through autograd, parallel through its recomputing backward
+# `_ParallelMLSTM`) the forms cross at about the same length. Measured (2-core AMD EPYC, 2 threads, fp32, 4 heads,
+# glibc heap reuse as in examples/pretrain.py, interleaved medians; ratio chunkwise / parallel): head_dim 96, batch 32:
+# S=128 1.36, S=192 0.91, S=251 0.66 | head_dim 192, batch 32: S=192 1.18, S=251 1.00, S=320 0.86 | head_dim 384,
+# batch 8: S=448 1.02, S=640 0.84. So training uses the same factor: tiny's 2 s crops (251 tokens) run chunkwise.
+# (An earlier measurement, batch 8 on 1 thread, had the chunkwise backward no faster, and a factor of 2.0.) The price
+# is memory: the chunk loop's autograd record keeps more than the recomputing parallel form (about 0.7x vs 0.59x of
+# the authors' formulation's peak).
 AUTO_CHUNKWISE_FACTOR = 1.15
-AUTO_CHUNKWISE_FACTOR_GRAD = 2.0
+AUTO_CHUNKWISE_FACTOR_GRAD = 1.15
 # On CUDA the parallel form stays faster much longer (the chunk loop is bound by kernel launches). Measured on an H100
 # (torch 2.11, fp32, 4 heads, ms): head_dim 96: S=1251 (batch 8) parallel 1.43 / chunkwise 4.28, S=5001 (batch 1)
 # 2.77 / 11.6; head_dim 384: S=1251 (batch 8) 2.77 / 3.43, S=5001 (batch 1) 5.28 / 12.2. So on CUDA `auto` keeps the
