@@ -1,6 +1,7 @@
 """Where a pretraining step's time goes: forward (with the loss), backward, and the optimizer (gradient clipping +
 AdamW + zero_grad), timed apart on the script's model (`AxLSTMForPreTraining`, the pretraining loss, AdamW with the
-script's parameter groups and betas), on a ready batch of 2 s crops; and the optimizer phase with each of torch's
+script's parameter groups and betas, fused AdamW as `--optim adamw_torch_fused`, the script's tuned allocator unless
+`--cpu_allocator default`), on a ready batch of 2 s crops; and the optimizer phase with each of torch's
 AdamW implementations (`foreach=False` is what torch picks for CPU tensors by default, `foreach=True`, `fused=True`).
 
     python benchmarks/train_profile.py                          # tiny and base, batch 32, 3 timed steps
@@ -32,7 +33,17 @@ def main(argv=None) -> None:
     parser.add_argument("--steps", type=int, default=3)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--device", default="cpu")
+    parser.add_argument(
+        "--cpu_allocator",
+        default="tuned",
+        choices=["tuned", "default"],
+        help="glibc heap reuse as in examples/pretrain.py (hf_axlstm.cpu_allocator), or malloc's defaults",
+    )
     args = parser.parse_args(argv)
+    if args.cpu_allocator == "tuned" and args.device == "cpu":
+        from hf_axlstm.cpu_allocator import tune_cpu_allocator
+
+        tune_cpu_allocator()
     torch.set_num_threads(args.threads)
 
     from hf_axlstm import AxLSTMConfig, AxLSTMForPreTraining
@@ -55,7 +66,8 @@ def main(argv=None) -> None:
             "attention_mask": torch.ones(args.batch_size, frames, dtype=torch.long, device=device),
             "noise": torch.rand(args.batch_size, patches, device=device),
         }
-        optimizer = torch.optim.AdamW(parameter_groups(model, 0.05), lr=1e-4, betas=(0.9, 0.95))
+        fused = {"fused": True} if device.type in ("cpu", "cuda") else {}  # the script's --optim adamw_torch_fused
+        optimizer = torch.optim.AdamW(parameter_groups(model, 0.05), lr=1e-4, betas=(0.9, 0.95), **fused)
         times = {"forward": [], "backward": [], "optimizer": []}
         for step in range(args.steps + 1):  # the first step is a warm-up
             sync()
@@ -109,7 +121,8 @@ def main(argv=None) -> None:
 
     where = cpu_name() if device.type == "cpu" else torch.cuda.get_device_name()
     print(
-        f"\n{where}, {args.threads} threads, torch {torch.__version__}, batch {args.batch_size} of 2 s crops, fp32\n"
+        f"\n{where}, {args.threads} threads, torch {torch.__version__}, batch {args.batch_size} of 2 s crops, fp32, "
+        f"{args.cpu_allocator} allocator\n"
     )
     print("| size | phase | ms | share of the step |")
     print("|---|---|---:|---:|")

@@ -268,17 +268,20 @@ class FeatureShardSource(ClipSource):
         self.dataset = dataset.with_format("numpy")
         if len(self.dataset) == 0:
             raise PretrainingError("the features folder holds no clips.")
+        # Column views, so that a clip's id or length is read without its log-mel (a row read decodes every column).
+        self._ids = dataset.select_columns(["clip_id"]) if "clip_id" in dataset.column_names else None
+        self._frames = self.dataset.select_columns(["log_mel", "num_frames"])
 
     def __len__(self) -> int:
         return len(self.dataset)
 
     def clip_id(self, index: int) -> str:
-        if "clip_id" in self.dataset.column_names:
-            return str(self.dataset[index]["clip_id"])
+        if self._ids is not None:
+            return str(self._ids[index]["clip_id"])
         return str(index)
 
     def log_mel(self, index: int) -> torch.Tensor:
-        row = self.dataset[index]
+        row = self._frames[index]
         values = np.asarray(row["log_mel"])
         if values.dtype == object:
             values = np.stack([np.asarray(r, dtype=np.float32) for r in values])
