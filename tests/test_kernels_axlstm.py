@@ -301,6 +301,53 @@ def test_recomputing_backward_under_autocast_matches_autograd(monkeypatch, dtype
         assert rel_err(gb, ge) < 5e-2 and rel_err(gb, ga) < 3e-2, (name, rel_err(gb, ge), rel_err(gb, ga))
 
 
+@pytest.mark.parametrize(
+    "seq, value_dim, igate_shift", [(17, 8, 0.0), (64, 12, 0.0), (100, 8, -30.0), (37, 8, 5.0), (48, 5, -12.0)]
+)
+def test_chunkwise_hand_written_backward_matches_autograd_and_the_reference(monkeypatch, seq, value_dim, igate_shift):
+    """float32 training of the chunkwise form goes through `_ChunkwiseMLSTM`: its gradients equal autograd's through
+    the chunk loop and the float64 formula's, for partial chunks, a value dim unlike the head dim, and gates where the
+    exp(-m) floor wins (very negative input gates) or the states dominate."""
+    from hf_axlstm import kernels_axlstm
+
+    q, k, _, igate, fgate = random_inputs(2, 3, seq, 8, seed=seq)
+    v = torch.randn(2, 3, seq, value_dim, generator=torch.Generator().manual_seed(seq + 1))
+    inputs = [t.detach().requires_grad_() for t in (q, k, v, igate + igate_shift, fgate)]
+    grad_out = torch.randn(2, 3, seq, value_dim, generator=torch.Generator().manual_seed(seq + 2))
+    expected = reference_mlstm(*inputs)
+    expected_grads = torch.autograd.grad(expected, inputs, grad_out.double())
+    calls = []
+    apply = kernels_axlstm._ChunkwiseMLSTM.apply
+    monkeypatch.setattr(kernels_axlstm._ChunkwiseMLSTM, "apply", lambda *a: calls.append(1) or apply(*a))
+    results = {}
+    for recompute in (False, True):
+        monkeypatch.setattr(kernels_axlstm, "RECOMPUTE_IN_BACKWARD", recompute)
+        out = mlstm(*inputs, backend="chunkwise", chunk_size=16)
+        results[recompute] = out, torch.autograd.grad(out, inputs, grad_out)
+    assert calls == [1]  # only the hand-written path ran it
+    (out_a, grads_a), (out_b, grads_b) = results[False], results[True]
+    assert out_b.shape == (2, 3, seq, value_dim)
+    # Against the autograd path to 1e-5; against float64 to 1e-4 (large input gates, +5, cost both float32 paths
+    # alike 3e-5 in the output).
+    assert close(out_b, out_a) and close(out_b, expected, tol=1e-4), (rel_err(out_b, out_a), rel_err(out_b, expected))
+    for name, ga, gb, ge in zip("q k v igate fgate".split(), grads_a, grads_b, expected_grads):
+        assert close(gb, ga) and close(gb, ge, tol=1e-4), (name, rel_err(gb, ga), rel_err(gb, ge))
+
+
+def test_chunkwise_hand_written_backward_only_for_narrow_float32_heads(monkeypatch):
+    from hf_axlstm import kernels_axlstm
+
+    calls = []
+    apply = kernels_axlstm._ChunkwiseMLSTM.apply
+    monkeypatch.setattr(kernels_axlstm._ChunkwiseMLSTM, "apply", lambda *a: calls.append(a[0].shape[-1]) or apply(*a))
+    for head_dim in (24, 25):  # 1.5 x chunk 16 = 24
+        inputs = random_inputs(1, 1, 40, head_dim, requires_grad=True)
+        mlstm(*inputs, backend="chunkwise", chunk_size=16).sum().backward()
+    with torch.no_grad():
+        mlstm(*random_inputs(1, 1, 40, 8), backend="chunkwise", chunk_size=16)  # inference keeps its in-place path
+    assert calls == [24]
+
+
 @pytest.mark.parametrize("head_dim, padded", [(96, 128), (48, 64), (160, 192), (64, 64), (32, 32), (384, 384)])
 def test_triton_head_dim_padding_is_exact(head_dim, padded):
     """NX-AI's kernel tiles head dims in blocks of min(64, next power of 2): 96 (tiny) read out of bounds. The wrapper
