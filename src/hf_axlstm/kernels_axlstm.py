@@ -287,8 +287,10 @@ class _ChunkwiseMLSTM(torch.autograd.Function):
         k_weighted = k * key_weight.unsqueeze(-1)  # keys as they enter the next state
         kv = k_weighted.transpose(-2, -1) @ v  # (B, NH, NC, D, DV): each chunk's K^T V
         n_add = k_weighted.sum(dim=-2)  # (B, NH, NC, D)
-        c_in = torch.zeros_like(kv)  # the state entering each chunk (chunk 0: empty)
-        n_in = torch.zeros_like(n_add)
+        c_in = torch.empty_like(kv)  # the state entering each chunk (chunk 0: empty); every chunk is written below
+        n_in = torch.empty_like(n_add)
+        c_in[:, :, 0].zero_()
+        n_in[:, :, 0].zero_()
         for c in range(1, num_chunks):
             torch.addcmul(kv[:, :, c - 1], c_in[:, :, c - 1], keep[:, :, c - 1, None, None], out=c_in[:, :, c])
             torch.addcmul(n_add[:, :, c - 1], n_in[:, :, c - 1], keep[:, :, c - 1, None], out=n_in[:, :, c])
@@ -300,16 +302,15 @@ class _ChunkwiseMLSTM(torch.autograd.Function):
         n_raw = c_intra.sum(dim=-1).addcmul_(qn, state_weight)
         normaliser = torch.maximum(n_raw.abs(), floor)
         h = numerator.div_((normaliser + eps).unsqueeze(-1))
-        ctx.save_for_backward(q, k, v, decay, state_weight, floor, keep, key_weight, c_in, n_in, inter, qn, scores,
-                              n_raw, normaliser, h)  # fmt: skip
+        ctx.save_for_backward(q, k, v, decay, state_weight, floor, keep, key_weight, k_weighted, c_in, n_in, inter,
+                              qn, scores, n_raw, normaliser, h)  # fmt: skip
         ctx.eps = eps
         return h
 
     @staticmethod
     def backward(ctx, grad_h):
-        q, k, v, decay, state_weight, floor, keep, key_weight, c_in, n_in, inter, qn, scores, n_raw, normaliser, h = (
-            ctx.saved_tensors
-        )
+        (q, k, v, decay, state_weight, floor, keep, key_weight, k_weighted, c_in, n_in, inter, qn, scores, n_raw,
+         normaliser, h) = ctx.saved_tensors  # fmt: skip
         num_chunks = q.shape[2]
         denom = (normaliser + ctx.eps).unsqueeze(-1)
         grad_num = grad_h / denom  # d/d numerator
@@ -326,14 +327,18 @@ class _ChunkwiseMLSTM(torch.autograd.Function):
         grad_sw = (grad_num * inter).sum(dim=-1).addcmul_(grad_raw, qn)
         grad_inter = grad_num * state_weight.unsqueeze(-1)  # d/d (q C_in)
         grad_qn = grad_raw * state_weight  # d/d (q . n_in)
-        grad_q = grad_scores @ k + grad_inter @ c_in.transpose(-2, -1) + grad_qn.unsqueeze(-1) * n_in.unsqueeze(-2)
+        grad_q = (grad_scores @ k).add_(grad_inter @ c_in.transpose(-2, -1))
+        grad_q = grad_q.addcmul_(grad_qn.unsqueeze(-1), n_in.unsqueeze(-2))
         grad_k = grad_scores.transpose(-2, -1) @ q
         grad_c_in = q.transpose(-2, -1) @ grad_inter  # (B, NH, NC, D, DV)
         grad_n_in = (q * grad_qn.unsqueeze(-1)).sum(dim=-2)  # (B, NH, NC, D)
         # The carry, backwards: C_in[c] = keep[c-1] C_in[c-1] + kv[c-1] (the same for n).
-        grad_kv = torch.zeros_like(grad_c_in)  # the last chunk's K^T V feeds no state
-        grad_n_add = torch.zeros_like(grad_n_in)
-        grad_keep = torch.zeros_like(keep)
+        grad_kv = torch.empty_like(grad_c_in)  # chunks 0..NC-2 are written below; the last K^T V feeds no state
+        grad_n_add = torch.empty_like(grad_n_in)
+        grad_keep = torch.empty_like(keep)
+        grad_kv[:, :, -1].zero_()
+        grad_n_add[:, :, -1].zero_()
+        grad_keep[:, :, -1].zero_()
         carry_c, carry_n = grad_c_in[:, :, -1], grad_n_in[:, :, -1]
         for c in range(num_chunks - 1, 0, -1):
             grad_kv[:, :, c - 1] = carry_c
@@ -345,7 +350,6 @@ class _ChunkwiseMLSTM(torch.autograd.Function):
             carry_c = torch.addcmul(grad_c_in[:, :, c - 1], carry_c, keep_c[..., None, None])
             carry_n = torch.addcmul(grad_n_in[:, :, c - 1], carry_n, keep_c[..., None])
         # kv = (k * key_weight)^T v, n_add = sum over the chunk of k * key_weight
-        k_weighted = k * key_weight.unsqueeze(-1)
         grad_v = grad_v.add_(k_weighted @ grad_kv)
         grad_kw = (v @ grad_kv.transpose(-2, -1)).add_(grad_n_add.unsqueeze(-2))  # (B, NH, NC, L, D)
         grad_k = grad_k.addcmul_(grad_kw, key_weight.unsqueeze(-1))
