@@ -52,6 +52,7 @@ import json
 import math
 import os
 import resource
+import signal
 import subprocess
 import sys
 import time
@@ -302,8 +303,18 @@ def measure_memory(
 ) -> dict:
     case = [size, variant, train_batch, forward_batches, architecture, frames, layers]
     cmd = [sys.executable, __file__, "--_memory_case", json.dumps(case)]
-    result = subprocess.run(cmd, capture_output=True, text=True, check=True, env=memory_env())
+    result = subprocess.run(cmd, capture_output=True, text=True, env=memory_env())
+    if result.returncode == -signal.SIGKILL:  # the kernel's OOM killer: report it, time the rest
+        note = f"{architecture} {size} {variant}, {frames} frames: the memory subprocess was killed (out of memory)"
+        print(f"warning: {note}", file=sys.stderr, flush=True)
+        KILLED_MEMORY_CASES.append(note)
+        return {}
+    if result.returncode != 0:
+        raise SystemExit(f"memory case {case} failed:\n{result.stderr[-2000:]}")
     return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+KILLED_MEMORY_CASES: list[str] = []  # shown under the table; their peak MiB cells are "-"
 
 
 # --------------------------------------------------------------------------------------------------------- main
@@ -518,6 +529,8 @@ def main(argv=None) -> None:
     header = ["arch", "size", "clip s", "mode", "batch", "dtype", "variant", "clips/s", "latency ms", "x ref"]
     header += ["x fp32", "peak MiB", "mem x ref", "% peak"]
     print_table(header, rows)
+    for note in KILLED_MEMORY_CASES:
+        print(f"\nPeak memory not measured for {note}; its rows show '-'.")
     if len(architectures) > 1:
         print()
         print_comparison(rows, info, architectures, args, cuda)
