@@ -37,9 +37,12 @@ import tempfile
 import time
 from pathlib import Path
 
+from hf_axlstm.pretraining import OPTIMIZERS
+
 REPO = Path(__file__).resolve().parents[1]
 AUDIOSET_CLIPS = 2_050_000  # the paper's pretraining set, one 2 s crop per clip and epoch
 MODES = ("model only", "with data", "script")
+MODEL_INPUTS = ("input_values", "attention_mask", "noise")
 
 
 def measure(args) -> dict:
@@ -49,7 +52,14 @@ def measure(args) -> dict:
 
     from hf_axlstm import AxLSTMFeatureExtractor
     from hf_axlstm.cpu_allocator import tune_cpu_allocator
-    from hf_axlstm.pretraining import AudioFileSource, PretrainingCrops, collate_crops, num_patches, parameter_groups
+    from hf_axlstm.pretraining import (
+        AudioFileSource,
+        PretrainingCrops,
+        adamw_kwargs,
+        collate_crops,
+        num_patches,
+        parameter_groups,
+    )
 
     device = torch.device(args.device)
     if args.allocator == "tuned" and device.type == "cpu":
@@ -59,8 +69,9 @@ def measure(args) -> dict:
     config_cls, _, model_cls = ARCHITECTURES[args.architecture]
     config = config_cls.from_preset(args.preset, frames_per_window=frames_for(args.seconds), **overrides)
     model = model_cls(config).to(device).train()
-    fused = {"fused": True} if args.optim == "adamw_torch_fused" and device.type in ("cpu", "cuda") else {}
-    optimizer = torch.optim.AdamW(parameter_groups(model, 0.05), lr=1e-4, betas=(0.9, 0.95), **fused)
+    optimizer = torch.optim.AdamW(
+        parameter_groups(model, 0.05), lr=1e-4, betas=(0.9, 0.95), **adamw_kwargs(args.optim, device)
+    )
     forward = torch.compile(model) if args.torch_compile else model
     frames, patches = config.frames_per_window, num_patches(config.frames_per_window, config)
     autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=args.bf16)
@@ -88,13 +99,12 @@ def measure(args) -> dict:
         for _ in range(args.gradient_accumulation_steps):
             batch = next(stream)
             with autocast:
-                loss = forward(**{k: batch[k].to(device, non_blocking=True) for k in fixed_keys}).loss
+                loss = forward(**{k: batch[k].to(device, non_blocking=True) for k in MODEL_INPUTS}).loss
             (loss / args.gradient_accumulation_steps).backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), float("inf"))  # the script's clip (no --max_grad_norm)
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
 
-    fixed_keys = ("input_values", "attention_mask", "noise")
     for _ in range(args.warmup):
         step()
     if device.type == "cuda":
@@ -186,7 +196,9 @@ def main(argv=None) -> None:
     parser.add_argument("--warmup", type=int, default=1, help="Untimed steps first.")
     parser.add_argument("--num_hidden_layers", type=int, default=None, help="Fewer blocks for a quick run.")
     parser.add_argument("--num_workers", type=int, default=0, help="DataLoader workers (`with data`, `script`).")
-    parser.add_argument("--optim", default="adamw_torch_fused", choices=["adamw_torch_fused", "adamw_torch"])
+    parser.add_argument(
+        "--optim", default="adamw_torch_fused", choices=OPTIMIZERS, help="examples/pretrain.py's --optim"
+    )
     parser.add_argument("--cpu_allocator", nargs="+", default=["tuned"], choices=["tuned", "default"],
                         help="glibc heap reuse (hf_axlstm.cpu_allocator) on the CPU; several: one row each")  # fmt: skip
     parser.add_argument("--bf16", action="store_true", help="bf16 autocast.")

@@ -47,7 +47,7 @@ def main(argv=None) -> None:
     torch.set_num_threads(args.threads)
 
     from hf_axlstm import AxLSTMConfig, AxLSTMForPreTraining
-    from hf_axlstm.pretraining import parameter_groups
+    from hf_axlstm.pretraining import adamw_kwargs, parameter_groups
 
     device = torch.device(args.device)
 
@@ -66,8 +66,8 @@ def main(argv=None) -> None:
             "attention_mask": torch.ones(args.batch_size, frames, dtype=torch.long, device=device),
             "noise": torch.rand(args.batch_size, patches, device=device),
         }
-        fused = {"fused": True} if device.type in ("cpu", "cuda") else {}  # the script's --optim adamw_torch_fused
-        optimizer = torch.optim.AdamW(parameter_groups(model, 0.05), lr=1e-4, betas=(0.9, 0.95), **fused)
+        script_adamw = adamw_kwargs("adamw_torch_fused", device)  # the script's default --optim
+        optimizer = torch.optim.AdamW(parameter_groups(model, 0.05), lr=1e-4, betas=(0.9, 0.95), **script_adamw)
         times = {"forward": [], "backward": [], "optimizer": []}
         for step in range(args.steps + 1):  # the first step is a warm-up
             sync()

@@ -131,6 +131,16 @@ def test_format_duration_and_the_throughput_meter_leave_pauses_out(monkeypatch):
     assert meter.summary() == "trained 6 steps in 0:00:34 (2.8 clips/s; validation and checkpoints not counted)"
 
 
+def test_adamw_kwargs_picks_the_fused_kernel_where_torch_has_it():
+    from hf_axlstm.pretraining import adamw_kwargs
+
+    assert adamw_kwargs("adamw_torch_fused", torch.device("cpu")) == {"fused": True}
+    assert adamw_kwargs("adamw_torch_fused", "cuda") == {"fused": True}
+    assert adamw_kwargs("adamw_torch_fused", "mps") == {} and adamw_kwargs("adamw_torch", "cpu") == {}
+    with pytest.raises(ValueError, match=r"optim='adamw' is not known; expected one of \['adamw_torch_fused'"):
+        adamw_kwargs("adamw", "cpu")
+
+
 def test_tune_cpu_allocator_serves_large_tensors_from_the_heap():
     # In a fresh process: glibc's mallinfo2 reports the bytes held in mmap'ed blocks (hblkhd). A 64 MiB tensor is one
     # such block by default; after tune_cpu_allocator it comes from the heap, so freeing and reallocating it reuses

@@ -247,6 +247,8 @@ class _ChunkGates(NamedTuple):
     m_out: torch.Tensor  # (B, NH, NC): the stabiliser after each chunk
     m_in: torch.Tensor  # (B, NH, NC): the stabiliser entering each chunk (_NEG for the first)
     key_weight: torch.Tensor  # (B, NH, NC, L): each key's weight as it enters the next state, <= 1
+    row_max: torch.Tensor  # (B, NH, NC, L): max(m_in, b_max); the stabiliser at position s is g_s + row_max_s
+    state_weight: torch.Tensor  # (B, NH, NC, L): exp(m_in - row_max), the entering state's weight, <= 1
 
 
 def _chunk_gates(igate: torch.Tensor, fgate: torch.Tensor) -> _ChunkGates:
@@ -266,7 +268,9 @@ def _chunk_gates(igate: torch.Tensor, fgate: torch.Tensor) -> _ChunkGates:
     m_in = torch.cat([torch.full_like(m_out[..., :1], _NEG), m_out[..., :-1]], dim=-1)
     # Chunk c's keys as they enter the next state, already divided by exp(m_out_c).
     key_weight = torch.exp(b + (g_last - m_out).unsqueeze(-1))
-    return _ChunkGates(g, b, b_max, e, m_out, m_in, key_weight)
+    row_max = torch.maximum(m_in.unsqueeze(-1), b_max)
+    state_weight = torch.exp(m_in.unsqueeze(-1) - row_max)
+    return _ChunkGates(g, b, b_max, e, m_out, m_in, key_weight, row_max, state_weight)
 
 
 class _ChunkwiseMLSTM(torch.autograd.Function):
@@ -398,7 +402,7 @@ def mlstm_chunkwise(
 
     q, k, v = chunks(q_scaled), chunks(k), chunks(v)  # (B, NH, NC, L, DH)
     gates = _chunk_gates(chunks(igate.float()), chunks(fgate.float()))
-    g, b, b_max, m_in = gates.g, gates.b, gates.b_max, gates.m_in
+    g, b, m_in = gates.g, gates.b, gates.m_in
     # How much of the state entering chunk c survives it (<= 1).
     keep = torch.exp(g[..., -1] + m_in - gates.m_out)  # (B, NH, NC)
     fp32 = q.dtype == k.dtype == v.dtype == torch.float32
@@ -409,11 +413,9 @@ def mlstm_chunkwise(
             # through the chunk loop (2-core AMD EPYC, 2 threads, chunk 64, glibc heap reuse): head_dim 96, batch 32:
             # S=256 0.86x, S=512 0.88x; batch 8, S=1280 0.97x. With wider heads its all-chunk (D x DV) state
             # products cost more than they save: head_dim 192, S=320 1.06x; 384, S=512 1.09x, S=1280 1.17x.
-            row_max = torch.maximum(m_in.unsqueeze(-1), b_max)  # (B, NH, NC, L)
-            state_weight = torch.exp(m_in.unsqueeze(-1) - row_max)
-            floor = torch.exp(-(g + row_max))
-            decay = _stabilised_decay(b, row_max)
-            h = _ChunkwiseMLSTM.apply(q, k, v, decay, state_weight, floor, keep, gates.key_weight, eps)
+            floor = torch.exp(-(g + gates.row_max))
+            decay = _stabilised_decay(b, gates.row_max)
+            h = _ChunkwiseMLSTM.apply(q, k, v, decay, gates.state_weight, floor, keep, gates.key_weight, eps)
             return h.reshape(batch, heads, num_chunks * chunk_size, -1)[:, :, :seq].to(out_dtype)
     k_weighted = k.float() * gates.key_weight.unsqueeze(-1)  # (B, NH, NC, L, DH) float32
     n_add = k_weighted.sum(dim=-2)  # (B, NH, NC, DH)
@@ -459,8 +461,7 @@ def mlstm_chunkwise(
     n_in = torch.stack(n_state, dim=2)  # (B, NH, NC, DH)
 
     # Per position s of chunk c: m = g_s + row_max_s with row_max_s = max(m_in_c, b_max_s).
-    row_max = torch.maximum(m_in.unsqueeze(-1), b_max)  # (B, NH, NC, L)
-    state_weight = torch.exp(m_in.unsqueeze(-1) - row_max)  # (B, NH, NC, L), <= 1
+    row_max, state_weight = gates.row_max, gates.state_weight
     if in_place:
         state_weight = state_weight.mul_(scale)  # q was left unscaled
     decay = _stabilised_decay(b, row_max, scale if in_place else 1.0)  # (B, NH, NC, L, L)
@@ -516,7 +517,7 @@ def mlstm_chunkwise_graph(
 
     q, k, v = chunks(q), chunks(k), chunks(v)  # (B, NH, NC, L, DH)
     gates = _chunk_gates(chunks(igate), chunks(fgate))
-    g, b, b_max, m_in, e = gates.g, gates.b, gates.b_max, gates.m_in, gates.e
+    g, b, e = gates.g, gates.b, gates.e
     k_weighted = k.float() * gates.key_weight.unsqueeze(-1)  # (B, NH, NC, L, DH)
     kv = (k_weighted.to(v.dtype).transpose(-2, -1) @ v).float()  # (B, NH, NC, DH, DV): each chunk's K^T V
     # carry[c, c'] = exp(e_c' - e_{c-1}) for c' < c, else 0 (row 0: the empty state entering the first chunk).
@@ -529,8 +530,7 @@ def mlstm_chunkwise_graph(
     c_in = (carry @ kv.reshape(batch, heads, num_chunks, head_dim * value_dim)).view_as(kv)  # entering chunk c
     n_in = carry @ k_weighted.sum(dim=-2)  # (B, NH, NC, DH)
 
-    row_max = torch.maximum(m_in.unsqueeze(-1), b_max)  # (B, NH, NC, L)
-    state_weight = torch.exp(m_in.unsqueeze(-1) - row_max)  # (B, NH, NC, L) <= 1
+    row_max, state_weight = gates.row_max, gates.state_weight
     decay = _stabilised_decay(b, row_max)  # (B, NH, NC, L, L)
     c_intra = (q @ k.transpose(-2, -1)).float() * decay  # (B, NH, NC, L, L)
     numerator = (c_intra.to(v.dtype) @ v).float() + state_weight.unsqueeze(-1) * (q @ c_in.to(q.dtype)).float()

@@ -451,6 +451,20 @@ def parameter_groups(model: torch.nn.Module, weight_decay: float) -> list[dict[s
     return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
 
 
+OPTIMIZERS = ("adamw_torch_fused", "adamw_torch")
+
+
+def adamw_kwargs(optim: str, device: torch.device) -> dict[str, Any]:
+    """torch.optim.AdamW's implementation keyword for examples/pretrain.py's `--optim` (transformers' names):
+    `fused=True` where torch has the fused kernel for the device (CPU and CUDA), else torch's default (the for-loop
+    on CPU, foreach on CUDA)."""
+    if optim not in OPTIMIZERS:
+        raise ValueError(f"optim={optim!r} is not known; expected one of {list(OPTIMIZERS)}.")
+    if optim == "adamw_torch_fused" and torch.device(device).type in ("cpu", "cuda"):
+        return {"fused": True}
+    return {}
+
+
 def warmup_cosine_lambda(warmup_steps: int, total_steps: int):
     """Multiplier of the base lr for update `step` (0-based): linear warm-up over `warmup_steps` (the first update
     already gets lr / warmup_steps), then a half cosine from 1 to 0 at `total_steps`."""
@@ -817,6 +831,8 @@ def plot_reconstructions(examples: dict[str, np.ndarray], path: str | os.PathLik
 
 
 __all__ = [
+    "OPTIMIZERS",
+    "adamw_kwargs",
     "ThroughputMeter",
     "format_duration",
     "AudioFileSource",
