@@ -302,15 +302,28 @@ def test_recomputing_backward_under_autocast_matches_autograd(monkeypatch, dtype
 
 
 @pytest.mark.parametrize(
-    "seq, value_dim, igate_shift", [(17, 8, 0.0), (64, 12, 0.0), (100, 8, -30.0), (37, 8, 5.0), (48, 5, -12.0)]
+    "seq, head_dim, value_dim, igate_shift",
+    [
+        (17, 8, 8, 0.0),
+        (64, 8, 12, 0.0),
+        (100, 8, 8, -30.0),
+        (37, 8, 8, 5.0),
+        (48, 8, 5, -12.0),
+        (37, 25, 25, 0.0),  # wider than 1.5 chunks: the states are recomputed in the backward
+        (64, 40, 28, -30.0),
+        (100, 40, 40, 5.0),
+    ],
 )
-def test_chunkwise_hand_written_backward_matches_autograd_and_the_reference(monkeypatch, seq, value_dim, igate_shift):
+def test_chunkwise_hand_written_backward_matches_autograd_and_the_reference(
+    monkeypatch, seq, head_dim, value_dim, igate_shift
+):
     """float32 training of the chunkwise form goes through `_ChunkwiseMLSTM`: its gradients equal autograd's through
-    the chunk loop and the float64 formula's, for partial chunks, a value dim unlike the head dim, and gates where the
-    exp(-m) floor wins (very negative input gates) or the states dominate."""
+    the chunk loop and the float64 formula's, for partial chunks, a value dim unlike the head dim, gates where the
+    exp(-m) floor wins (very negative input gates) or the states dominate, and heads wide enough that the states are
+    recomputed instead of kept."""
     from hf_axlstm import kernels_axlstm
 
-    q, k, _, igate, fgate = random_inputs(2, 3, seq, 8, seed=seq)
+    q, k, _, igate, fgate = random_inputs(2, 3, seq, head_dim, seed=seq)
     v = torch.randn(2, 3, seq, value_dim, generator=torch.Generator().manual_seed(seq + 1))
     inputs = [t.detach().requires_grad_() for t in (q, k, v, igate + igate_shift, fgate)]
     grad_out = torch.randn(2, 3, seq, value_dim, generator=torch.Generator().manual_seed(seq + 2))
@@ -334,18 +347,49 @@ def test_chunkwise_hand_written_backward_matches_autograd_and_the_reference(monk
         assert close(gb, ga) and close(gb, ge, tol=1e-4), (name, rel_err(gb, ga), rel_err(gb, ge))
 
 
-def test_chunkwise_hand_written_backward_only_for_narrow_float32_heads(monkeypatch):
+def test_chunkwise_hand_written_backward_routes_float32_training_and_keeps_states_for_narrow_heads(monkeypatch):
+    """Every float32 chunkwise training call runs `_ChunkwiseMLSTM`: heads up to 1.5 chunks keep their states between
+    the passes, wider ones recompute them; inference keeps its in-place path."""
     from hf_axlstm import kernels_axlstm
 
     calls = []
     apply = kernels_axlstm._ChunkwiseMLSTM.apply
-    monkeypatch.setattr(kernels_axlstm._ChunkwiseMLSTM, "apply", lambda *a: calls.append(a[0].shape[-1]) or apply(*a))
+    monkeypatch.setattr(
+        kernels_axlstm._ChunkwiseMLSTM, "apply", lambda *a: calls.append((a[0].shape[-1], a[-1])) or apply(*a)
+    )
     for head_dim in (24, 25):  # 1.5 x chunk 16 = 24
         inputs = random_inputs(1, 1, 40, head_dim, requires_grad=True)
         mlstm(*inputs, backend="chunkwise", chunk_size=16).sum().backward()
     with torch.no_grad():
-        mlstm(*random_inputs(1, 1, 40, 8), backend="chunkwise", chunk_size=16)  # inference keeps its in-place path
-    assert calls == [24]
+        mlstm(*random_inputs(1, 1, 40, 8), backend="chunkwise", chunk_size=16)
+    assert calls == [(24, True), (25, False)]
+
+
+@pytest.mark.parametrize("head_dim, value_dim", [(24, 24), (40, 40), (40, 28)])
+def test_chunkwise_hand_written_backward_keeps_the_states_only_for_narrow_heads(head_dim, value_dim):
+    """What the chunkwise training form keeps for the backward: the (D x DV) state per chunk only where the head dim
+    is at most 1.5 chunks; never q C_in, never the weighted keys."""
+    batch, heads, seq, chunk = 2, 3, 64, 16
+    q, k, _, igate, fgate = random_inputs(batch, heads, seq, head_dim, seed=3)
+    v = torch.randn(batch, heads, seq, value_dim, generator=torch.Generator().manual_seed(4))
+    inputs = [t.detach().requires_grad_() for t in (q, k, v, igate, fgate)]
+    out = mlstm(*inputs, backend="chunkwise", chunk_size=chunk)
+    nodes, node = [out.grad_fn], None
+    while nodes and node is None:  # find the Function's node in the graph
+        current = nodes.pop()
+        if type(current).__name__ == "_ChunkwiseMLSTMBackward":
+            node = current
+        nodes.extend(fn for fn, _ in current.next_functions if fn is not None)
+    shapes = [tuple(t.shape) for t in node.saved_tensors]
+    num_chunks = seq // chunk
+    state = (batch, heads, num_chunks, head_dim, value_dim)
+    assert (state in shapes) == (2 * head_dim <= 3 * chunk), shapes
+    # q, k, and (of the value width) v and h: nothing else of a chunk's (L x D) size.
+    rows = (batch, heads, num_chunks, chunk)
+    assert shapes.count(rows + (head_dim,)) == (2 if head_dim != value_dim else 4), shapes
+    assert shapes.count(rows + (value_dim,)) == (2 if head_dim != value_dim else 4), shapes
+    out.sum().backward()
+    assert all(t.grad is not None and torch.isfinite(t.grad).all() for t in inputs)
 
 
 @pytest.mark.parametrize("head_dim, padded", [(96, 128), (48, 64), (160, 192), (64, 64), (32, 32), (384, 384)])

@@ -65,8 +65,10 @@ _NEG = -1e30
 # S=128 1.36, S=192 0.91, S=251 0.66 | head_dim 192, batch 32: S=192 1.18, S=251 1.00, S=320 0.86 | head_dim 384,
 # batch 8: S=448 1.02, S=640 0.84. So training uses the same factor: tiny's 2 s crops (251 tokens) run chunkwise.
 # (An earlier measurement, batch 8 on 1 thread, had the chunkwise backward no faster, and a factor of 2.0.) The price
-# is memory: the chunk loop's autograd record keeps more than the recomputing parallel form (about 0.7x vs 0.59x of
-# the authors' formulation's peak).
+# is memory: the chunkwise form keeps more between the passes than the recomputing parallel form (about 0.7x vs 0.59x
+# of the authors' formulation's peak). These crossings were measured with the wide heads' chunkwise backward through
+# autograd; its hand-written backward (`_ChunkwiseMLSTM`, states recomputed) is 1.0-1.2x that time at these lengths,
+# which moves the crossings for head dims 192 and 384 slightly later; the factor was not re-tuned.
 AUTO_CHUNKWISE_FACTOR = 1.15
 AUTO_CHUNKWISE_FACTOR_GRAD = 1.15
 # On CUDA the parallel form stays faster much longer (the chunk loop is bound by kernel launches). Measured on an H100
@@ -273,6 +275,23 @@ def _chunk_gates(igate: torch.Tensor, fgate: torch.Tensor) -> _ChunkGates:
     return _ChunkGates(g, b, b_max, e, m_out, m_in, key_weight, row_max, state_weight)
 
 
+def _carry_states(k_weighted: torch.Tensor, v: torch.Tensor, keep: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The states entering each chunk, (C_in (B, NH, NC, D, DV), n_in (B, NH, NC, D)), chunk 0's empty:
+    C_in[c] = keep[c-1] C_in[c-1] + K_w[c-1]^T V[c-1], n_in[c] = keep[c-1] n_in[c-1] + sum_u K_w[c-1, u]. (The
+    last chunk's K^T V feeds no state; it is formed anyway: slicing the chunk axis would copy k and v.)"""
+    kv = k_weighted.transpose(-2, -1) @ v  # (B, NH, NC, D, DV): each chunk's K^T V
+    n_add = k_weighted.sum(dim=-2)  # (B, NH, NC, D)
+    shape = k_weighted.shape
+    c_in = kv.new_empty(*shape[:3], shape[-1], v.shape[-1])  # every chunk is written below
+    n_in = n_add.new_empty(*shape[:3], shape[-1])
+    c_in[:, :, 0].zero_()
+    n_in[:, :, 0].zero_()
+    for c in range(1, shape[2]):
+        torch.addcmul(kv[:, :, c - 1], c_in[:, :, c - 1], keep[:, :, c - 1, None, None], out=c_in[:, :, c])
+        torch.addcmul(n_add[:, :, c - 1], n_in[:, :, c - 1], keep[:, :, c - 1, None], out=n_in[:, :, c])
+    return c_in, n_in
+
+
 class _ChunkwiseMLSTM(torch.autograd.Function):
     """The chunkwise form's matrix part (states, intra-chunk products, normaliser) with a hand-written backward, for
     float32 training. The gate-derived weights (decay, state and key weights, keep factors, the exp(-m) floor) come
@@ -281,60 +300,59 @@ class _ChunkwiseMLSTM(torch.autograd.Function):
     small per-chunk products of the backward: all chunks' products run as one batched matmul, and only the carry of
     the states runs chunk by chunk.
 
+    Between the passes it keeps q, k, v, the decay, the raw scores, the gate weights and O(S) normaliser terms; the
+    weighted keys and q C_in are recomputed or never needed (q C_in enters the backward only through
+    grad_num C_in^T, which the q gradient needs anyway). The states C_in (D x DV per head and chunk) are kept when
+    `keep_states`, else recomputed in the backward from k, v and the keep factors (one K^T V per chunk and the carry):
+    for wide heads they are the largest tensors of the form (384 x 384 per head and chunk of 64 positions against
+    64 x 384 for q), so recomputing them is what keeps long-sequence training of small and base in memory.
+
     Shapes (B, NH batch and heads, NC chunks of L positions, D = head_dim, DV = value dim): q (scaled), k (B, NH, NC,
     L, D); v (B, NH, NC, L, DV); decay (B, NH, NC, L, L); state_weight, floor, key_weight (B, NH, NC, L); keep
     (B, NH, NC). Returns h (B, NH, NC, L, DV)."""
 
     @staticmethod
-    def forward(ctx, q, k, v, decay, state_weight, floor, keep, key_weight, eps):
-        num_chunks = q.shape[2]
-        k_weighted = k * key_weight.unsqueeze(-1)  # keys as they enter the next state
-        kv = k_weighted.transpose(-2, -1) @ v  # (B, NH, NC, D, DV): each chunk's K^T V
-        n_add = k_weighted.sum(dim=-2)  # (B, NH, NC, D)
-        c_in = torch.empty_like(kv)  # the state entering each chunk (chunk 0: empty); every chunk is written below
-        n_in = torch.empty_like(n_add)
-        c_in[:, :, 0].zero_()
-        n_in[:, :, 0].zero_()
-        for c in range(1, num_chunks):
-            torch.addcmul(kv[:, :, c - 1], c_in[:, :, c - 1], keep[:, :, c - 1, None, None], out=c_in[:, :, c])
-            torch.addcmul(n_add[:, :, c - 1], n_in[:, :, c - 1], keep[:, :, c - 1, None], out=n_in[:, :, c])
-        inter = q @ c_in  # (B, NH, NC, L, DV)
+    def forward(ctx, q, k, v, decay, state_weight, floor, keep, key_weight, eps, keep_states):
+        c_in, n_in = _carry_states(k * key_weight.unsqueeze(-1), v, keep)
         qn = (q @ n_in.unsqueeze(-1)).squeeze(-1)  # (B, NH, NC, L)
         scores = q @ k.transpose(-2, -1)  # (B, NH, NC, L, L)
         c_intra = scores * decay
-        numerator = (c_intra @ v).addcmul_(inter, state_weight.unsqueeze(-1))
+        numerator = (c_intra @ v).addcmul_(q @ c_in, state_weight.unsqueeze(-1))  # (B, NH, NC, L, DV)
         n_raw = c_intra.sum(dim=-1).addcmul_(qn, state_weight)
         normaliser = torch.maximum(n_raw.abs(), floor)
         h = numerator.div_((normaliser + eps).unsqueeze(-1))
-        ctx.save_for_backward(q, k, v, decay, state_weight, floor, keep, key_weight, k_weighted, c_in, n_in, inter,
-                              qn, scores, n_raw, normaliser, h)  # fmt: skip
+        states = (c_in, n_in) if keep_states else ()
+        ctx.save_for_backward(q, k, v, decay, state_weight, floor, keep, key_weight, qn, scores, n_raw, normaliser,
+                              h, *states)  # fmt: skip
         ctx.eps = eps
         return h
 
     @staticmethod
     def backward(ctx, grad_h):
-        (q, k, v, decay, state_weight, floor, keep, key_weight, k_weighted, c_in, n_in, inter, qn, scores, n_raw,
-         normaliser, h) = ctx.saved_tensors  # fmt: skip
+        (q, k, v, decay, state_weight, floor, keep, key_weight, qn, scores, n_raw, normaliser, h,
+         *states) = ctx.saved_tensors  # fmt: skip
         num_chunks = q.shape[2]
+        k_weighted = k * key_weight.unsqueeze(-1)  # recomputed: keys as they enter the next state
+        c_in, n_in = states if states else _carry_states(k_weighted, v, keep)
         denom = (normaliser + ctx.eps).unsqueeze(-1)
         grad_num = grad_h / denom  # d/d numerator
         grad_n = -(grad_h * h).sum(dim=-1) / denom.squeeze(-1)  # d/d normaliser
         use_raw = n_raw.abs() > floor  # torch.maximum: the larger argument gets the gradient
         grad_raw = torch.where(use_raw, grad_n * torch.sign(n_raw), 0.0)
         grad_floor = torch.where(use_raw, 0.0, grad_n)
-        # numerator = C_intra v + sw * inter, n_raw = rowsum(C_intra) + sw * qn, C_intra = scores * decay
+        # numerator = C_intra v + sw * (q C_in), n_raw = rowsum(C_intra) + sw * (q . n_in), C_intra = scores * decay
         c_intra = scores * decay
         grad_v = c_intra.transpose(-2, -1) @ grad_num
         grad_c = (grad_num @ v.transpose(-2, -1)).add_(grad_raw.unsqueeze(-1))  # (B, NH, NC, L, L)
         grad_decay = grad_c * scores
         grad_scores = grad_c.mul_(decay)
-        grad_sw = (grad_num * inter).sum(dim=-1).addcmul_(grad_raw, qn)
-        grad_inter = grad_num * state_weight.unsqueeze(-1)  # d/d (q C_in)
+        grad_qc = grad_num @ c_in.transpose(-2, -1)  # (B, NH, NC, L, D): d/dq of grad_num . (q C_in), per row
+        grad_sw = (grad_qc * q).sum(dim=-1).addcmul_(grad_raw, qn)
         grad_qn = grad_raw * state_weight  # d/d (q . n_in)
-        grad_q = (grad_scores @ k).add_(grad_inter @ c_in.transpose(-2, -1))
+        grad_q = (grad_scores @ k).addcmul_(grad_qc, state_weight.unsqueeze(-1))
         grad_q = grad_q.addcmul_(grad_qn.unsqueeze(-1), n_in.unsqueeze(-2))
         grad_k = grad_scores.transpose(-2, -1) @ q
-        grad_c_in = q.transpose(-2, -1) @ grad_inter  # (B, NH, NC, D, DV)
+        grad_c_in = q.transpose(-2, -1) @ (grad_num * state_weight.unsqueeze(-1))  # (B, NH, NC, D, DV)
         grad_n_in = (q * grad_qn.unsqueeze(-1)).sum(dim=-2)  # (B, NH, NC, D)
         # The carry, backwards: C_in[c] = keep[c-1] C_in[c-1] + kv[c-1] (the same for n).
         grad_kv = torch.empty_like(grad_c_in)  # chunks 0..NC-2 are written below; the last K^T V feeds no state
@@ -358,7 +376,7 @@ class _ChunkwiseMLSTM(torch.autograd.Function):
         grad_kw = (v @ grad_kv.transpose(-2, -1)).add_(grad_n_add.unsqueeze(-2))  # (B, NH, NC, L, D)
         grad_k = grad_k.addcmul_(grad_kw, key_weight.unsqueeze(-1))
         grad_key_weight = (grad_kw * k).sum(dim=-1)
-        return grad_q, grad_k, grad_v, grad_decay, grad_sw, grad_floor, grad_keep, grad_key_weight, None
+        return grad_q, grad_k, grad_v, grad_decay, grad_sw, grad_floor, grad_keep, grad_key_weight, None, None
 
 
 def mlstm_chunkwise(
@@ -406,17 +424,23 @@ def mlstm_chunkwise(
     # How much of the state entering chunk c survives it (<= 1).
     keep = torch.exp(g[..., -1] + m_in - gates.m_out)  # (B, NH, NC)
     fp32 = q.dtype == k.dtype == v.dtype == torch.float32
-    if grad and RECOMPUTE_IN_BACKWARD and fp32 and 2 * head_dim <= 3 * chunk_size:
-        if not torch.compiler.is_compiling():
-            # float32 training with head dims up to 1.5 chunks: the matrix part through `_ChunkwiseMLSTM`
-            # (hand-written backward), the gate weights through autograd. Forward + backward against autograd
-            # through the chunk loop (2-core AMD EPYC, 2 threads, chunk 64, glibc heap reuse): head_dim 96, batch 32:
-            # S=256 0.86x, S=512 0.88x; batch 8, S=1280 0.97x. With wider heads its all-chunk (D x DV) state
-            # products cost more than they save: head_dim 192, S=320 1.06x; 384, S=512 1.09x, S=1280 1.17x.
-            floor = torch.exp(-(g + gates.row_max))
-            decay = _stabilised_decay(b, gates.row_max)
-            h = _ChunkwiseMLSTM.apply(q, k, v, decay, gates.state_weight, floor, keep, gates.key_weight, eps)
-            return h.reshape(batch, heads, num_chunks * chunk_size, -1)[:, :, :seq].to(out_dtype)
+    if grad and RECOMPUTE_IN_BACKWARD and fp32 and not torch.compiler.is_compiling():
+        # float32 training: the matrix part through `_ChunkwiseMLSTM` (hand-written backward), the gate weights
+        # through autograd. Narrow heads (up to 1.5 chunks) keep their states between the passes, wider ones
+        # recompute them. Measured against autograd through the chunk loop (2-core AMD EPYC, 2 threads, chunk 64,
+        # glibc heap reuse; cell forward + backward, kept-for-backward bytes of the cell):
+        #   head_dim  96, batch 32, S=256: time 0.86-0.94x; batch 8, S=1280: 0.97x
+        #   head_dim 192, batch 8, S=320: 1.19x, memory 0.51x; S=1280: 1.01x, 0.49x
+        #   head_dim 384, batch 2, S=1280: 1.12x, memory 0.37x
+        # and on whole training steps (forward + backward of the pretraining loss, interleaved): base at 10 s 0.98x
+        # time, 0.57x kept memory (3.7 -> 2.1 GiB at batch 2); small at 10 s 1.03x, 0.65x; small at 4 s 1.04x.
+        # Through the loop, base's 10 s training at batch 8 was OOM-killed on a 24 GB machine; it now peaks at
+        # 10.4 GB.
+        keep_states = 2 * head_dim <= 3 * chunk_size
+        floor = torch.exp(-(g + gates.row_max))
+        decay = _stabilised_decay(b, gates.row_max)
+        h = _ChunkwiseMLSTM.apply(q, k, v, decay, gates.state_weight, floor, keep, gates.key_weight, eps, keep_states)
+        return h.reshape(batch, heads, num_chunks * chunk_size, -1)[:, :, :seq].to(out_dtype)
     k_weighted = k.float() * gates.key_weight.unsqueeze(-1)  # (B, NH, NC, L, DH) float32
     n_add = k_weighted.sum(dim=-2)  # (B, NH, NC, DH)
     k_weighted = k_weighted.to(v.dtype)
