@@ -114,6 +114,24 @@ def test_kernel_keeps_gate_math_in_float32_under_autocast():
         assert rel_err(out, expected) < 3e-2, backend
 
 
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+@pytest.mark.parametrize("head_dim", [8, 40])  # chunk 16: states kept / recomputed on the float32 path
+def test_chunkwise_training_under_autocast_of_float32_inputs(dtype, head_dim):
+    """A float32 model's chunkwise training under autocast (16-bit products of float32 tensors) runs forward and
+    backward and stays close to the float64 formula; the float32-only hand-written backward does not take it (it
+    crashed on mixed dtypes once)."""
+    inputs = random_inputs(2, 2, 70, head_dim, seed=11, requires_grad=True)
+    grad_out = torch.randn(2, 2, 70, head_dim, generator=torch.Generator().manual_seed(12))
+    expected = reference_mlstm(*inputs)
+    expected_grads = torch.autograd.grad(expected, inputs, grad_out.double())
+    with torch.autocast("cpu", dtype=dtype):
+        out = mlstm(*inputs, backend="chunkwise", chunk_size=16)
+    grads = torch.autograd.grad(out, inputs, grad_out)
+    assert out.dtype == torch.float32 and rel_err(out, expected) < 3e-2
+    for name, got, want in zip("q k v igate fgate".split(), grads, expected_grads):
+        assert got.dtype == torch.float32 and rel_err(got, want) < 5e-2, (name, rel_err(got, want))
+
+
 def test_auto_switches_to_chunkwise_for_long_sequences():
     assert select_backend(251, 384, 64) == "parallel"
     assert select_backend(251, 96, 64) == "chunkwise"

@@ -422,7 +422,8 @@ def mlstm_chunkwise(
         q, k, v = (F.pad(t, (0, 0, 0, pad)) for t in (q, k, v))
         igate, fgate = (F.pad(t, (0, pad)) for t in (igate, fgate))
     fp32 = q.dtype == k.dtype == v.dtype == torch.float32
-    hand_written = grad and RECOMPUTE_IN_BACKWARD and fp32 and not torch.compiler.is_compiling()
+    autocast = torch.is_autocast_enabled(q.device.type)  # float32 tensors, 16-bit products: the autograd loop
+    hand_written = grad and RECOMPUTE_IN_BACKWARD and fp32 and not autocast and not torch.compiler.is_compiling()
     # Without autograd and in the hand-written backward q is not scaled (a full pass, and a copy kept for the
     # backward): the scale rides on the decay mask and the state weights.
     q_scaled = q if in_place or hand_written else q * scale
