@@ -1,0 +1,148 @@
+"""The chunkwise mLSTM's training paths side by side: the hand-written backward (`_ChunkwiseMLSTM`, the default for
+float32 training; narrow heads keep their states between the passes, heads over 1.5 chunks recompute them) against
+autograd through the chunk loop (`kernels_axlstm.RECOMPUTE_IN_BACKWARD = False`), in one process, interleaved.
+
+    python benchmarks/cell_training.py                                   # the cell, the default cases
+    python benchmarks/cell_training.py --cases 96,32,256 384,2,1280      # head_dim,batch,seq
+    python benchmarks/cell_training.py --model base --seconds 10 --batch 2   # whole pretraining steps
+
+Cell cases time forward + backward of `mlstm(..., backend="chunkwise")` on random inputs (4 heads, chunk 64). Model
+mode times forward + backward of `AxLSTMForPreTraining`'s loss on random log-mels; at lengths where `auto` picks the
+parallel form the switch changes that form's backward as well. Kept memory: the bytes of the distinct storages
+autograd saves for the backward (`torch.autograd.graph.saved_tensors_hooks`), inputs and weights included. Medians over
+the rounds after the first (a warm-up); the tuned allocator of examples/pretrain.py on a CPU. Prints a markdown table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import time
+
+import torch
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from architectures import cpu_name  # noqa: E402
+
+PATHS = {"hand-written": True, "autograd loop": False}  # -> kernels_axlstm.RECOMPUTE_IN_BACKWARD
+
+
+def kept_bytes(run):
+    """Run `run()` (a forward) recording what autograd saves; returns (its output, bytes of the distinct storages)."""
+    storages = {}
+
+    def pack(tensor):
+        storage = tensor.untyped_storage()
+        storages[storage.data_ptr()] = storage.nbytes()
+        return tensor
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor):
+        out = run()
+    return out, sum(storages.values())
+
+
+def compare(forward, backward, rounds: int, sync) -> dict:
+    """{path: (median seconds of forward + backward, kept bytes)}, the paths interleaved round by round."""
+    from hf_axlstm import kernels_axlstm
+
+    times, memory = {path: [] for path in PATHS}, {}
+    try:
+        for round_index in range(rounds + 1):
+            for path, hand_written in PATHS.items():
+                kernels_axlstm.RECOMPUTE_IN_BACKWARD = hand_written
+                sync()
+                start = time.perf_counter()
+                out, memory[path] = kept_bytes(forward)
+                backward(out)
+                sync()
+                if round_index:
+                    times[path].append(time.perf_counter() - start)
+    finally:
+        kernels_axlstm.RECOMPUTE_IN_BACKWARD = True
+    return {path: (statistics.median(times[path]), memory[path]) for path in PATHS}
+
+
+def cell_case(head_dim: int, batch: int, seq: int, args, sync) -> dict:
+    """`compare` on the chunkwise cell: 4 heads, random inputs, forget gates biased to +3 (long memory)."""
+    from hf_axlstm.kernels_axlstm import mlstm
+
+    generator = torch.Generator().manual_seed(0)
+
+    def leaf(*shape, shift=0.0):
+        return (torch.randn(*shape, generator=generator) + shift).to(args.device).requires_grad_()
+
+    q, k, v = (leaf(batch, 4, seq, head_dim) for _ in range(3))
+    igate, fgate = leaf(batch, 4, seq), leaf(batch, 4, seq, shift=3.0)
+    grad = torch.randn(batch, 4, seq, head_dim, generator=generator).to(args.device)
+    forward = lambda: mlstm(q, k, v, igate, fgate, backend="chunkwise")  # noqa: E731
+    return compare(forward, lambda out: out.backward(grad), args.rounds, sync)
+
+
+def parse_case(text: str) -> tuple[int, int, int]:
+    try:
+        head_dim, batch, seq = (int(part) for part in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"case {text!r} is not head_dim,batch,seq (three integers)") from None
+    return head_dim, batch, seq
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument(
+        "--cases",
+        nargs="+",
+        type=parse_case,
+        default=[(96, 32, 256), (96, 8, 1280), (192, 8, 320), (192, 8, 1280), (384, 2, 1280)],
+        help="cell cases head_dim,batch,seq",
+    )
+    parser.add_argument("--model", default=None, choices=["tiny", "small", "base"], help="whole steps instead")
+    parser.add_argument("--seconds", type=float, default=10.0, help="model mode: clip length")
+    parser.add_argument("--batch", type=int, default=2, help="model mode: batch size")
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    args = parser.parse_args(argv)
+    device = torch.device(args.device)
+    if device.type == "cpu":
+        from hf_axlstm.cpu_allocator import tune_cpu_allocator
+
+        tune_cpu_allocator()
+    torch.set_num_threads(args.threads)
+
+    def sync():
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+
+    rows = []
+    if args.model:
+        from hf_axlstm import AxLSTMConfig, AxLSTMForPreTraining
+
+        torch.manual_seed(0)
+        model = AxLSTMForPreTraining(AxLSTMConfig.from_preset(args.model)).to(device).train()
+        values = torch.randn(args.batch, round(args.seconds * 100), model.config.num_mel_bins, device=device)
+
+        def backward(out):
+            out.loss.backward()
+            model.zero_grad(set_to_none=True)
+
+        result = compare(lambda: model(input_values=values), backward, args.rounds, sync)
+        rows.append((f"{args.model}, {args.seconds:g} s, batch {args.batch} (whole step)", result))
+    else:
+        for head_dim, batch, seq in args.cases:
+            rows.append((f"head_dim {head_dim}, batch {batch}, S={seq}", cell_case(head_dim, batch, seq, args, sync)))
+
+    where = cpu_name() if device.type == "cpu" else torch.cuda.get_device_name()
+    print(f"\n{where}, {args.threads} threads, torch {torch.__version__}, fp32, chunk 64, median of {args.rounds}\n")
+    print("| case | hand-written ms | autograd loop ms | time, hand-written / loop | kept MiB, hand-written | "
+          "kept MiB, loop | kept, hand-written / loop |")  # fmt: skip
+    print("|---|---:|---:|---:|---:|---:|---:|")
+    for case, result in rows:
+        (new_s, new_b), (old_s, old_b) = result["hand-written"], result["autograd loop"]
+        print(f"| {case} | {new_s * 1e3:.1f} | {old_s * 1e3:.1f} | {new_s / old_s:.2f}x | {new_b / 2**20:.0f} | "
+              f"{old_b / 2**20:.0f} | {new_b / old_b:.2f}x |")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
