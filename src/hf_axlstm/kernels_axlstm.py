@@ -277,17 +277,21 @@ def _chunk_gates(igate: torch.Tensor, fgate: torch.Tensor) -> _ChunkGates:
 
 def _carry_states(k_weighted: torch.Tensor, v: torch.Tensor, keep: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """The states entering each chunk, (C_in (B, NH, NC, D, DV), n_in (B, NH, NC, D)), chunk 0's empty:
-    C_in[c] = keep[c-1] C_in[c-1] + K_w[c-1]^T V[c-1], n_in[c] = keep[c-1] n_in[c-1] + sum_u K_w[c-1, u]. (The
-    last chunk's K^T V feeds no state; it is formed anyway: slicing the chunk axis would copy k and v.)"""
-    kv = k_weighted.transpose(-2, -1) @ v  # (B, NH, NC, D, DV): each chunk's K^T V
+    C_in[c] = keep[c-1] C_in[c-1] + K_w[c-1]^T V[c-1], n_in[c] = keep[c-1] n_in[c-1] + sum_u K_w[c-1, u]. Each
+    chunk's K^T V is accumulated into its state in place (no all-chunk K^T V tensor: for wide heads that is as large
+    as the states themselves), and the last chunk's, which feeds no state, is never formed."""
+    batch, heads, num_chunks, _, head_dim = k_weighted.shape
     n_add = k_weighted.sum(dim=-2)  # (B, NH, NC, D)
-    shape = k_weighted.shape
-    c_in = kv.new_empty(*shape[:3], shape[-1], v.shape[-1])  # every chunk is written below
-    n_in = n_add.new_empty(*shape[:3], shape[-1])
+    c_in = k_weighted.new_empty(batch, heads, num_chunks, head_dim, v.shape[-1])  # every chunk is written below
+    n_in = n_add.new_empty(batch, heads, num_chunks, head_dim)
     c_in[:, :, 0].zero_()
     n_in[:, :, 0].zero_()
-    for c in range(1, shape[2]):
-        torch.addcmul(kv[:, :, c - 1], c_in[:, :, c - 1], keep[:, :, c - 1, None, None], out=c_in[:, :, c])
+    for c in range(1, num_chunks):
+        state = torch.mul(c_in[:, :, c - 1], keep[:, :, c - 1, None, None], out=c_in[:, :, c])
+        keys, values = k_weighted[:, :, c - 1], v[:, :, c - 1]  # (B, NH, L, D), (B, NH, L, DV)
+        state.view(batch * heads, head_dim, -1).baddbmm_(
+            keys.reshape(batch * heads, -1, head_dim).transpose(1, 2), values.reshape(batch * heads, -1, v.shape[-1])
+        )
         torch.addcmul(n_add[:, :, c - 1], n_in[:, :, c - 1], keep[:, :, c - 1, None], out=n_in[:, :, c])
     return c_in, n_in
 
@@ -359,28 +363,48 @@ class _ChunkwiseMLSTM(torch.autograd.Function):
         grad_q = (grad_scores @ k).addcmul_(grad_qc, weight.unsqueeze(-1))
         grad_q = grad_q.addcmul_(grad_qn.unsqueeze(-1), n_in.unsqueeze(-2))
         grad_k = grad_scores.transpose(-2, -1) @ q
-        grad_c_in = q.transpose(-2, -1) @ (grad_num * weight.unsqueeze(-1))  # (B, NH, NC, D, DV)
         grad_n_in = (q * grad_qn.unsqueeze(-1)).sum(dim=-2)  # (B, NH, NC, D)
-        # The carry, backwards: C_in[c] = keep[c-1] C_in[c-1] + kv[c-1] (the same for n).
-        grad_kv = torch.empty_like(grad_c_in)  # chunks 0..NC-2 are written below; the last K^T V feeds no state
-        grad_n_add = torch.empty_like(grad_n_in)
-        grad_keep = torch.empty_like(keep)
-        grad_kv[:, :, -1].zero_()
-        grad_n_add[:, :, -1].zero_()
-        grad_keep[:, :, -1].zero_()
-        carry_c, carry_n = grad_c_in[:, :, -1], grad_n_in[:, :, -1]
-        for c in range(num_chunks - 1, 0, -1):
-            grad_kv[:, :, c - 1] = carry_c
-            grad_n_add[:, :, c - 1] = carry_n
-            grad_keep[:, :, c - 1] = (carry_c * c_in[:, :, c - 1]).sum(dim=(-2, -1)) + (
-                carry_n * n_in[:, :, c - 1]
-            ).sum(dim=-1)
-            keep_c = keep[:, :, c - 1]
-            carry_c = torch.addcmul(grad_c_in[:, :, c - 1], carry_c, keep_c[..., None, None])
-            carry_n = torch.addcmul(grad_n_in[:, :, c - 1], carry_n, keep_c[..., None])
-        # kv = (k * key_weight)^T v, n_add = sum over the chunk of k * key_weight
-        grad_v = grad_v.add_(k_weighted @ grad_kv)
-        grad_kw = (v @ grad_kv.transpose(-2, -1)).add_(grad_n_add.unsqueeze(-2))  # (B, NH, NC, L, D)
+        # The carry, backwards. C_in[c] = keep[c-1] C_in[c-1] + kv[c-1] (the same for n), so with T[c] the whole
+        # gradient of C_in[c], T[c] = grad_c_in[c] + keep[c] T[c+1], kv[c-1] receives T[c] and keep[c-1] receives
+        # <T[c], C_in[c-1]>; the last chunk's K^T V feeds no state.
+        if states:
+            # Narrow heads: every chunk's state products batched, the recursion written straight into grad_kv
+            # (G[j] = T[j+1], G[NC-1] = 0), the keep gradients one batched dot product afterwards.
+            grad_c_in = q.transpose(-2, -1) @ (grad_num * weight.unsqueeze(-1))  # (B, NH, NC, D, DV)
+            grad_kv = torch.empty_like(grad_c_in)
+            grad_n_add = torch.empty_like(grad_n_in)
+            grad_kv[:, :, -1].zero_()
+            grad_n_add[:, :, -1].zero_()
+            grad_kv[:, :, -2].copy_(grad_c_in[:, :, -1])
+            grad_n_add[:, :, -2].copy_(grad_n_in[:, :, -1])
+            for j in range(num_chunks - 2, 0, -1):
+                keep_j = keep[:, :, j]
+                torch.addcmul(grad_c_in[:, :, j], grad_kv[:, :, j], keep_j[..., None, None], out=grad_kv[:, :, j - 1])
+                torch.addcmul(grad_n_in[:, :, j], grad_n_add[:, :, j], keep_j[..., None], out=grad_n_add[:, :, j - 1])
+            grad_keep = (grad_kv.flatten(-2).unsqueeze(-2) @ c_in.flatten(-2).unsqueeze(-1)).flatten(-3)
+            grad_keep = grad_keep.add_((grad_n_add.unsqueeze(-2) @ n_in.unsqueeze(-1)).flatten(-3))  # (B, NH, NC)
+            # kv = (k * key_weight)^T v, n_add = sum over the chunk of k * key_weight
+            grad_v = grad_v.add_(k_weighted @ grad_kv)
+            grad_kw = (v @ grad_kv.transpose(-2, -1)).add_(grad_n_add.unsqueeze(-2))  # (B, NH, NC, L, D)
+        else:
+            # Wide heads: the state products chunk by chunk, so beside C_in no (D x DV) tensor spans all chunks
+            # (measured: batched, four of them at base's 10 s batch 8 made the backward memory-bound).
+            source = grad_num * weight.unsqueeze(-1)  # d/d (q C_in), (B, NH, NC, L, DV)
+            grad_keep = torch.zeros_like(keep)
+            grad_kw = torch.zeros_like(k)  # the last chunk's keys feed no state
+            carry = carry_n = None
+            for j in range(num_chunks - 1, 0, -1):
+                direct = q[:, :, j].transpose(-2, -1) @ source[:, :, j]  # (B, NH, D, DV)
+                carry = direct if carry is None else direct.addcmul_(carry, keep[:, :, j, None, None])
+                carry_n = (
+                    grad_n_in[:, :, j]
+                    if carry_n is None
+                    else torch.addcmul(grad_n_in[:, :, j], carry_n, keep[:, :, j, None])
+                )
+                dot = carry.flatten(-2).unsqueeze(-2) @ c_in[:, :, j - 1].flatten(-2).unsqueeze(-1)  # (B, NH, 1, 1)
+                grad_keep[:, :, j - 1] = dot.flatten(-3) + (carry_n * n_in[:, :, j - 1]).sum(dim=-1)
+                grad_v[:, :, j - 1] += k_weighted[:, :, j - 1] @ carry
+                grad_kw[:, :, j - 1] = (v[:, :, j - 1] @ carry.transpose(-2, -1)).add_(carry_n.unsqueeze(-2))
         grad_k = grad_k.addcmul_(grad_kw, key_weight.unsqueeze(-1))
         grad_key_weight = (grad_kw * k).sum(dim=-1)
         grad_state_weight = grad_weight.mul_(ctx.scale)
@@ -440,14 +464,15 @@ def mlstm_chunkwise(
         # float32 training: the matrix part through `_ChunkwiseMLSTM` (hand-written backward), the gate weights
         # through autograd. Narrow heads (up to 1.5 chunks) keep their states between the passes, wider ones
         # recompute them. Measured against autograd through the chunk loop (benchmarks/cell_training.py; 2-core AMD
-        # EPYC, 2 threads, chunk 64, glibc heap reuse; cell forward + backward, kept-for-backward bytes of the cell):
-        #   head_dim  96, batch 32, S=256: time 0.86-0.94x; batch 8, S=1280: 0.97x
-        #   head_dim 192, batch 8, S=320: 1.19x, memory 0.51x; S=1280: 1.01x, 0.49x
-        #   head_dim 384, batch 2, S=1280: 1.12x, memory 0.37x
-        # and on whole training steps (forward + backward of the pretraining loss, interleaved): base at 10 s 0.98x
-        # time, 0.57x kept memory (3.7 -> 2.1 GiB at batch 2); small at 10 s 1.03x, 0.65x; small at 4 s 1.04x.
+        # EPYC, 2 threads, chunk 64, glibc heap reuse; cell forward + backward, interleaved, ranges over runs; memory =
+        # the bytes kept for the backward):
+        #   head_dim  96, batch 32, S=256: time 0.86-0.94x, memory 0.70x; batch 8, S=1280: 0.80-0.97x, 0.68x
+        #   head_dim 192, batch 8, S=320: 0.99-1.05x, 0.48x; S=1280: 0.95-1.08x, 0.46x
+        #   head_dim 384, batch 2, S=1280: 0.94-1.18x, 0.35x; batch 8: 1.09-1.13x, 0.35x
+        # and on whole training steps (forward + backward of the pretraining loss): base at 10 s, batch 2, 0.98-1.02x
+        # time, 0.56x kept memory (3.7 -> 2.1 GiB); small at 10 s 0.94x, 0.64x; tiny at 2 s, batch 32, 0.95x, 0.77x.
         # Through the loop, base's 10 s training at batch 8 was OOM-killed on a 24 GB machine; it now peaks at
-        # 10.4 GB.
+        # 10.1 GB.
         keep_states = 2 * head_dim <= 3 * chunk_size
         floor = torch.exp(-(g + gates.row_max))
         h = _ChunkwiseMLSTM.apply(
