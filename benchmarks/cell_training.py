@@ -10,21 +10,20 @@ Cell cases time forward + backward of `mlstm(..., backend="chunkwise")` on rando
 mode times forward + backward of `AxLSTMForPreTraining`'s loss on random log-mels; at lengths where `auto` picks the
 parallel form the switch changes that form's backward as well. Kept memory: the bytes of the distinct storages
 autograd saves for the backward (`torch.autograd.graph.saved_tensors_hooks`), inputs and weights included. Medians over
-the rounds after the first (a warm-up); the tuned allocator of examples/pretrain.py on a CPU. Prints a markdown table.
+the rounds after a warm-up call per path; the tuned allocator of examples/pretrain.py on a CPU. Prints a markdown table.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import sys
-import time
 
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from architectures import cpu_name  # noqa: E402
+from encoder import interleaved_medians  # noqa: E402
 
 PATHS = {"hand-written": True, "autograd loop": False}  # -> kernels_axlstm.RECOMPUTE_IN_BACKWARD
 
@@ -44,24 +43,27 @@ def kept_bytes(run):
 
 
 def compare(forward, backward, rounds: int, sync) -> dict:
-    """{path: (median seconds of forward + backward, kept bytes)}, the paths interleaved round by round."""
+    """{path: (median seconds of forward + backward, kept bytes)}: the paths timed round-robin by encoder.py's
+    `interleaved_medians` (one warm-up call each), then their kept bytes counted in one more forward each."""
     from hf_axlstm import kernels_axlstm
 
-    times, memory = {path: [] for path in PATHS}, {}
-    try:
-        for round_index in range(rounds + 1):
-            for path, hand_written in PATHS.items():
-                kernels_axlstm.RECOMPUTE_IN_BACKWARD = hand_written
-                sync()
-                start = time.perf_counter()
-                out, memory[path] = kept_bytes(forward)
-                backward(out)
-                sync()
-                if round_index:
-                    times[path].append(time.perf_counter() - start)
-    finally:
-        kernels_axlstm.RECOMPUTE_IN_BACKWARD = True
-    return {path: (statistics.median(times[path]), memory[path]) for path in PATHS}
+    def on(path, run):
+        def call():
+            kernels_axlstm.RECOMPUTE_IN_BACKWARD = PATHS[path]
+            try:
+                return run()
+            finally:
+                kernels_axlstm.RECOMPUTE_IN_BACKWARD = True
+
+        return call
+
+    def step():
+        backward(forward())
+        sync()
+
+    seconds = interleaved_medians({path: on(path, step) for path in PATHS}, rounds)
+    kept = {path: on(path, lambda: kept_bytes(forward)[1])() for path in PATHS}
+    return {path: (seconds[path], kept[path]) for path in PATHS}
 
 
 def cell_case(head_dim: int, batch: int, seq: int, args, sync) -> dict:

@@ -45,6 +45,22 @@ MODES = ("model only", "with data", "script")
 MODEL_INPUTS = ("input_values", "attention_mask", "noise")
 
 
+def synthesised_corpus(folder: Path, clips_per_class: int) -> str:
+    """Write examples/synthetic_audio.py's labelled WAV corpus (2-10 s clips) into `folder`; returns its path."""
+    sys.path.insert(0, str(REPO / "examples"))
+    from synthetic_audio import make_corpus
+
+    make_corpus(folder, clips_per_class=clips_per_class, min_seconds=2.0, max_seconds=10.0)
+    return str(folder)
+
+
+def feature_shards(wav_dir: str, out_dir: Path) -> str:
+    """Run examples/prepare_features.py on `wav_dir` into `out_dir` (the script's --features_dir); returns its path."""
+    command = [sys.executable, str(REPO / "examples" / "prepare_features.py"), "--train_dir", str(wav_dir)]
+    subprocess.run(command + ["--output_dir", str(out_dir)], check=True, capture_output=True)
+    return str(out_dir)
+
+
 def measure(args) -> dict:
     import torch
     from architectures import ARCHITECTURES, encoder_params, frames_for
@@ -222,16 +238,10 @@ def main(argv=None) -> None:
             "script" in args.modes and args.features_dir is None
         )
         if needs_audio:
-            sys.path.insert(0, str(REPO / "examples"))
-            from synthetic_audio import make_corpus
-
             clips = max(4, args.batch_size * args.gradient_accumulation_steps)
-            make_corpus(Path(tmp) / "wav", clips_per_class=clips, min_seconds=2.0, max_seconds=10.0)
-            args.data_dir = args.data_dir or str(Path(tmp) / "wav")
+            args.data_dir = args.data_dir or synthesised_corpus(Path(tmp) / "wav", clips)
         if "script" in args.modes and args.features_dir is None:
-            args.features_dir = str(Path(tmp) / "features")
-            subprocess.run([sys.executable, str(REPO / "examples" / "prepare_features.py"), "--train_dir",
-                            args.data_dir, "--output_dir", args.features_dir], check=True, capture_output=True)  # fmt: skip
+            args.features_dir = feature_shards(args.data_dir, Path(tmp) / "features")
         rows = []
         architectures = [a for a in ("axlstm", "ssast") if a in args.architectures]
         cases = [(p, a, m, c) for p in args.presets for a in architectures for m in args.modes for c in allocators]

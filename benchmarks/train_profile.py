@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -35,8 +34,7 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from architectures import cpu_name  # noqa: E402
-
-REPO = Path(__file__).resolve().parent.parent
+from pretrain_throughput import feature_shards, synthesised_corpus  # noqa: E402
 
 
 def feature_batches(features_dir: str, config, batch_size: int):
@@ -61,18 +59,6 @@ def feature_batches(features_dir: str, config, batch_size: int):
         crops.set_epoch(epoch)
         yield from DataLoader(crops, batch_size=batch_size, shuffle=True, drop_last=True, collate_fn=collate_crops)
         epoch += 1
-
-
-def synthesised_features(tmp: Path, clips: int) -> str:
-    """Write a synthesised WAV corpus and its log-mel shards (prepare_features.py) under tmp; returns the shard dir."""
-    sys.path.insert(0, str(REPO / "examples"))
-    from synthetic_audio import make_corpus
-
-    make_corpus(tmp / "wav", clips_per_class=clips, min_seconds=2.0, max_seconds=10.0)
-    out = tmp / "features"
-    command = [sys.executable, str(REPO / "examples" / "prepare_features.py"), "--train_dir", str(tmp / "wav")]
-    subprocess.run(command + ["--output_dir", str(out)], check=True, capture_output=True)
-    return str(out)
 
 
 def _outputs(out) -> tuple:
@@ -190,7 +176,10 @@ def main(argv=None) -> None:
 
     phase_rows, adam_rows, part_rows = [], [], []
     tmp = tempfile.TemporaryDirectory()
-    features_dir = args.features_dir or synthesised_features(Path(tmp.name), clips=max(4, args.batch_size))
+    features_dir = args.features_dir
+    if features_dir is None:
+        wav_dir = synthesised_corpus(Path(tmp.name) / "wav", clips_per_class=max(4, args.batch_size))
+        features_dir = feature_shards(wav_dir, Path(tmp.name) / "features")
     for size in args.sizes:
         torch.manual_seed(0)
         model = AxLSTMForPreTraining(AxLSTMConfig.from_preset(size)).to(device).train()
