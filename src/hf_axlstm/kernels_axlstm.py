@@ -302,9 +302,10 @@ class _ChunkwiseMLSTM(torch.autograd.Function):
     factors, the exp(-m) floor) come in as inputs, computed by autograd outside, so this backward only returns their
     gradients and autograd carries them to the gates. The decay matrix is formed inside, and its gradient goes straight
     to b and the row max (d decay = decay * d(b_j - row_max_i)), so autograd keeps no copy of it for an exp backward;
-    q comes in unscaled, the 1 / sqrt(D) riding on the decay and the state weights, so no scaled copy of q is kept. Against autograd through the chunk loop it saves the per-chunk stack / unbind copies and the
-    small per-chunk products of the backward: all chunks' products run as one batched matmul, and only the carry of
-    the states runs chunk by chunk.
+    q comes in unscaled, the 1 / sqrt(D) riding on the decay and the state weights, so no scaled copy of q is kept.
+    Against autograd through the chunk loop it saves the per-chunk stack / unbind copies: the intra-chunk products
+    and everything that reads C_in run over all chunks as batched matmuls; only the states' carry (forward) and the
+    state products of its gradient (backward) run chunk by chunk.
 
     Between the passes it keeps q, k, v, the decay, the raw scores, the gate weights and O(S) normaliser terms; the
     weighted keys and q C_in are recomputed or never needed (q C_in enters the backward only through
@@ -366,45 +367,26 @@ class _ChunkwiseMLSTM(torch.autograd.Function):
         grad_n_in = (q * grad_qn.unsqueeze(-1)).sum(dim=-2)  # (B, NH, NC, D)
         # The carry, backwards. C_in[c] = keep[c-1] C_in[c-1] + kv[c-1] (the same for n), so with T[c] the whole
         # gradient of C_in[c], T[c] = grad_c_in[c] + keep[c] T[c+1], kv[c-1] receives T[c] and keep[c-1] receives
-        # <T[c], C_in[c-1]>; the last chunk's K^T V feeds no state.
-        if states:
-            # Narrow heads: every chunk's state products batched, the recursion written straight into grad_kv
-            # (G[j] = T[j+1], G[NC-1] = 0), the keep gradients one batched dot product afterwards.
-            grad_c_in = q.transpose(-2, -1) @ (grad_num * weight.unsqueeze(-1))  # (B, NH, NC, D, DV)
-            grad_kv = torch.empty_like(grad_c_in)
-            grad_n_add = torch.empty_like(grad_n_in)
-            grad_kv[:, :, -1].zero_()
-            grad_n_add[:, :, -1].zero_()
-            grad_kv[:, :, -2].copy_(grad_c_in[:, :, -1])
-            grad_n_add[:, :, -2].copy_(grad_n_in[:, :, -1])
-            for j in range(num_chunks - 2, 0, -1):
-                keep_j = keep[:, :, j]
-                torch.addcmul(grad_c_in[:, :, j], grad_kv[:, :, j], keep_j[..., None, None], out=grad_kv[:, :, j - 1])
-                torch.addcmul(grad_n_in[:, :, j], grad_n_add[:, :, j], keep_j[..., None], out=grad_n_add[:, :, j - 1])
-            grad_keep = (grad_kv.flatten(-2).unsqueeze(-2) @ c_in.flatten(-2).unsqueeze(-1)).flatten(-3)
-            grad_keep = grad_keep.add_((grad_n_add.unsqueeze(-2) @ n_in.unsqueeze(-1)).flatten(-3))  # (B, NH, NC)
-            # kv = (k * key_weight)^T v, n_add = sum over the chunk of k * key_weight
-            grad_v = grad_v.add_(k_weighted @ grad_kv)
-            grad_kw = (v @ grad_kv.transpose(-2, -1)).add_(grad_n_add.unsqueeze(-2))  # (B, NH, NC, L, D)
-        else:
-            # Wide heads: the state products chunk by chunk, so beside C_in no (D x DV) tensor spans all chunks
-            # (measured: batched, four of them at base's 10 s batch 8 made the backward memory-bound).
-            source = grad_num * weight.unsqueeze(-1)  # d/d (q C_in), (B, NH, NC, L, DV)
-            grad_keep = torch.zeros_like(keep)
-            grad_kw = torch.zeros_like(k)  # the last chunk's keys feed no state
-            carry = carry_n = None
-            for j in range(num_chunks - 1, 0, -1):
-                direct = q[:, :, j].transpose(-2, -1) @ source[:, :, j]  # (B, NH, D, DV)
-                carry = direct if carry is None else direct.addcmul_(carry, keep[:, :, j, None, None])
-                carry_n = (
-                    grad_n_in[:, :, j]
-                    if carry_n is None
-                    else torch.addcmul(grad_n_in[:, :, j], carry_n, keep[:, :, j, None])
-                )
-                dot = carry.flatten(-2).unsqueeze(-2) @ c_in[:, :, j - 1].flatten(-2).unsqueeze(-1)  # (B, NH, 1, 1)
-                grad_keep[:, :, j - 1] = dot.flatten(-3) + (carry_n * n_in[:, :, j - 1]).sum(dim=-1)
-                grad_v[:, :, j - 1] += k_weighted[:, :, j - 1] @ carry
-                grad_kw[:, :, j - 1] = (v[:, :, j - 1] @ carry.transpose(-2, -1)).add_(carry_n.unsqueeze(-2))
+        # <T[c], C_in[c-1]>; the last chunk's K^T V feeds no state. The state products run chunk by chunk, so beside
+        # C_in no (D x DV) tensor spans all chunks: batched over the chunks, four such tensors made base's 10 s batch 8
+        # backward memory-bound (1.26-1.29x the loop's cell time, now 1.09-1.13x); for tiny both orders measured the
+        # same (0.90x / 0.89x vs 0.91x / 0.86x of the loop at batch 32, S=256 / batch 8, S=1280).
+        source = grad_num * weight.unsqueeze(-1)  # d/d (q C_in), (B, NH, NC, L, DV)
+        grad_keep = torch.zeros_like(keep)
+        grad_kw = torch.zeros_like(k)  # the last chunk's keys feed no state
+        carry = carry_n = None
+        for j in range(num_chunks - 1, 0, -1):
+            direct = q[:, :, j].transpose(-2, -1) @ source[:, :, j]  # (B, NH, D, DV)
+            carry = direct if carry is None else direct.addcmul_(carry, keep[:, :, j, None, None])
+            carry_n = (
+                grad_n_in[:, :, j]
+                if carry_n is None
+                else torch.addcmul(grad_n_in[:, :, j], carry_n, keep[:, :, j, None])
+            )
+            dot = carry.flatten(-2).unsqueeze(-2) @ c_in[:, :, j - 1].flatten(-2).unsqueeze(-1)  # (B, NH, 1, 1)
+            grad_keep[:, :, j - 1] = dot.flatten(-3) + (carry_n * n_in[:, :, j - 1]).sum(dim=-1)
+            grad_v[:, :, j - 1] += k_weighted[:, :, j - 1] @ carry
+            grad_kw[:, :, j - 1] = (v[:, :, j - 1] @ carry.transpose(-2, -1)).add_(carry_n.unsqueeze(-2))
         grad_k = grad_k.addcmul_(grad_kw, key_weight.unsqueeze(-1))
         grad_key_weight = (grad_kw * k).sum(dim=-1)
         grad_state_weight = grad_weight.mul_(ctx.scale)
