@@ -5,12 +5,21 @@ autograd through the chunk loop (`kernels_axlstm.RECOMPUTE_IN_BACKWARD = False`)
     python benchmarks/cell_training.py                                   # the cell, the default cases
     python benchmarks/cell_training.py --cases 96,32,256 384,2,1280      # head_dim,batch,seq
     python benchmarks/cell_training.py --model base --seconds 10 --batch 2   # whole pretraining steps
+    python benchmarks/cell_training.py --kernels --cases 96,32,251 192,32,251   # the training forms and chunk sizes
+    python benchmarks/cell_training.py --kernels --model base --seconds 10 --batch 2   # auto's chunk vs the config's
 
 Cell cases time forward + backward of `mlstm(..., backend="chunkwise")` on random inputs (4 heads, chunk 64). Model
 mode times forward + backward of `AxLSTMForPreTraining`'s loss on random log-mels; at lengths where `auto` picks the
 parallel form the switch changes that form's backward as well. Kept memory: the bytes of the distinct storages
 autograd saves for the backward (`torch.autograd.graph.saved_tensors_hooks`), inputs and weights included. Medians over
 the rounds after a warm-up call per path; the tuned allocator of examples/pretrain.py on a CPU. Prints a markdown table.
+
+With `--kernels` the cell cases compare the training forms instead, each with its default training path: the
+chunkwise form at each of `--chunk_sizes` (its hand-written backward; the sequence padded to whole chunks first, as
+the model pads its input) and the parallel form (`_ParallelMLSTM`, which recomputes its S x S matrices in the
+backward), with the form `auto` picks for the case. That is the measurement behind `AUTO_CHUNKWISE_FACTOR_GRAD` and
+the model's training chunk size. `--kernels --model SIZE` times whole pretraining steps with `auto`'s training chunk
+(`select_chunk_size`) against the config's chunk, on the same weights and inputs (losses compared first).
 """
 
 from __future__ import annotations
@@ -82,6 +91,88 @@ def cell_case(head_dim: int, batch: int, seq: int, args, sync) -> dict:
     return compare(forward, lambda out: out.backward(grad), args.rounds, sync)
 
 
+def kernel_case(head_dim: int, batch: int, seq: int, args, sync) -> dict:
+    """{form: (median seconds of forward + backward, kept bytes)} for the parallel form and the chunkwise form at
+    each chunk size, on the same random inputs (4 heads; chunkwise on the sequence zero-padded to whole chunks)."""
+    from hf_axlstm.kernels_axlstm import mlstm
+
+    generator = torch.Generator().manual_seed(0)
+    q, k, v, grad = (torch.randn(batch, 4, seq, head_dim, generator=generator) for _ in range(4))
+    igate, fgate = torch.randn(batch, 4, seq, generator=generator), torch.randn(batch, 4, seq, generator=generator) + 3
+
+    def form(backend: str, chunk: int):
+        pad = -seq % chunk if backend == "chunkwise" else 0
+        padded = [torch.nn.functional.pad(t, (0, 0, 0, pad)) for t in (q, k, v, grad)]
+        padded += [torch.nn.functional.pad(t, (0, pad)) for t in (igate, fgate)]
+        q_, k_, v_, grad_, i_, f_ = (t.to(args.device) for t in padded)
+        leaves = [t.requires_grad_() for t in (q_, k_, v_, i_, f_)]
+
+        def forward():
+            return mlstm(*leaves, backend=backend, chunk_size=chunk)
+
+        def step():
+            forward().backward(grad_)
+            sync()
+
+        return forward, step
+
+    forms = {"parallel": form("parallel", 64)}
+    forms.update({f"chunkwise, chunk {c}": form("chunkwise", c) for c in args.chunk_sizes})
+    seconds = interleaved_medians({name: step for name, (_, step) in forms.items()}, args.rounds)
+    return {name: (seconds[name], kept_bytes(forward)[1]) for name, (forward, _) in forms.items()}
+
+
+def model_chunks(model, values, rounds: int, sync) -> dict:
+    """{variant: (median seconds of forward + backward, kept bytes)} for whole pretraining steps with `auto`'s
+    training chunk and with the config's chunk (the mixer's `select_chunk_size` replaced by the identity)."""
+    from hf_axlstm import modeling_axlstm
+
+    picker = modeling_axlstm.select_chunk_size
+    chunk = model.config.chunk_size
+    variants = {"auto's chunk": picker, f"config's chunk ({chunk})": lambda seq, head_dim, size, *_: size}
+
+    def on(name, run):
+        def call():
+            modeling_axlstm.select_chunk_size = variants[name]
+            try:
+                return run()
+            finally:
+                modeling_axlstm.select_chunk_size = picker
+
+        return call
+
+    def forward():
+        torch.manual_seed(1)  # the same masks for both variants
+        return model(input_values=values)
+
+    def step():
+        forward().loss.backward()
+        model.zero_grad(set_to_none=True)
+        sync()
+
+    losses = {name: on(name, lambda: forward().loss.item())() for name in variants}
+    if max(losses.values()) - min(losses.values()) > 1e-5:
+        raise SystemExit(f"the variants' losses differ: {losses}")
+    seconds = interleaved_medians({name: on(name, step) for name in variants}, rounds)
+    kept = {name: on(name, lambda: kept_bytes(forward)[1])() for name in variants}
+    return {name: (seconds[name], kept[name]) for name in variants}
+
+
+def print_kernels(rows: list, args) -> None:
+    """The --kernels table: one row per case and form, times and kept memory against the parallel form."""
+    from hf_axlstm.kernels_axlstm import select_backend
+
+    print("| case | form | ms | x parallel | kept MiB | `auto` picks |")
+    print("|---|---|---:|---:|---:|---|")
+    for (head_dim, batch, seq), result in rows:
+        picked = select_backend(seq, head_dim, 64, True, args.device == "cuda", batch * 4)
+        fastest = min(result, key=lambda name: result[name][0])
+        for name, (sec, kept) in result.items():
+            mark = " (fastest)" if name == fastest else ""
+            print(f"| head_dim {head_dim}, batch {batch}, S={seq} | {name}{mark} | {sec * 1e3:.1f} | "
+                  f"{sec / result['parallel'][0]:.2f} | {kept / 2**20:.0f} | {picked} |")  # fmt: skip
+
+
 def parse_case(text: str) -> tuple[int, int, int]:
     try:
         head_dim, batch, seq = (int(part) for part in text.split(","))
@@ -99,6 +190,8 @@ def main(argv=None) -> None:
         default=[(96, 32, 256), (96, 8, 1280), (192, 8, 320), (192, 8, 1280), (384, 2, 1280)],
         help="cell cases head_dim,batch,seq",
     )
+    parser.add_argument("--kernels", action="store_true", help="compare the training forms and chunk sizes")
+    parser.add_argument("--chunk_sizes", nargs="+", type=int, default=[32, 64, 128], help="--kernels: chunkwise")
     parser.add_argument("--model", default=None, choices=["tiny", "small", "base"], help="whole steps instead")
     parser.add_argument("--seconds", type=float, default=10.0, help="model mode: clip length")
     parser.add_argument("--batch", type=int, default=2, help="model mode: batch size")
@@ -118,6 +211,28 @@ def main(argv=None) -> None:
             torch.cuda.synchronize()
 
     rows = []
+    where = cpu_name() if device.type == "cpu" else torch.cuda.get_device_name()
+    if args.kernels and args.model:
+        from hf_axlstm import AxLSTMConfig, AxLSTMForPreTraining
+
+        torch.manual_seed(0)
+        model = AxLSTMForPreTraining(AxLSTMConfig.from_preset(args.model)).to(device).train()
+        values = torch.randn(args.batch, round(args.seconds * 100), model.config.num_mel_bins, device=device)
+        result = model_chunks(model, values, args.rounds, sync)
+        print(f"\n{where}, {args.threads} threads, torch {torch.__version__}, fp32, {args.model} at {args.seconds:g} s, "
+              f"batch {args.batch}, forward + backward of the pretraining loss, median of {args.rounds}\n")  # fmt: skip
+        print("| variant | ms | time x config's chunk | kept MiB | kept x config's chunk |")
+        print("|---|---:|---:|---:|---:|")
+        (ref_s, ref_b) = list(result.values())[1]
+        for name, (sec, kept) in result.items():
+            print(f"| {name} | {sec * 1e3:.0f} | {sec / ref_s:.2f} | {kept / 2**20:.0f} | {kept / ref_b:.2f} |")
+        return
+    if args.kernels:
+        rows = [(case, kernel_case(*case, args, sync)) for case in args.cases]
+        print(f"\n{where}, {args.threads} threads, torch {torch.__version__}, fp32, 4 heads, forward + backward, "
+              f"median of {args.rounds}\n")  # fmt: skip
+        print_kernels(rows, args)
+        return
     if args.model:
         from hf_axlstm import AxLSTMConfig, AxLSTMForPreTraining
 
@@ -135,7 +250,6 @@ def main(argv=None) -> None:
         for head_dim, batch, seq in args.cases:
             rows.append((f"head_dim {head_dim}, batch {batch}, S={seq}", cell_case(head_dim, batch, seq, args, sync)))
 
-    where = cpu_name() if device.type == "cpu" else torch.cuda.get_device_name()
     print(f"\n{where}, {args.threads} threads, torch {torch.__version__}, fp32, chunk 64, median of {args.rounds}\n")
     print("| case | hand-written ms | autograd loop ms | time, hand-written / loop | kept MiB, hand-written | "
           "kept MiB, loop | kept, hand-written / loop |")  # fmt: skip

@@ -29,6 +29,11 @@ forward and training-step clips/s, peak memory, and the ratio SSAST / AxLSTM, pe
   its worst moment (activations, S x S temporaries, gradients of the step, allocator slack), not the weights or the
   gradient buffers that exist before.
   One untimed batch-1 call of each kind comes first (the first call in a process allocates ~20 MiB of one-time state).
+- Timings run under malloc's defaults unless `--cpu_allocator tuned`, which times them with the heap reuse that
+  examples/pretrain.py and finetune.py set on a CPU (`hf_axlstm.cpu_allocator`): what a training user sees. With the
+  defaults every block over glibc's adaptive mmap threshold (at most 32 MiB) is a fresh mmap, whose pages fault in
+  again on every call; that costs AxLSTM's many large per-chunk and S x S temporaries more than SSAST's. (The memory
+  subprocesses always run with their own mmap setting, above.)
 
 - On CUDA (`--device cuda`): every call ends with `torch.cuda.synchronize()`; peak memory is the rise of
   `torch.cuda.max_memory_allocated()` during one call, in the same process; bf16 autocast rows come for every batch and
@@ -370,6 +375,12 @@ def main(argv=None) -> None:
         choices=sorted(CLOCKS),
         help="wall time, or the process's CPU time (robust when other jobs share the cores; use with --threads 1)",
     )
+    parser.add_argument(
+        "--cpu_allocator",
+        default="default",
+        choices=["default", "tuned"],
+        help="timings under malloc's defaults, or with the heap reuse examples/pretrain.py sets on a CPU",
+    )
     parser.add_argument("--no_memory", action="store_true", help="skip the peak-memory measurements")
     parser.add_argument(
         "--no_reference",
@@ -390,6 +401,10 @@ def main(argv=None) -> None:
     if args.compare_batch is not None and args.compare_batch not in args.batches:
         raise SystemExit(f"--compare_batch {args.compare_batch} is not one of --batches {args.batches}")
     clock = _cuda_wall if cuda else CLOCKS[args.clock]
+    if args.cpu_allocator == "tuned" and not cuda:
+        from hf_axlstm.cpu_allocator import tune_cpu_allocator
+
+        tune_cpu_allocator()  # this process only: the memory subprocesses keep their own setting
     torch.set_num_threads(args.threads)
     os.environ["BENCH_THREADS"] = str(args.threads)
     if args.frames:
@@ -517,7 +532,8 @@ def main(argv=None) -> None:
         where = (
             f"fp32 GEMM peak measured: {peaks['fp32'] / 1e9:.0f} GFLOP/s (best over the run; {args.threads} threads, "
             f"{args.clock} clock); load average at the end {os.getloadavg()[0]:.1f}; "
-            f"{torch.backends.cpu.get_cpu_capability()}"
+            f"{torch.backends.cpu.get_cpu_capability()}; timed with "
+            f"{'the tuned allocator' if args.cpu_allocator == 'tuned' else 'malloc defaults'}"
         )
     tokens = {clip_s: i["tokens"] for (_, _, clip_s), i in info.items()}
     clips = ", ".join(f"{clip_s} s clips ({n} tokens)" for clip_s, n in tokens.items())

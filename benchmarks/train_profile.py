@@ -72,7 +72,7 @@ def block_parts(size: str, batch_size: int, device: torch.device, steps: int, sy
 
     from hf_axlstm import AxLSTMConfig
     from hf_axlstm import modeling_axlstm as modeling
-    from hf_axlstm.kernels_axlstm import mlstm, select_backend
+    from hf_axlstm.kernels_axlstm import mlstm, select_backend, select_chunk_size
 
     config = AxLSTMConfig.from_preset(size)
     torch.manual_seed(0)
@@ -82,6 +82,8 @@ def block_parts(size: str, batch_size: int, device: torch.device, steps: int, sy
     heads, inner, width = config.num_heads, config.intermediate_size, config.hidden_size
     head_dim, chunk = inner // heads, config.chunk_size
     backend = select_backend(tokens, head_dim, chunk, True, device.type == "cuda", batch_size * heads)
+    if backend == "chunkwise":  # the block's choice, as the mixer makes it
+        chunk = select_chunk_size(tokens, head_dim, chunk, True, device.type == "cuda")
     seq = tokens + (-tokens % chunk if backend == "chunkwise" else 0)  # the mixer pads to whole chunks
     rows = batch_size * seq
 

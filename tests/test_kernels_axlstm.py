@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 
 from hf_axlstm.configuration_axlstm import AxLSTMConfig
-from hf_axlstm.kernels_axlstm import mlstm, mlstm_chunkwise_graph, select_backend
+from hf_axlstm.kernels_axlstm import mlstm, mlstm_chunkwise_graph, select_backend, select_chunk_size
 from hf_axlstm.modeling_axlstm import AxLSTMMixer, AxLSTMModel, _CausalDepthwiseConv, _MixerOutput
 
 from .conftest import rel_err
@@ -140,6 +140,68 @@ def test_auto_switches_to_chunkwise_for_long_sequences():
     assert select_backend(5001, 96, 64, cuda=True, batch_heads=4) == "parallel"
     assert select_backend(30_000, 96, 64, cuda=True, batch_heads=4) == "chunkwise"
     assert select_backend(10_000, 96, 64) == "chunkwise"
+
+
+def test_auto_training_chunk_follows_the_head_width_on_cpu():
+    # The presets' head dims at 10 s (1251 tokens): 64 / 128 / 256; 2 s crops of tiny keep 64.
+    assert [select_chunk_size(1251, d, 64, training=True) for d in (96, 192, 384)] == [64, 128, 256]
+    assert select_chunk_size(251, 96, 64, training=True) == 64
+    # A longer chunk that pads the sequence by more than 15% is passed over for the next shorter one.
+    assert select_chunk_size(640, 384, 64, training=True) == 128  # 256 would pad 640 to 768
+    assert select_chunk_size(320, 192, 64, training=True) == 64  # 128 would pad 320 to 384
+    assert select_chunk_size(448, 192, 64, training=True) == 128  # 512: 14% padding
+    # Inference and CUDA keep the configured chunk; so do heads up to 1.5 chunks.
+    assert select_chunk_size(1251, 384, 64) == 64
+    assert select_chunk_size(1251, 384, 64, training=True, cuda=True) == 64
+    assert select_chunk_size(1251, 95, 64, training=True) == 64
+    assert select_chunk_size(1251, 96, 32, training=True) == 64  # relative to the configured chunk
+
+
+def test_model_trains_auto_chunkwise_with_the_wider_chunk_and_the_same_function(monkeypatch):
+    """Under `auto`, a training step on a CPU runs the chunkwise form with `select_chunk_size`'s chunk (padded to it)
+    and computes the same function as the configured chunk (both against a float64 parallel-form copy); inference
+    keeps the configured chunk."""
+    import copy
+
+    from hf_axlstm import modeling_axlstm
+
+    # head_dim 48 (hidden 48, 2 heads, expansion 2): chunk 16 x 2 = 32 satisfies 3 x 32 <= 2 x 48.
+    config = AxLSTMConfig(hidden_size=48, num_heads=2, num_hidden_layers=2, chunk_size=16)
+    torch.manual_seed(0)
+    model = AxLSTMModel(config).train()
+    frames = torch.randn(2, 160, 80)  # 40 time patches x 5 + CLS = 201 tokens: 224 in chunks of 32, 208 of 16
+    calls = []
+    kernel = modeling_axlstm.mlstm
+
+    def spy(*args, **kwargs):
+        calls.append((kwargs["backend"], kwargs["chunk_size"], args[0].shape[2]))
+        return kernel(*args, **kwargs)
+
+    monkeypatch.setattr(modeling_axlstm, "mlstm", spy)
+
+    def step(net, backend, values):
+        net.config.mlstm_backend = backend
+        net.zero_grad(set_to_none=True)
+        out = net(values).last_hidden_state
+        out.square().mean().backward()
+        return out.detach().double(), [p.grad.double() for p in net.parameters() if p.grad is not None]
+
+    reference = copy.deepcopy(model).double()
+    expected, expected_grads = step(reference, "parallel", frames.double())
+    calls.clear()
+    results = {name: step(model, name, frames) for name in ("auto", "chunkwise")}  # "chunkwise": config's chunk
+    assert calls == [("chunkwise", 32, 224)] * 2 + [("chunkwise", 16, 208)] * 2, calls
+    for name, (out, grads) in results.items():
+        assert rel_err(out, expected) < 1e-5, name
+        # float32 rounding reaches a few 1e-3 on the gate parameters, whose gradients are ~1e-8 at init (both chunks
+        # alike); a wrong padding or chunk boundary would be O(1).
+        errors = [rel_err(got, want) for got, want in zip(grads, expected_grads)]
+        assert len(grads) == len(expected_grads) and max(errors) < 1e-2, (name, max(errors))
+    calls.clear()
+    model.config.mlstm_backend = "auto"
+    with torch.no_grad():
+        model(frames)
+    assert [c[1] for c in calls] == [16, 16]
 
 
 def test_invalid_backend_raises_with_message():

@@ -68,9 +68,25 @@ _NEG = -1e30
 # is memory: the chunkwise form keeps more between the passes than the recomputing parallel form (about 0.7x vs 0.59x
 # of the authors' formulation's peak). These crossings were measured with the wide heads' chunkwise backward through
 # autograd; its hand-written backward (`_ChunkwiseMLSTM`, states recomputed) is 1.0-1.2x that time at these lengths,
-# which moves the crossings for head dims 192 and 384 slightly later; the factor was not re-tuned.
+# which moves the crossings for head dims 192 and 384 slightly later. Measured again with it (benchmarks/cell_training.py
+# --kernels; same machine; chunkwise / parallel, each with its training path, chunk as `select_chunk_size` picks):
+# head_dim 96, batch 32: S=128 1.33, S=192 0.92, S=251 0.71 | head_dim 192, batch 32: S=192 1.62, S=251 0.99 (chunk
+# 128), S=320 1.06, S=448 0.81 (128) | head_dim 384, batch 8: S=320 1.75, S=448 1.43, S=640 0.77 (128). The crossings
+# stay within about 10% of 1.15 x (head_dim + 64) (only head_dim 192 at S=320 runs chunkwise at 1.06x the parallel
+# form's time), so the factor stays.
 AUTO_CHUNKWISE_FACTOR = 1.15
 AUTO_CHUNKWISE_FACTOR_GRAD = 1.15
+# The chunk length of `auto`'s chunkwise training on a CPU (`select_chunk_size`). With the hand-written backward the
+# best chunk grows with the head width: measured (as above; forward + backward, ms relative to chunk 64):
+#   head_dim  96, batch 8, S=1251: chunk 128 1.14, chunk 256 1.52          | batch 32, S=251: 128 1.00
+#   head_dim 192, batch 8, S=1251: chunk 128 0.94, 256 1.07                | batch 32, S=448: 128 0.93, 256 1.29
+#   head_dim 384, batch 8, S=1251: chunk 128 0.93, 256 0.83; batch 2: 0.82, 0.68 | batch 8, S=640: 128 0.83
+# i.e. the longest chunk with 3 x chunk <= 2 x head_dim (64 / 128 / 256 for the presets' 96 / 192 / 384), where
+# `_ChunkwiseMLSTM` keeps its (fewer) states instead of recomputing them, unless it pads the sequence by more than
+# AUTO_CHUNK_MAX_PADDING of its length (head_dim 192, S=320: chunk 128 pads to 384 and took 1.06x chunk 64's time).
+# Without gradients longer chunks do not pay (forward, batch 8, S=1251: head_dim 96 1.54x for chunk 128, 192 1.04x,
+# 384 0.95x), so inference keeps the configured chunk; so does CUDA (not measured there).
+AUTO_CHUNK_MAX_PADDING = 0.15
 # On CUDA the parallel form stays faster much longer (the chunk loop is bound by kernel launches). Measured on an H100
 # (torch 2.11, fp32, 4 heads, ms): head_dim 96: S=1251 (batch 8) parallel 1.43 / chunkwise 4.28, S=5001 (batch 1)
 # 2.77 / 11.6; head_dim 384: S=1251 (batch 8) 2.77 / 3.43, S=5001 (batch 1) 5.28 / 12.2. So on CUDA `auto` keeps the
@@ -679,6 +695,21 @@ def select_backend(
     return "chunkwise" if seq_len > factor * (head_dim + chunk_size) else "parallel"
 
 
+def select_chunk_size(seq_len: int, head_dim: int, chunk_size: int, training: bool = False, cuda: bool = False) -> int:
+    """The chunk length `auto` runs the chunkwise form with: `chunk_size`, except for training on a CPU, where it is
+    the longest chunk_size x 2^j (j >= 0) with 3 x chunk <= 2 x head_dim that pads `seq_len` by at most
+    AUTO_CHUNK_MAX_PADDING of it (measured above: for head dims of 192 and 384 such chunks train 1.06-1.47x faster
+    than 64)."""
+    if cuda or not training:
+        return chunk_size
+    best, chunk = chunk_size, 2 * chunk_size
+    while 3 * chunk <= 2 * head_dim:
+        if -seq_len % chunk <= AUTO_CHUNK_MAX_PADDING * seq_len:
+            best = chunk
+        chunk *= 2
+    return best
+
+
 def _check_shapes(q, k, v, igate, fgate) -> None:
     named = {"q": q, "k": k, "v": v, "igate": igate, "fgate": fgate}
     for name, t in named.items():
@@ -712,7 +743,8 @@ def mlstm(
     """Dispatch to an mLSTM kernel by name (`"auto"`, `"parallel"`, `"chunkwise"` or `"triton"`).
 
     Shapes as `mlstm_parallel`. `"auto"` runs the parallel form for short sequences and the chunkwise form for long
-    ones (`select_backend`); both compute the same function. Inputs of the wrong rank or mismatched shapes raise a
+    ones (`select_backend`), training on a CPU with a chunk length that follows the head width (`select_chunk_size`;
+    `chunk_size` otherwise); all compute the same function. Inputs of the wrong rank or mismatched shapes raise a
     `ValueError` naming the tensor (shape checks only: nothing is read back from the device).
     """
     _check_shapes(q, k, v, igate, fgate)
@@ -722,6 +754,7 @@ def mlstm(
         training = torch.is_grad_enabled() and any(t.requires_grad for t in (q, k, v, igate, fgate))
         batch_heads = q.shape[0] * q.shape[1]
         backend = select_backend(q.shape[-2], q.shape[-1], chunk_size, training, q.is_cuda, batch_heads)
+        chunk_size = select_chunk_size(q.shape[-2], q.shape[-1], chunk_size, training, q.is_cuda)
     if backend == "parallel":
         return mlstm_parallel(q, k, v, igate, fgate, eps=eps)
     if backend == "chunkwise":
@@ -739,4 +772,5 @@ __all__ = [
     "mlstm_parallel",
     "mlstm_triton",
     "select_backend",
+    "select_chunk_size",
 ]

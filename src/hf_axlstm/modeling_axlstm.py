@@ -21,7 +21,7 @@ from transformers.modeling_outputs import SequenceClassifierOutput
 from transformers.utils import ModelOutput
 
 from .configuration_axlstm import AxLSTMConfig
-from .kernels_axlstm import mlstm, mlstm_chunkwise_graph, mlstm_parallel, select_backend
+from .kernels_axlstm import mlstm, mlstm_chunkwise_graph, mlstm_parallel, select_backend, select_chunk_size
 
 # Written into every saved config so that a folder loads with plain transformers and `trust_remote_code=True`.
 AXLSTM_AUTO_MAP = {
@@ -471,9 +471,10 @@ class AxLSTMMixer(nn.Module):
             backend == "auto" and not exporting
         ):  # resolved here (not in `mlstm`) because the padding below depends on it
             training = torch.is_grad_enabled() and (x.requires_grad or self.proj_up.weight.requires_grad)
-            backend = select_backend(
-                real_seq, inner // self.num_heads, chunk, training, x.is_cuda, batch * self.num_heads
-            )
+            head_dim = inner // self.num_heads
+            backend = select_backend(real_seq, head_dim, chunk, training, x.is_cuda, batch * self.num_heads)
+            if backend == "chunkwise":  # CPU training: a chunk length that follows the head width
+                chunk = select_chunk_size(real_seq, head_dim, chunk, training, x.is_cuda)
         # The chunkwise kernel works on whole chunks. Padding the (narrow) input at the end, where the causal conv and
         # mLSTM cannot carry it back to the real positions, saves padding q, k and v inside the kernel.
         pad = -real_seq % chunk if backend == "chunkwise" and not exporting and real_seq > chunk else 0
