@@ -51,20 +51,27 @@ def kept_bytes(run):
     return out, sum(storages.values())
 
 
+def patched(module, name: str, value, run):
+    """A call of `run()` with `module.name` set to `value` for its duration (restored after, also on errors)."""
+
+    def call():
+        saved = getattr(module, name)
+        setattr(module, name, value)
+        try:
+            return run()
+        finally:
+            setattr(module, name, saved)
+
+    return call
+
+
 def compare(forward, backward, rounds: int, sync) -> dict:
     """{path: (median seconds of forward + backward, kept bytes)}: the paths timed round-robin by encoder.py's
     `interleaved_medians` (one warm-up call each), then their kept bytes counted in one more forward each."""
     from hf_axlstm import kernels_axlstm
 
     def on(path, run):
-        def call():
-            kernels_axlstm.RECOMPUTE_IN_BACKWARD = PATHS[path]
-            try:
-                return run()
-            finally:
-                kernels_axlstm.RECOMPUTE_IN_BACKWARD = True
-
-        return call
+        return patched(kernels_axlstm, "RECOMPUTE_IN_BACKWARD", PATHS[path], run)
 
     def step():
         backward(forward())
@@ -132,14 +139,7 @@ def model_chunks(model, values, rounds: int, sync) -> dict:
     variants = {"auto's chunk": picker, f"config's chunk ({chunk})": lambda seq, head_dim, size, *_: size}
 
     def on(name, run):
-        def call():
-            modeling_axlstm.select_chunk_size = variants[name]
-            try:
-                return run()
-            finally:
-                modeling_axlstm.select_chunk_size = picker
-
-        return call
+        return patched(modeling_axlstm, "select_chunk_size", variants[name], run)
 
     def forward():
         torch.manual_seed(1)  # the same masks for both variants
