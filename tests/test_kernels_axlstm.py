@@ -155,12 +155,13 @@ def test_auto_training_chunk_follows_the_head_width_on_cpu():
     assert select_chunk_size(1251, 384, 64, training=True, cuda=True) == 64
     assert select_chunk_size(1251, 95, 64, training=True) == 64
     assert select_chunk_size(1251, 96, 32, training=True) == 64  # relative to the configured chunk
+    assert select_chunk_size(1251, 384, 64, training=True, float32=False) == 64  # autocast / 16-bit: not measured
 
 
 def test_model_trains_auto_chunkwise_with_the_wider_chunk_and_the_same_function(monkeypatch):
     """Under `auto`, a training step on a CPU runs the chunkwise form with `select_chunk_size`'s chunk (padded to it)
     and computes the same function as the configured chunk (both against a float64 parallel-form copy); inference
-    keeps the configured chunk."""
+    and autocast training keep the configured chunk."""
     import copy
 
     from hf_axlstm import modeling_axlstm
@@ -201,7 +202,9 @@ def test_model_trains_auto_chunkwise_with_the_wider_chunk_and_the_same_function(
     model.config.mlstm_backend = "auto"
     with torch.no_grad():
         model(frames)
-    assert [c[1] for c in calls] == [16, 16]
+    with torch.autocast("cpu", dtype=torch.bfloat16):  # 16-bit training keeps the configured chunk too
+        model(frames)
+    assert [c[1] for c in calls] == [16] * 4, calls
 
 
 def test_invalid_backend_raises_with_message():

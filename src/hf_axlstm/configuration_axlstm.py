@@ -210,7 +210,7 @@ class AxLSTMConfig(SpectrogramPatchMixin, PreTrainedConfig):
             same function. `"triton"` (opt-in, CUDA with NX-AI's `mlstm_kernels` installed, inference) uses their fused
             chunkwise kernel, whose stabiliser differs slightly from the authors' (see `kernels_axlstm.py`).
         chunk_size (`int`, *optional*, defaults to 64):
-            Chunk length of the chunkwise mLSTM form. Under `mlstm_backend="auto"`, training on a CPU runs heads
+            Chunk length of the chunkwise mLSTM form. Under `mlstm_backend="auto"`, float32 training on a CPU runs heads
             wider than 1.5 chunks with a longer chunk, a power-of-2 multiple of this one (`select_chunk_size` in
             `kernels_axlstm.py`: 128 / 256 for head dims 192 / 384; training steps of small and base at 10 s measured
             1.06-1.2x faster, keeping 1.2x the memory for the backward); `"chunkwise"` always runs this length.

@@ -85,7 +85,7 @@ AUTO_CHUNKWISE_FACTOR_GRAD = 1.15
 # `_ChunkwiseMLSTM` keeps its (fewer) states instead of recomputing them, unless it pads the sequence by more than
 # AUTO_CHUNK_MAX_PADDING of its length (head_dim 192, S=320: chunk 128 pads to 384 and took 1.06x chunk 64's time).
 # Without gradients longer chunks do not pay (forward, batch 8, S=1251: head_dim 96 1.54x for chunk 128, 192 1.04x,
-# 384 0.95x), so inference keeps the configured chunk; so does CUDA (not measured there).
+# 384 0.95x), so inference keeps the configured chunk; so do CUDA and 16-bit training (not measured there).
 AUTO_CHUNK_MAX_PADDING = 0.15
 # On CUDA the parallel form stays faster much longer (the chunk loop is bound by kernel launches). Measured on an H100
 # (torch 2.11, fp32, 4 heads, ms): head_dim 96: S=1251 (batch 8) parallel 1.43 / chunkwise 4.28, S=5001 (batch 1)
@@ -695,12 +695,15 @@ def select_backend(
     return "chunkwise" if seq_len > factor * (head_dim + chunk_size) else "parallel"
 
 
-def select_chunk_size(seq_len: int, head_dim: int, chunk_size: int, training: bool = False, cuda: bool = False) -> int:
-    """The chunk length `auto` runs the chunkwise form with: `chunk_size`, except for training on a CPU, where it is
-    the longest chunk_size x 2^j (j >= 0) with 3 x chunk <= 2 x head_dim that pads `seq_len` by at most
+def select_chunk_size(
+    seq_len: int, head_dim: int, chunk_size: int, training: bool = False, cuda: bool = False, float32: bool = True
+) -> int:
+    """The chunk length `auto` runs the chunkwise form with: `chunk_size`, except for float32 training on a CPU (the
+    hand-written backward's case, where it was measured; `float32=False` under autocast or for other dtypes), where it
+    is the longest chunk_size x 2^j (j >= 0) with 3 x chunk <= 2 x head_dim that pads `seq_len` by at most
     AUTO_CHUNK_MAX_PADDING of it (measured above: for head dims of 192 and 384 such chunks train 1.06-1.47x faster
     than 64)."""
-    if cuda or not training:
+    if cuda or not training or not float32:
         return chunk_size
     best, chunk = chunk_size, 2 * chunk_size
     while 3 * chunk <= 2 * head_dim:
@@ -754,7 +757,8 @@ def mlstm(
         training = torch.is_grad_enabled() and any(t.requires_grad for t in (q, k, v, igate, fgate))
         batch_heads = q.shape[0] * q.shape[1]
         backend = select_backend(q.shape[-2], q.shape[-1], chunk_size, training, q.is_cuda, batch_heads)
-        chunk_size = select_chunk_size(q.shape[-2], q.shape[-1], chunk_size, training, q.is_cuda)
+        fp32 = q.dtype == k.dtype == v.dtype == torch.float32 and not torch.is_autocast_enabled(q.device.type)
+        chunk_size = select_chunk_size(q.shape[-2], q.shape[-1], chunk_size, training, q.is_cuda, fp32)
     if backend == "parallel":
         return mlstm_parallel(q, k, v, igate, fgate, eps=eps)
     if backend == "chunkwise":
