@@ -20,7 +20,10 @@ Modes (each row its own fresh subprocess, so that its peak memory is its own):
   the steps after the warm-up (validation, checkpoints and start-up are not in it).
 
 `--cpu_allocator tuned default` measures with and without glibc heap reuse (hf_axlstm.cpu_allocator; the script's
-`--cpu_allocator`). Peak memory: CUDA `max_memory_allocated` on a GPU, the process's peak resident set size on the
+`--cpu_allocator`). `--rounds N` runs every row N times, round-robin, each round in the reverse order of the last
+(so every row runs early and late as often), and reports medians (peak memory: the largest): on a machine whose
+speed drifts, one pass of rows measured one after another gave tiny's script 0.82x and 1.11x of model-only depending
+on which ran first. Peak memory: CUDA `max_memory_allocated` on a GPU, the process's peak resident set size on the
 CPU. Prints one markdown table and the AudioSet-epoch line.
 """
 
@@ -31,6 +34,7 @@ import json
 import math
 import os
 import resource
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -159,12 +163,12 @@ def script_rate(log_path: Path, warmup: int, clips_per_step: int) -> tuple[float
     return len(timed) * clips_per_step / seconds, 1000 * seconds / len(timed)
 
 
-def run_script(args, features_dir: str, workdir: Path) -> dict:
-    """examples/pretrain.py for warmup + steps optimizer steps (`--stop_after_steps`: no final save); its read-back
-    interval is the warm-up, so the timed steps are whole intervals."""
+def run_script(args, features_dir: str, workdir: Path, round_index: int = 0) -> dict:
+    """examples/pretrain.py for warmup + steps optimizer steps (`--stop_after_steps`: no final save), into a fresh
+    output folder per round; its read-back interval is the warm-up, so the timed steps are whole intervals."""
     from architectures import frames_for
 
-    out = workdir / f"script-{args.architecture}-{args.preset}-{args.allocator}"
+    out = workdir / f"script-{args.architecture}-{args.preset}-{args.allocator}-round{round_index + 1}"
     logging = max(args.warmup, 1)
     steps = math.ceil(args.steps / logging) * logging
     cmd = [sys.executable, str(REPO / "examples" / "pretrain.py"), "--features_dir", features_dir,
@@ -199,6 +203,18 @@ def run_script(args, features_dir: str, workdir: Path) -> dict:
     return {"params_m": math.nan, "clips_per_s": rate, "ms_per_step": ms, "peak_mib": peak, "threads": None}
 
 
+def median_result(runs: list[dict]) -> dict:
+    """One row from its rounds: the median clips/s and ms/step (of each round's own), the largest peak memory."""
+    peaks = [r["peak_mib"] for r in runs if not math.isnan(r["peak_mib"])]
+    return {
+        **runs[0],
+        "clips_per_s": statistics.median(r["clips_per_s"] for r in runs),
+        "ms_per_step": statistics.median(r["ms_per_step"] for r in runs),
+        "peak_mib": max(peaks) if peaks else math.nan,
+        "rounds": len(runs),
+    }
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description="Pretraining throughput (AxLSTM, SSAST): model only vs the script.")
     parser.add_argument("--presets", nargs="+", default=["tiny", "base"], choices=["tiny", "small", "base"])
@@ -210,6 +226,7 @@ def main(argv=None) -> None:
     parser.add_argument("--gradient_accumulation_steps", type=int, default=1)
     parser.add_argument("--steps", type=int, default=3, help="Timed optimizer steps.")
     parser.add_argument("--warmup", type=int, default=1, help="Untimed steps first.")
+    parser.add_argument("--rounds", type=int, default=1, help="Runs of every row, round-robin (medians).")
     parser.add_argument("--num_hidden_layers", type=int, default=None, help="Fewer blocks for a quick run.")
     parser.add_argument("--num_workers", type=int, default=0, help="DataLoader workers (`with data`, `script`).")
     parser.add_argument(
@@ -226,6 +243,8 @@ def main(argv=None) -> None:
     args = parser.parse_args(argv)
     if args.warmup < 0 or args.steps < 1:
         parser.error(f"--steps={args.steps} / --warmup={args.warmup}: expected >= 1 timed and >= 0 warm-up steps.")
+    if args.rounds < 1:
+        parser.error(f"--rounds={args.rounds}: expected >= 1.")
 
     if args._worker:  # one measurement in this process
         args.architecture, args.preset, args.mode, args.allocator = args._worker.split(":")
@@ -242,18 +261,21 @@ def main(argv=None) -> None:
             args.data_dir = args.data_dir or synthesised_corpus(Path(tmp) / "wav", clips)
         if "script" in args.modes and args.features_dir is None:
             args.features_dir = feature_shards(args.data_dir, Path(tmp) / "features")
-        rows = []
         architectures = [a for a in ("axlstm", "ssast") if a in args.architectures]
         cases = [(p, a, m, c) for p in args.presets for a in architectures for m in args.modes for c in allocators]
-        for preset, arch, mode, allocator in cases:
-            if mode == "script":
-                args.architecture, args.preset, args.allocator = arch, preset, allocator
-                rows.append((preset, arch, mode, allocator, run_script(args, args.features_dir, Path(tmp))))
-            else:
-                rows.append((preset, arch, mode, allocator, _worker_run(args, f"{arch}:{preset}:{mode}:{allocator}")))
-            result = rows[-1][4]
-            print(f"  {arch:6s} {preset:5s} {mode:10s} {allocator:7s} {result['clips_per_s']:.2f} clips/s",
-                  file=sys.stderr)  # fmt: skip
+        results = {case: [] for case in cases}
+        for round_index in range(args.rounds):
+            for case in cases if round_index % 2 == 0 else cases[::-1]:
+                preset, arch, mode, allocator = case
+                if mode == "script":
+                    args.architecture, args.preset, args.allocator = arch, preset, allocator
+                    results[case].append(run_script(args, args.features_dir, Path(tmp), round_index))
+                else:
+                    results[case].append(_worker_run(args, f"{arch}:{preset}:{mode}:{allocator}"))
+                result = results[case][-1]
+                print(f"  round {round_index + 1}: {arch:6s} {preset:5s} {mode:10s} {allocator:7s} "
+                      f"{result['clips_per_s']:.2f} clips/s", file=sys.stderr)  # fmt: skip
+        rows = [(*case, median_result(results[case])) for case in cases]
 
     import torch
     from architectures import cpu_name
@@ -265,9 +287,10 @@ def main(argv=None) -> None:
     precision = "bf16 autocast" if args.bf16 else "fp32"
     compiled = ", torch.compile" if args.torch_compile else ""
     accum = f" x {args.gradient_accumulation_steps} accumulated" if args.gradient_accumulation_steps > 1 else ""
+    rounds = f"; median of {args.rounds} round-robin rounds" if args.rounds > 1 else ""
     print(f"\nPretraining step (forward + backward + clip + {args.optim}), {args.seconds:g} s crops, batch "
           f"{args.batch_size}{accum}, {precision}{compiled}, {where}{layers}; {args.steps} timed steps after "
-          f"{args.warmup} warm-up\n")  # fmt: skip
+          f"{args.warmup} warm-up{rounds}\n")  # fmt: skip
     print("| size | architecture | mode | data | allocator | clips/s | ms/step | x model only | peak MiB | "
           "AudioSet epoch (h) |")  # fmt: skip
     print("|---|---|---|---|---|---:|---:|---:|---:|---:|")
