@@ -10,9 +10,11 @@ autograd through the chunk loop (`kernels_axlstm.RECOMPUTE_IN_BACKWARD = False`)
 
 Cell cases time forward + backward of `mlstm(..., backend="chunkwise")` on random inputs (4 heads, chunk 64). Model
 mode times forward + backward of `AxLSTMForPreTraining`'s loss on random log-mels; at lengths where `auto` picks the
-parallel form the switch changes that form's backward as well. Kept memory: the bytes of the distinct storages
-autograd saves for the backward (`torch.autograd.graph.saved_tensors_hooks`), inputs and weights included. Medians over
-the rounds after a warm-up call per path; the tuned allocator of examples/pretrain.py on a CPU. Prints a markdown table.
+parallel form the switch changes that form's backward as well. So does `auto`'s longer training chunk for wide heads
+(`select_chunk_size`), which goes with the hand-written path: each path runs with the chunk `auto` gives it. Kept
+memory: the bytes of the distinct storages autograd saves for the backward (`torch.autograd.graph.saved_tensors_hooks`),
+inputs and weights included. Medians over the rounds after a warm-up call per path; the tuned allocator of
+examples/pretrain.py on a CPU. Prints a markdown table.
 
 With `--kernels` the cell cases compare the training forms instead, each with its default training path: the
 chunkwise form at each of `--chunk_sizes` (its hand-written backward; the sequence padded to whole chunks first, as
@@ -136,7 +138,7 @@ def model_chunks(model, values, rounds: int, sync) -> dict:
 
     picker = modeling_axlstm.select_chunk_size
     chunk = model.config.chunk_size
-    variants = {"auto's chunk": picker, f"config's chunk ({chunk})": lambda seq, head_dim, size, *_: size}
+    variants = {"auto's chunk": picker, f"config's chunk ({chunk})": lambda seq, head_dim, size, *_, **__: size}
 
     def on(name, run):
         return patched(modeling_axlstm, "select_chunk_size", variants[name], run)

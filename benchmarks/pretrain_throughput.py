@@ -211,7 +211,6 @@ def median_result(runs: list[dict]) -> dict:
         "clips_per_s": statistics.median(r["clips_per_s"] for r in runs),
         "ms_per_step": statistics.median(r["ms_per_step"] for r in runs),
         "peak_mib": max(peaks) if peaks else math.nan,
-        "rounds": len(runs),
     }
 
 

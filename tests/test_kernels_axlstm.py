@@ -155,7 +155,9 @@ def test_auto_training_chunk_follows_the_head_width_on_cpu():
     assert select_chunk_size(1251, 384, 64, training=True, cuda=True) == 64
     assert select_chunk_size(1251, 95, 64, training=True) == 64
     assert select_chunk_size(1251, 96, 32, training=True) == 64  # relative to the configured chunk
-    assert select_chunk_size(1251, 384, 64, training=True, float32=False) == 64  # autocast / 16-bit: not measured
+    assert select_chunk_size(1251, 384, 64, training=True, dtype=torch.bfloat16) == 64  # 16-bit: not measured
+    with torch.autocast("cpu", dtype=torch.bfloat16):  # nor float32 under autocast (the autograd loop)
+        assert select_chunk_size(1251, 384, 64, training=True) == 64
 
 
 def test_model_trains_auto_chunkwise_with_the_wider_chunk_and_the_same_function(monkeypatch):

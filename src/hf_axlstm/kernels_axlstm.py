@@ -159,6 +159,17 @@ def _weighted(scores: torch.Tensor, decay: torch.Tensor) -> torch.Tensor:
 RECOMPUTE_IN_BACKWARD = True
 
 
+def _hand_written_chunkwise(device_type: str, *dtypes: torch.dtype) -> bool:
+    """Whether chunkwise training of inputs of these dtypes runs `_ChunkwiseMLSTM`: all float32, no autocast (whose
+    16-bit products take the autograd loop), eager (a compiled step traces the loop), the switch above on."""
+    return (
+        RECOMPUTE_IN_BACKWARD
+        and all(dtype == torch.float32 for dtype in dtypes)
+        and not torch.is_autocast_enabled(device_type)
+        and not torch.compiler.is_compiling()
+    )
+
+
 class _ParallelMLSTM(torch.autograd.Function):
     """The parallel form with a hand-written backward that keeps only O(S) tensors between the passes and recomputes
     the S x S matrices (decay, scores, C) in the backward pass: autograd would keep three of them per layer.
@@ -444,9 +455,7 @@ def mlstm_chunkwise(
         # its narrow input to whole chunks instead, so inside AxLSTM this never runs.)
         q, k, v = (F.pad(t, (0, 0, 0, pad)) for t in (q, k, v))
         igate, fgate = (F.pad(t, (0, pad)) for t in (igate, fgate))
-    fp32 = q.dtype == k.dtype == v.dtype == torch.float32
-    autocast = torch.is_autocast_enabled(q.device.type)  # float32 tensors, 16-bit products: the autograd loop
-    hand_written = grad and RECOMPUTE_IN_BACKWARD and fp32 and not autocast and not torch.compiler.is_compiling()
+    hand_written = grad and _hand_written_chunkwise(q.device.type, q.dtype, k.dtype, v.dtype)
     # Without autograd and in the hand-written backward q is not scaled (a full pass, and a copy kept for the
     # backward): the scale rides on the decay mask and the state weights.
     q_scaled = q if in_place or hand_written else q * scale
@@ -696,14 +705,18 @@ def select_backend(
 
 
 def select_chunk_size(
-    seq_len: int, head_dim: int, chunk_size: int, training: bool = False, cuda: bool = False, float32: bool = True
+    seq_len: int,
+    head_dim: int,
+    chunk_size: int,
+    training: bool = False,
+    cuda: bool = False,
+    dtype: torch.dtype = torch.float32,
 ) -> int:
-    """The chunk length `auto` runs the chunkwise form with: `chunk_size`, except for float32 training on a CPU (the
-    hand-written backward's case, where it was measured; `float32=False` under autocast or for other dtypes), where it
-    is the longest chunk_size x 2^j (j >= 0) with 3 x chunk <= 2 x head_dim that pads `seq_len` by at most
-    AUTO_CHUNK_MAX_PADDING of it (measured above: for head dims of 192 and 384 such chunks train 1.06-1.47x faster
-    than 64)."""
-    if cuda or not training or not float32:
+    """The chunk length `auto` runs the chunkwise form with: `chunk_size`, except where it was measured, training on
+    a CPU through the hand-written backward (float32 inputs of `dtype`, no autocast, eager): there the longest
+    chunk_size x 2^j (j >= 0) with 3 x chunk <= 2 x head_dim that pads `seq_len` by at most AUTO_CHUNK_MAX_PADDING of
+    it (measured above: for head dims of 192 and 384 such chunks train 1.06-1.47x faster than 64)."""
+    if cuda or not training or not _hand_written_chunkwise("cpu", dtype):
         return chunk_size
     best, chunk = chunk_size, 2 * chunk_size
     while 3 * chunk <= 2 * head_dim:
@@ -757,8 +770,9 @@ def mlstm(
         training = torch.is_grad_enabled() and any(t.requires_grad for t in (q, k, v, igate, fgate))
         batch_heads = q.shape[0] * q.shape[1]
         backend = select_backend(q.shape[-2], q.shape[-1], chunk_size, training, q.is_cuda, batch_heads)
-        fp32 = q.dtype == k.dtype == v.dtype == torch.float32 and not torch.is_autocast_enabled(q.device.type)
-        chunk_size = select_chunk_size(q.shape[-2], q.shape[-1], chunk_size, training, q.is_cuda, fp32)
+        if backend == "chunkwise":
+            dtype = torch.promote_types(torch.promote_types(q.dtype, k.dtype), v.dtype)
+            chunk_size = select_chunk_size(q.shape[-2], q.shape[-1], chunk_size, training, q.is_cuda, dtype)
     if backend == "parallel":
         return mlstm_parallel(q, k, v, igate, fgate, eps=eps)
     if backend == "chunkwise":

@@ -474,8 +474,7 @@ class AxLSTMMixer(nn.Module):
             head_dim = inner // self.num_heads
             backend = select_backend(real_seq, head_dim, chunk, training, x.is_cuda, batch * self.num_heads)
             if backend == "chunkwise":  # float32 CPU training: a chunk length that follows the head width
-                fp32 = x.dtype == torch.float32 and not torch.is_autocast_enabled(x.device.type)
-                chunk = select_chunk_size(real_seq, head_dim, chunk, training, x.is_cuda, fp32)
+                chunk = select_chunk_size(real_seq, head_dim, chunk, training, x.is_cuda, x.dtype)
         # The chunkwise kernel works on whole chunks. Padding the (narrow) input at the end, where the causal conv and
         # mLSTM cannot carry it back to the real positions, saves padding q, k and v inside the kernel.
         pad = -real_seq % chunk if backend == "chunkwise" and not exporting and real_seq > chunk else 0
