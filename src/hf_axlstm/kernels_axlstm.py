@@ -306,19 +306,26 @@ def _carry_states(k_weighted: torch.Tensor, v: torch.Tensor, keep: torch.Tensor)
     """The states entering each chunk, (C_in (B, NH, NC, D, DV), n_in (B, NH, NC, D)), chunk 0's empty:
     C_in[c] = keep[c-1] C_in[c-1] + K_w[c-1]^T V[c-1], n_in[c] = keep[c-1] n_in[c-1] + sum_u K_w[c-1, u]. Each
     chunk's K^T V is accumulated into its state in place (no all-chunk K^T V tensor: for wide heads that is as large
-    as the states themselves), and the last chunk's, which feeds no state, is never formed."""
+    as the states themselves), and the last chunk's, which feeds no state, is never formed. The carry runs on one
+    contiguous (B * NH, D, DV) state, copied into C_in after each chunk: `baddbmm_` straight into the strided C_in
+    slice ran as one `addmm_` per (batch, head) on CPU (measured, 2 threads: 0.54x the time for tiny's cell at batch
+    32, 0.75-0.89x for head dims 192 / 384; bit-identical states)."""
     batch, heads, num_chunks, _, head_dim = k_weighted.shape
+    flat, value_dim = batch * heads, v.shape[-1]
     n_add = k_weighted.sum(dim=-2)  # (B, NH, NC, D)
-    c_in = k_weighted.new_empty(batch, heads, num_chunks, head_dim, v.shape[-1])  # every chunk is written below
+    c_in = k_weighted.new_empty(batch, heads, num_chunks, head_dim, value_dim)  # every chunk is written below
     n_in = n_add.new_empty(batch, heads, num_chunks, head_dim)
     c_in[:, :, 0].zero_()
     n_in[:, :, 0].zero_()
+    state = None
     for c in range(1, num_chunks):
-        state = torch.mul(c_in[:, :, c - 1], keep[:, :, c - 1, None, None], out=c_in[:, :, c])
-        keys, values = k_weighted[:, :, c - 1], v[:, :, c - 1]  # (B, NH, L, D), (B, NH, L, DV)
-        state.view(batch * heads, head_dim, -1).baddbmm_(
-            keys.reshape(batch * heads, -1, head_dim).transpose(1, 2), values.reshape(batch * heads, -1, v.shape[-1])
-        )
+        keys = k_weighted[:, :, c - 1].reshape(flat, -1, head_dim).transpose(1, 2)  # (B*NH, D, L)
+        values = v[:, :, c - 1].reshape(flat, -1, value_dim)  # (B*NH, L, DV)
+        if state is None:
+            state = torch.bmm(keys, values)
+        else:
+            state.mul_(keep[:, :, c - 1].reshape(flat, 1, 1)).baddbmm_(keys, values)
+        c_in[:, :, c].copy_(state.view(batch, heads, head_dim, value_dim))
         torch.addcmul(n_add[:, :, c - 1], n_in[:, :, c - 1], keep[:, :, c - 1, None], out=n_in[:, :, c])
     return c_in, n_in
 
