@@ -16,7 +16,10 @@ weights, and the outputs are compared first (a speed-up that changes the functio
 
 Modes: `forward` (no gradients), `train` (forward + backward of the encoder, loss = mean square of its output),
 `pretrain` (forward + backward of `AxLSTMForPreTraining`'s masked-reconstruction loss, the model part of
-examples/pretrain.py's step). Both versions run in one process, so process-wide settings apply to both: with
+examples/pretrain.py's step). `--cpu_kernels fused` (the default, as in examples/pretrain.py) runs the working tree's
+float32 chunkwise training on a CPU through the fused C++ cell (hf_axlstm.cpu_kernels; the revision's package has
+its own, unregistered kernels module, so it runs its code as it is); `eager` the torch implementation. Both versions
+run in one process, so process-wide settings apply to both: with
 `--cpu_allocator tuned` (the default, as in examples/pretrain.py) glibc keeps freed memory in its heap
 (hf_axlstm.cpu_allocator); `default` leaves malloc alone. Compare allocators with pretrain_throughput.py, which runs
 each configuration in its own process.
@@ -43,6 +46,7 @@ from encoder import CLOCKS, interleaved_medians  # noqa: E402
 
 from hf_axlstm import AxLSTMConfig, AxLSTMForPreTraining, AxLSTMModel  # noqa: E402
 from hf_axlstm.cpu_allocator import tune_cpu_allocator  # noqa: E402
+from hf_axlstm.cpu_kernels import enable_fused_cpu_cell  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -81,6 +85,13 @@ def main(argv=None) -> None:
     parser.add_argument("--clock", default="wall", choices=sorted(CLOCKS))
     parser.add_argument("--cpu_allocator", default="tuned", choices=["tuned", "default"])
     parser.add_argument(
+        "--cpu_kernels",
+        default="fused",
+        choices=["fused", "eager"],
+        help="the working tree's float32 chunkwise training on a CPU: through the fused C++ cell (hf_axlstm.cpu_kernels, "
+        "the default, as in examples/pretrain.py) or the eager one; the revision runs its own code as it is",
+    )
+    parser.add_argument(
         "--rev_cpu_allocator",
         default=None,
         choices=["tuned", "default"],
@@ -99,6 +110,8 @@ def main(argv=None) -> None:
     )
     if allocator == "tuned":
         tune_cpu_allocator()
+    if args.cpu_kernels == "fused" and args.device == "cpu" and args._only != "revision":
+        enable_fused_cpu_cell(build_now=True)  # the working tree's package only: the revision has its own modules
     torch.set_num_threads(args.threads)
     encoder.clock = encoder._cuda_wall if args.device == "cuda" else CLOCKS[args.clock]
     with tempfile.TemporaryDirectory() as tmp:
@@ -184,7 +197,8 @@ def compare_in_processes(args, argv: list[str]) -> None:
     print(
         f"AxLSTM-{args.size[0].upper()}, {args.mode}, batch {args.batch} x {args.frames} frames, {cpu_name()}, "
         f"{args.threads} threads, {args.clock} clock; {args.rev} with the {args.rev_cpu_allocator} allocator, the "
-        f"working tree with the {args.cpu_allocator} allocator, each in its own process per round (after two warm-up "
+        f"working tree with the {args.cpu_allocator} allocator and the {args.cpu_kernels} CPU cell, each in its own "
+        f"process per round (after two warm-up "
         f"calls), median of {args.rounds} alternating rounds; output relative difference {diff:.1e}.\n"
     )
     print("| version | allocator | ms | speed-up |")

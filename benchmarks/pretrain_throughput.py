@@ -72,6 +72,7 @@ def measure(args) -> dict:
 
     from hf_axlstm import AxLSTMFeatureExtractor
     from hf_axlstm.cpu_allocator import tune_cpu_allocator
+    from hf_axlstm.cpu_kernels import enable_fused_cpu_cell
     from hf_axlstm.pretraining import (
         AudioFileSource,
         PretrainingCrops,
@@ -84,6 +85,8 @@ def measure(args) -> dict:
     device = torch.device(args.device)
     if args.allocator == "tuned" and device.type == "cpu":
         tune_cpu_allocator()
+    if args.cpu_kernels == "fused" and device.type == "cpu":
+        enable_fused_cpu_cell(build_now=True)  # as examples/pretrain.py (which builds it on first use)
     torch.manual_seed(0)
     overrides = {"num_hidden_layers": args.num_hidden_layers} if args.num_hidden_layers else {}
     config_cls, _, model_cls = ARCHITECTURES[args.architecture]
@@ -179,7 +182,7 @@ def run_script(args, features_dir: str, workdir: Path, round_index: int = 0) -> 
            "--validation_fraction", "0", "--logging_steps", str(logging), "--num_workers", str(args.num_workers),
            "--crop_frames", str(frames_for(args.seconds)), "--frames_per_window", str(frames_for(args.seconds)),
            "--optim", args.optim,
-           "--cpu_allocator", args.allocator, "--no_progress_bar"]  # fmt: skip
+           "--cpu_allocator", args.allocator, "--cpu_kernels", args.cpu_kernels, "--no_progress_bar"]  # fmt: skip
     if args.num_hidden_layers:
         cmd += ["--num_hidden_layers", str(args.num_hidden_layers)]
     if args.bf16:
@@ -233,6 +236,9 @@ def main(argv=None) -> None:
     )
     parser.add_argument("--cpu_allocator", nargs="+", default=["tuned"], choices=["tuned", "default"],
                         help="glibc heap reuse (hf_axlstm.cpu_allocator) on the CPU; several: one row each")  # fmt: skip
+    parser.add_argument("--cpu_kernels", default="fused", choices=["fused", "eager"],
+                        help="float32 chunkwise training on the CPU through the fused C++ cell (hf_axlstm.cpu_kernels; "
+                        "the script's default) or the eager one, in every row")  # fmt: skip
     parser.add_argument("--bf16", action="store_true", help="bf16 autocast.")
     parser.add_argument("--torch_compile", action="store_true", help="torch.compile the model.")
     parser.add_argument("--device", default="cuda" if _cuda() else "cpu")
@@ -284,6 +290,8 @@ def main(argv=None) -> None:
     where = device if args.device.startswith("cuda") else f"{device}, {threads} threads"
     layers = f", {args.num_hidden_layers} blocks" if args.num_hidden_layers else ""
     precision = "bf16 autocast" if args.bf16 else "fp32"
+    if args.device == "cpu" and not args.bf16:
+        precision += f", {args.cpu_kernels} CPU cell"
     compiled = ", torch.compile" if args.torch_compile else ""
     accum = f" x {args.gradient_accumulation_steps} accumulated" if args.gradient_accumulation_steps > 1 else ""
     rounds = f"; median of {args.rounds} round-robin rounds" if args.rounds > 1 else ""
@@ -324,7 +332,7 @@ def _worker_run(args, spec: str) -> dict:
     cmd = [sys.executable, __file__, "--_worker", spec, "--batch_size", str(args.batch_size),
            "--gradient_accumulation_steps", str(args.gradient_accumulation_steps), "--steps", str(args.steps),
            "--warmup", str(args.warmup), "--device", args.device, "--num_workers", str(args.num_workers),
-           "--seconds", str(args.seconds), "--optim", args.optim]  # fmt: skip
+           "--seconds", str(args.seconds), "--optim", args.optim, "--cpu_kernels", args.cpu_kernels]  # fmt: skip
     if args.num_hidden_layers:
         cmd += ["--num_hidden_layers", str(args.num_hidden_layers)]
     if args.bf16:

@@ -160,7 +160,18 @@ def main(argv=None) -> None:
         choices=["tuned", "default"],
         help="glibc heap reuse as in examples/pretrain.py (hf_axlstm.cpu_allocator), or malloc's defaults",
     )
+    parser.add_argument(
+        "--cpu_kernels",
+        default="fused",
+        choices=["fused", "eager"],
+        help="float32 chunkwise training through the fused C++ cell as in examples/pretrain.py (hf_axlstm.cpu_kernels), "
+        "or the eager one",
+    )
     args = parser.parse_args(argv)
+    if args.cpu_kernels == "fused" and args.device == "cpu":
+        from hf_axlstm.cpu_kernels import enable_fused_cpu_cell
+
+        enable_fused_cpu_cell(build_now=True)
     if args.cpu_allocator == "tuned" and args.device == "cpu":
         from hf_axlstm.cpu_allocator import tune_cpu_allocator
 
@@ -258,7 +269,7 @@ def main(argv=None) -> None:
     where = cpu_name() if device.type == "cpu" else torch.cuda.get_device_name()
     print(
         f"\n{where}, {args.threads} threads, torch {torch.__version__}, batch {args.batch_size} of 2 s crops, fp32, "
-        f"{args.cpu_allocator} allocator; data: 0 workers, log-mel shards\n"
+        f"{args.cpu_allocator} allocator, {args.cpu_kernels} CPU cell; data: 0 workers, log-mel shards\n"
     )
     print("| size | phase | ms | share of the step |")
     print("|---|---|---:|---:|")

@@ -61,6 +61,7 @@ import hf_axlstm  # noqa: F401  (registers AxLSTM with the Auto classes)
 from hf_axlstm import AXLSTM_PRESETS, SSAST_PRESETS, AxLSTMConfig, AxLSTMFeatureExtractor, SSASTConfig
 from hf_axlstm.audio import TARGET_SAMPLING_RATE, AudioDecodeError, decode_audio_value
 from hf_axlstm.cpu_allocator import tune_cpu_allocator
+from hf_axlstm.cpu_kernels import enable_fused_cpu_cell
 from hf_axlstm.data import (
     DatasetInputError,
     LabelSpace,
@@ -162,6 +163,16 @@ class RunArguments:
             "of every step reuse pages instead of page-faulting in fresh ones (hf_axlstm.cpu_allocator); the "
             "process's memory then stays at its peak. `default` leaves malloc alone.",
             "choices": ["tuned", "default"],
+        },
+    )
+    cpu_kernels: str = field(
+        default="fused",
+        metadata={
+            "help": "Training on a CPU: `fused` (default) runs the chunkwise mLSTM cell's forward and backward "
+            "through hf_axlstm's fused C++ kernel (hf_axlstm.cpu_kernels; built once with a C++ compiler and ninja, "
+            "then cached), falling back to the eager kernel with a warning where it cannot be built; `eager` runs "
+            "the torch implementation. The same function and gradients either way.",
+            "choices": ["fused", "eager"],
         },
     )
 
@@ -618,6 +629,8 @@ def run(argv: list[str] | None = None) -> int:
     logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO)
     if training_args.device.type == "cpu" and run_args.cpu_allocator == "tuned":
         tune_cpu_allocator()
+    if training_args.device.type == "cpu" and run_args.cpu_kernels == "fused":
+        enable_fused_cpu_cell()
     training_args.remove_unused_columns = False  # the transform produces the model inputs from the audio column
     training_args.label_names = ["labels"]
     set_seed(training_args.seed)

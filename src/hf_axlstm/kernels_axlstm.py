@@ -429,6 +429,77 @@ class _ChunkwiseMLSTM(torch.autograd.Function):
                 grad_key_weight, None, None, None)  # fmt: skip
 
 
+# The fused CPU kernel of `_ChunkwiseMLSTM` (hf_axlstm/csrc/chunkwise_cell.cpp): `register_fused_cpu_cell` takes a
+# provider, called on the first chunkwise training call that could use the kernel, which returns its ops (or None
+# where it cannot be built). `hf_axlstm.cpu_kernels.enable_fused_cpu_cell()` registers one that builds the kernel
+# with torch's C++ extension loader. This module never builds or imports it (it travels as Hub remote code, which
+# then runs `_ChunkwiseMLSTM`).
+_FUSED_CPU_CELL = None
+_FUSED_CPU_OPS = None  # the provider's answer: the ops, False where it had none, None before it was asked
+
+
+def register_fused_cpu_cell(provider) -> None:
+    """Run float32 chunkwise training on CPU tensors through the ops `provider()` returns (an object with the
+    `forward` / `backward` of hf_axlstm/csrc/chunkwise_cell.cpp; asked once, on first use; None: the eager kernel),
+    or through `_ChunkwiseMLSTM` again with `provider=None`."""
+    global _FUSED_CPU_CELL, _FUSED_CPU_OPS
+    _FUSED_CPU_CELL, _FUSED_CPU_OPS = provider, None
+
+
+def fused_cpu_cell_enabled() -> bool:
+    """Whether float32 chunkwise training on CPU tensors runs a fused kernel (registered and, once asked, built)."""
+    return _FUSED_CPU_CELL is not None and _FUSED_CPU_OPS is not False
+
+
+def _fused_cpu_ops():
+    """The registered fused kernel's ops, asking its provider on the first call; None without one."""
+    global _FUSED_CPU_OPS
+    if _FUSED_CPU_CELL is None:
+        return None
+    if _FUSED_CPU_OPS is None:
+        _FUSED_CPU_OPS = _FUSED_CPU_CELL() or False
+    return _FUSED_CPU_OPS or None
+
+
+class _FusedChunkwiseMLSTM(torch.autograd.Function):
+    """`_ChunkwiseMLSTM` (same inputs, outputs and gradients) through the registered fused CPU kernel: each worker
+    thread runs one (batch, head) sequence's chunks at a time with every intermediate in per-thread scratch, so
+    nothing (B, NH, NC, L, L)-sized but the decay exists (see the kernel's header). The decay is formed here, in
+    torch; the kernel returns its gradient as the gradients of b and the row max, as `_ChunkwiseMLSTM` does. The
+    states are kept between the passes when `keep_states`, else recomputed in the backward. Between the passes it
+    keeps q, k, v, the decay, the decay-weighted scores, the gate terms, the normaliser and h: as `_ChunkwiseMLSTM`
+    less q . n."""
+
+    @staticmethod
+    def forward(ctx, q, k, v, b, row_max, state_weight, floor, keep, key_weight, eps, scale, keep_states, ops):
+        batch, heads, num_chunks, chunk, head_dim = q.shape
+        flat = batch * heads
+
+        def rows(t: torch.Tensor) -> torch.Tensor:  # (B, NH, ...) -> (B * NH, ...), contiguous
+            return t.reshape(flat, *t.shape[2:]).contiguous()
+
+        decay = _stabilised_decay(b, row_max, scale)  # (B, NH, NC, L, L), scaled by 1 / sqrt(D)
+        inputs = [rows(t) for t in (q, k, v, decay, state_weight * scale, floor, keep, key_weight)]
+        h, weighted, n_raw, normaliser, *states = ops.forward(*inputs, float(eps), bool(keep_states))
+        if not states:
+            states = [h.new_empty(0), h.new_empty(0)]
+        q, k, v, decay, *gate_terms = inputs
+        ctx.save_for_backward(q, k, v, decay, weighted, *gate_terms, n_raw, normaliser, h, *states)
+        ctx.eps, ctx.scale, ctx.batch, ctx.ops = eps, scale, batch, ops
+        return h.view(batch, heads, num_chunks, chunk, -1)
+
+    @staticmethod
+    def backward(ctx, grad_h):
+        saved = ctx.saved_tensors
+        h = saved[11]
+        grads = ctx.ops.backward(grad_h.reshape(h.shape).contiguous(), *saved, float(ctx.eps))
+        grad_q, grad_k, grad_v, grad_b, grad_row_max, grad_w, grad_floor, grad_keep, grad_key_weight = (
+            g.view(ctx.batch, -1, *g.shape[1:]) for g in grads
+        )
+        return (grad_q, grad_k, grad_v, grad_b, grad_row_max, grad_w.mul_(ctx.scale), grad_floor, grad_keep,
+                grad_key_weight, None, None, None, None)  # fmt: skip
+
+
 def mlstm_chunkwise(
     q: torch.Tensor,
     k: torch.Tensor,
@@ -490,9 +561,9 @@ def mlstm_chunkwise(
         # 10.1 GB.
         keep_states = 2 * head_dim <= 3 * chunk_size
         floor = torch.exp(-(g + gates.row_max))
-        h = _ChunkwiseMLSTM.apply(
-            q, k, v, b, gates.row_max, gates.state_weight, floor, keep, gates.key_weight, eps, scale, keep_states
-        )
+        terms = (q, k, v, b, gates.row_max, gates.state_weight, floor, keep, gates.key_weight, eps, scale, keep_states)
+        ops = _fused_cpu_ops() if q.device.type == "cpu" else None
+        h = _FusedChunkwiseMLSTM.apply(*terms, ops) if ops is not None else _ChunkwiseMLSTM.apply(*terms)
         return h.reshape(batch, heads, num_chunks * chunk_size, -1)[:, :, :seq].to(out_dtype)
     k_weighted = k.float() * gates.key_weight.unsqueeze(-1)  # (B, NH, NC, L, DH) float32
     n_add = k_weighted.sum(dim=-2)  # (B, NH, NC, DH)

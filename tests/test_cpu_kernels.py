@@ -1,0 +1,197 @@
+# Copyright 2026 The hf-axlstm developers. Licensed under the Apache License, Version 2.0.
+"""The fused CPU kernel of the chunkwise mLSTM cell (hf_axlstm.cpu_kernels, csrc/chunkwise_cell.cpp): the same
+function and gradients as `_ChunkwiseMLSTM` and the float64 formula, the routing (float32 CPU training only), the
+states it keeps, and the fall-back when it cannot be built. The tests that build it are slow (about a minute for
+the first build, then torch's extension cache)."""
+
+import logging
+import shutil
+
+import pytest
+import torch
+
+from hf_axlstm import cpu_kernels, kernels_axlstm
+from hf_axlstm.configuration_axlstm import AxLSTMConfig
+from hf_axlstm.kernels_axlstm import mlstm
+from hf_axlstm.modeling_axlstm import AxLSTMForPreTraining
+
+from .conftest import rel_err
+from .test_kernels_axlstm import close, random_inputs, reference_mlstm
+
+
+@pytest.fixture(scope="module")
+def fused_ops():
+    if shutil.which("ninja") is None or shutil.which("c++") is None:
+        pytest.skip("the fused CPU cell needs a C++ compiler and ninja")
+    return cpu_kernels.build()
+
+
+@pytest.fixture
+def fused(fused_ops):
+    """The fused kernel registered for one test; each call of its forward is recorded."""
+    calls = []
+
+    class Recording:
+        @staticmethod
+        def forward(*args):
+            calls.append(tuple(args[0].shape))
+            return fused_ops.forward(*args)
+
+        backward = staticmethod(fused_ops.backward)
+
+    kernels_axlstm.register_fused_cpu_cell(lambda: Recording)
+    yield calls
+    kernels_axlstm.register_fused_cpu_cell(None)
+
+
+def graph_node(out: torch.Tensor, name: str):
+    nodes = [out.grad_fn]
+    while nodes:
+        node = nodes.pop()
+        if type(node).__name__ == name:
+            return node
+        nodes.extend(fn for fn, _ in node.next_functions if fn is not None)
+    return None
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "seq, head_dim, value_dim, igate_shift",
+    [
+        (40, 8, 8, 0.0),
+        (37, 8, 8, 5.0),
+        (48, 8, 5, -12.0),  # the exp(-m) floor wins for most positions
+        (37, 25, 25, 0.0),  # wider than 1.5 chunks: the states are recomputed in the backward
+        (64, 40, 28, -30.0),
+        (100, 40, 40, 2.0),
+    ],
+)
+def test_fused_cell_matches_the_eager_cell_and_the_reference(fused, seq, head_dim, value_dim, igate_shift):
+    q, k, _, igate, fgate = random_inputs(2, 3, seq, head_dim, seed=seq)
+    v = torch.randn(2, 3, seq, value_dim, generator=torch.Generator().manual_seed(seq + 1))
+    inputs = [t.detach().requires_grad_() for t in (q, k, v, igate + igate_shift, fgate)]
+    grad_out = torch.randn(2, 3, seq, value_dim, generator=torch.Generator().manual_seed(seq + 2))
+    expected = reference_mlstm(*inputs)
+    expected_grads = torch.autograd.grad(expected, inputs, grad_out.double())
+
+    out = mlstm(*inputs, backend="chunkwise", chunk_size=16)
+    assert graph_node(out, "_FusedChunkwiseMLSTMBackward") is not None
+    grads = torch.autograd.grad(out, inputs, grad_out)
+    assert fused == [(6, -(-seq // 16), 16, head_dim)]  # (B * NH, NC, L, D): one call, on whole chunks
+    kernels_axlstm.register_fused_cpu_cell(None)
+    eager = mlstm(*inputs, backend="chunkwise", chunk_size=16)
+    assert graph_node(eager, "_ChunkwiseMLSTMBackward") is not None
+    eager_grads = torch.autograd.grad(eager, inputs, grad_out)
+
+    assert out.shape == (2, 3, seq, value_dim)
+    # Both float32 kernels against the float64 formula: the fused one (another summation order) within 1e-4 and at
+    # most twice the eager one's error, and the two within 1e-5 of each other; with large input gates (+5) the
+    # normaliser's cancellation costs every float32 path 1e-5-3e-4, so there only the first and the 2x bound hold.
+    pairs = [("h", out, eager, expected)] + list(zip("q k v igate fgate".split(), grads, eager_grads, expected_grads))
+    for name, fused_value, eager_value, reference in pairs:
+        fused_err, eager_err = rel_err(fused_value, reference), rel_err(eager_value, reference)
+        tol = 1e-4 if igate_shift < 5 else 3e-4
+        assert close(fused_value, reference, tol=tol) and fused_err <= max(2 * eager_err, 1e-5), (
+            name,
+            fused_err,
+            eager_err,
+        )
+        if igate_shift < 5:
+            assert close(fused_value, eager_value), (name, rel_err(fused_value, eager_value))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("head_dim, value_dim", [(24, 24), (25, 25), (40, 28)])
+def test_fused_cell_keeps_the_states_only_for_narrow_heads(fused, head_dim, value_dim):
+    """Between the passes: the (D x DV) state per chunk only for heads up to 1.5 chunks (else recomputed), and no
+    S x S tensor but the decay and the decay-weighted scores."""
+    batch, heads, seq, chunk = 2, 3, 64, 16
+    q, k, _, igate, fgate = random_inputs(batch, heads, seq, head_dim, seed=3)
+    v = torch.randn(batch, heads, seq, value_dim, generator=torch.Generator().manual_seed(4))
+    inputs = [t.detach().requires_grad_() for t in (q, k, v, igate, fgate)]
+    out = mlstm(*inputs, backend="chunkwise", chunk_size=chunk)
+    shapes = [tuple(t.shape) for t in graph_node(out, "_FusedChunkwiseMLSTMBackward").saved_tensors]
+    flat, num_chunks = batch * heads, seq // chunk
+    assert ((flat, num_chunks, head_dim, value_dim) in shapes) == (2 * head_dim <= 3 * chunk), shapes
+    assert shapes.count((flat, num_chunks, chunk, chunk)) == 2, shapes
+    out.sum().backward()
+    assert all(t.grad is not None and torch.isfinite(t.grad).all() for t in inputs)
+
+
+@pytest.mark.slow
+def test_fused_cell_runs_only_for_float32_cpu_training(fused):
+    """Inference, 16-bit inputs and autocast keep their own paths; float32 training takes the fused kernel."""
+    inputs = random_inputs(1, 2, 40, 8, requires_grad=True)
+    with torch.no_grad():
+        mlstm(*inputs, backend="chunkwise", chunk_size=16)
+    bf16 = [t.detach().bfloat16().requires_grad_() for t in inputs[:3]] + inputs[3:]
+    mlstm(*bf16, backend="chunkwise", chunk_size=16).float().sum().backward()
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        mlstm(*inputs, backend="chunkwise", chunk_size=16).float().sum().backward()
+    assert fused == []
+    mlstm(*inputs, backend="chunkwise", chunk_size=16).sum().backward()
+    assert fused == [(2, 3, 16, 8)]
+
+
+@pytest.mark.slow
+def test_pretraining_step_with_the_fused_cell_matches_the_eager_one(fused):
+    """A whole pretraining step (loss and every parameter's gradient) through the fused cell equals the eager one."""
+    config = AxLSTMConfig.from_preset(
+        "tiny", num_hidden_layers=2, hidden_size=48, num_heads=2, mlstm_backend="chunkwise", chunk_size=16
+    )
+    torch.manual_seed(0)
+    model = AxLSTMForPreTraining(config).train()
+    inputs = torch.randn(2, 200, config.num_mel_bins)
+    noise = torch.rand(2, 250)
+
+    def step():
+        model.zero_grad(set_to_none=True)
+        loss = model(input_values=inputs, noise=noise).loss
+        loss.backward()
+        return loss.detach(), {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
+
+    loss, grads = step()
+    assert len(fused) == config.num_hidden_layers
+    kernels_axlstm.register_fused_cpu_cell(None)
+    eager_loss, eager_grads = step()
+    assert torch.allclose(loss, eager_loss, rtol=1e-6), (loss, eager_loss)
+    assert grads.keys() == eager_grads.keys()
+    for name, grad in grads.items():
+        assert close(grad, eager_grads[name]), (name, rel_err(grad, eager_grads[name]))
+
+
+def test_a_failed_build_warns_and_leaves_the_eager_cell(monkeypatch, caplog):
+    def no_compiler(verbose=False):
+        raise RuntimeError("the fused CPU kernel needs 'c++' on PATH (a C++ compiler and ninja)")
+
+    monkeypatch.setattr(cpu_kernels, "build", no_compiler)
+    monkeypatch.setattr(cpu_kernels, "_ops", None)
+    try:
+        with caplog.at_level(logging.WARNING, logger="hf_axlstm.cpu_kernels"):
+            assert cpu_kernels.enable_fused_cpu_cell(build_now=True) is False
+        assert not kernels_axlstm.fused_cpu_cell_enabled()
+        assert (
+            "fused CPU mLSTM cell unavailable, training runs the eager kernel: the fused CPU kernel needs 'c++'"
+            in (caplog.text)
+        )
+        # Lazily: registered, and the first training call that would use it falls back (once) to the eager cell.
+        caplog.clear()
+        assert cpu_kernels.enable_fused_cpu_cell() is True
+        inputs = random_inputs(1, 2, 40, 8, requires_grad=True)
+        for _ in range(2):
+            out = mlstm(*inputs, backend="chunkwise", chunk_size=16)
+            assert graph_node(out, "_ChunkwiseMLSTMBackward") is not None
+        assert caplog.text.count("fused CPU mLSTM cell unavailable") == 1
+        assert not kernels_axlstm.fused_cpu_cell_enabled()
+    finally:
+        cpu_kernels.disable_fused_cpu_cell()
+    assert not kernels_axlstm.fused_cpu_cell_enabled()
+
+
+def test_the_build_is_named_for_the_torch_version_and_the_cpu_capability():
+    """A cache shared by machines or torch versions never loads a build made for another one."""
+    name, flags = cpu_kernels._build_flags()
+    capability = torch.backends.cpu.get_cpu_capability()
+    assert name.startswith("hf_axlstm_chunkwise_cell_") and name.endswith(capability)
+    assert torch.__version__.split("+")[0].replace(".", "_") in name
+    assert "-fopenmp" in flags and ("-mavx2" in flags) == (capability in ("AVX2", "AVX512"))
