@@ -1,4 +1,4 @@
-"""The fused CPU cell (hf_axlstm.cpu_kernels, csrc/chunkwise_cell.cpp) against the eager `_ChunkwiseMLSTM`, in one
+"""The fused CPU cell (hf_axlstm.cpu_kernels, csrc/cpu_kernels.cpp) against the eager `_ChunkwiseMLSTM`, in one
 process, interleaved: forward + backward of the chunkwise cell on cell cases, and whole pretraining steps of the
 presets (forward + backward of `AxLSTMForPreTraining`'s loss, the model part of examples/pretrain.py's step). The
 outputs and gradients of the two are compared first (a speed-up that changes the function is not one).

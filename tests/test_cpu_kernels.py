@@ -1,5 +1,5 @@
 # Copyright 2026 The hf-axlstm developers. Licensed under the Apache License, Version 2.0.
-"""The fused CPU kernel of the chunkwise mLSTM cell (hf_axlstm.cpu_kernels, csrc/chunkwise_cell.cpp): the same
+"""The fused CPU kernel of the chunkwise mLSTM cell (hf_axlstm.cpu_kernels, csrc/cpu_kernels.cpp): the same
 function and gradients as `_ChunkwiseMLSTM` and the float64 formula, the routing (float32 CPU training only), the
 states it keeps, and the fall-back when it cannot be built. The tests that build it are slow (about a minute for
 the first build, then torch's extension cache)."""
@@ -13,7 +13,7 @@ import torch
 from hf_axlstm import cpu_kernels, kernels_axlstm
 from hf_axlstm.configuration_axlstm import AxLSTMConfig
 from hf_axlstm.kernels_axlstm import mlstm
-from hf_axlstm.modeling_axlstm import AxLSTMForPreTraining
+from hf_axlstm.modeling_axlstm import AxLSTMForPreTraining, _MixerOutput
 
 from .conftest import rel_err
 from .test_kernels_axlstm import close, random_inputs, reference_mlstm
@@ -28,7 +28,7 @@ def fused_ops():
 
 @pytest.fixture
 def fused(fused_ops):
-    """The fused kernel registered for one test; each call of its forward is recorded."""
+    """The fused kernels registered for one test; each call of the cell's forward is recorded."""
     calls = []
 
     class Recording:
@@ -38,6 +38,8 @@ def fused(fused_ops):
             return fused_ops.forward(*args)
 
         backward = staticmethod(fused_ops.backward)
+        tail_forward = staticmethod(fused_ops.tail_forward)
+        tail_backward = staticmethod(fused_ops.tail_backward)
 
     kernels_axlstm.register_fused_cpu_cell(lambda: Recording)
     yield calls
@@ -135,7 +137,8 @@ def test_fused_cell_runs_only_for_float32_cpu_training(fused):
 
 @pytest.mark.slow
 def test_pretraining_step_with_the_fused_cell_matches_the_eager_one(fused):
-    """A whole pretraining step (loss and every parameter's gradient) through the fused cell equals the eager one."""
+    """A whole pretraining step (loss and every parameter's gradient) through the fused cell and tail equals the eager
+    one."""
     config = AxLSTMConfig.from_preset(
         "tiny", num_hidden_layers=2, hidden_size=48, num_heads=2, mlstm_backend="chunkwise", chunk_size=16
     )
@@ -158,6 +161,37 @@ def test_pretraining_step_with_the_fused_cell_matches_the_eager_one(fused):
     assert grads.keys() == eager_grads.keys()
     for name, grad in grads.items():
         assert close(grad, eager_grads[name]), (name, rel_err(grad, eager_grads[name]))
+
+
+@pytest.mark.slow
+def test_fused_mixer_tail_matches_the_eager_tail(fused_ops):
+    """The mixer's tail, (headnorm(h) (1 + w) + skip c) silu(z), through the fused kernel: output and every gradient
+    equal the eager `_MixerOutput`'s, with z a strided half of the up-projection's output as in the mixer."""
+    batch, heads, seq, head_dim = 2, 3, 37, 8
+    inner = heads * head_dim
+    gen = torch.Generator().manual_seed(0)
+    h = torch.randn(batch, heads, seq, head_dim, generator=gen).requires_grad_()
+    weight = (0.3 * torch.randn(inner, generator=gen)).requires_grad_()
+    conv = torch.randn(batch, seq, inner, generator=gen).requires_grad_()
+    skip = torch.randn(inner, generator=gen).requires_grad_()
+    up = torch.randn(batch, seq, 2 * inner, generator=gen).requires_grad_()
+    grad_out = torch.randn(batch, seq, inner, generator=gen)
+    leaves = (h, weight, conv, skip, up)
+
+    def tail():
+        z = up.chunk(2, dim=-1)[1]  # (B, S, I), row stride 2I
+        out = _MixerOutput.apply(h, weight, conv, skip, z, 1e-6)
+        return [out, *torch.autograd.grad(out, leaves, grad_out)]
+
+    eager = tail()
+    kernels_axlstm.register_fused_cpu_cell(lambda: fused_ops)
+    try:
+        fused = tail()
+    finally:
+        kernels_axlstm.register_fused_cpu_cell(None)
+    for name, a, b in zip(["out", "h", "weight", "conv", "skip", "up"], fused, eager):
+        assert close(a, b), (name, rel_err(a, b))
+    assert eager[-1][..., :inner].abs().max() == 0  # the other half of the up-projection gets no gradient here
 
 
 def test_a_failed_build_warns_and_leaves_the_eager_cell(monkeypatch, caplog):
@@ -192,6 +226,6 @@ def test_the_build_is_named_for_the_torch_version_and_the_cpu_capability():
     """A cache shared by machines or torch versions never loads a build made for another one."""
     name, flags = cpu_kernels._build_flags()
     capability = torch.backends.cpu.get_cpu_capability()
-    assert name.startswith("hf_axlstm_chunkwise_cell_") and name.endswith(capability)
+    assert name.startswith("hf_axlstm_cpu_kernels_") and name.endswith(capability)
     assert torch.__version__.split("+")[0].replace(".", "_") in name
     assert "-fopenmp" in flags and ("-mavx2" in flags) == (capability in ("AVX2", "AVX512"))

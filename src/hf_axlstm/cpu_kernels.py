@@ -1,17 +1,19 @@
 # Copyright 2026 The hf-axlstm developers. Licensed under the Apache License, Version 2.0.
-"""The fused CPU kernel of the chunkwise mLSTM cell for float32 training (`csrc/chunkwise_cell.cpp`).
+"""Fused CPU kernels for float32 training (`csrc/cpu_kernels.cpp`): the chunkwise mLSTM cell and the mixer's output
+tail (head norm, skip, output gate), each forward + backward.
 
-`enable_fused_cpu_cell()` registers it with `kernels_axlstm`, so that every float32 chunkwise training call on a CPU
-tensor runs it instead of `_ChunkwiseMLSTM`; the first such call builds it with torch's C++ extension loader (a C++
-compiler and ninja are needed; about a minute on 2 cores, then cached under torch's extensions folder,
-`TORCH_EXTENSIONS_DIR`, for later processes): the same function and gradients, the whole cell's forward + backward
-0.6x the time on the 2-core AMD EPYC it was measured on (benchmarks/README.md). examples/pretrain.py and
-finetune.py call it on a CPU unless `--cpu_kernels eager`. Inference, CUDA, 16-bit and compiled training are not
-affected.
+`enable_fused_cpu_cell()` registers them with `kernels_axlstm`, so that every float32 chunkwise training call on a
+CPU tensor runs the fused cell instead of `_ChunkwiseMLSTM`, and `_MixerOutput` (float32 training) its fused tail;
+the first such call builds them with torch's C++ extension loader (a C++ compiler and ninja are needed; about a
+minute on 2 cores, then cached under torch's extensions folder, `TORCH_EXTENSIONS_DIR`, for later processes). The
+same functions and gradients; on the 2-core AMD EPYC they were measured on, the cell's forward + backward takes 0.6x
+the eager time for tiny's heads and the tail's 0.56x, tiny's whole step 0.86x (benchmarks/README.md).
+examples/pretrain.py and finetune.py call it on a CPU unless `--cpu_kernels eager`. Inference, CUDA, 16-bit and
+compiled training are not affected.
 
 Where the build fails (no compiler, no ninja, a BLAS without `sgemm_`), that call warns with the reason and the
-eager kernel keeps running. The modeling files never import this module: as Hub
-remote code (without hf_axlstm installed) the model runs the eager kernel.
+eager kernels keep running. The modeling files never import this module: as Hub remote code (without hf_axlstm
+installed) the model runs the eager kernels.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from . import kernels_axlstm
 
 logger = logging.getLogger(__name__)
 
-SOURCE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "csrc", "chunkwise_cell.cpp")
+SOURCE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "csrc", "cpu_kernels.cpp")
 _ops = None
 
 
@@ -41,7 +43,7 @@ def _build_flags() -> tuple[str, list[str]]:
     if capability in ("AVX2", "AVX512"):
         flags += ["-mavx2", "-mfma"]
     tag = re.sub(r"[^0-9A-Za-z]+", "_", f"{torch.__version__}_{capability}")
-    return f"hf_axlstm_chunkwise_cell_{tag}", flags
+    return f"hf_axlstm_cpu_kernels_{tag}", flags
 
 
 def build(verbose: bool = False):

@@ -429,7 +429,7 @@ class _ChunkwiseMLSTM(torch.autograd.Function):
                 grad_key_weight, None, None, None)  # fmt: skip
 
 
-# The fused CPU kernel of `_ChunkwiseMLSTM` (hf_axlstm/csrc/chunkwise_cell.cpp): `register_fused_cpu_cell` takes a
+# The fused CPU kernel of `_ChunkwiseMLSTM` (hf_axlstm/csrc/cpu_kernels.cpp): `register_fused_cpu_cell` takes a
 # provider, called on the first chunkwise training call that could use the kernel, which returns its ops (or None
 # where it cannot be built). `hf_axlstm.cpu_kernels.enable_fused_cpu_cell()` registers one that builds the kernel
 # with torch's C++ extension loader. This module never builds or imports it (it travels as Hub remote code, which
@@ -440,7 +440,7 @@ _FUSED_CPU_OPS = None  # the provider's answer: the ops, False where it had none
 
 def register_fused_cpu_cell(provider) -> None:
     """Run float32 chunkwise training on CPU tensors through the ops `provider()` returns (an object with the
-    `forward` / `backward` of hf_axlstm/csrc/chunkwise_cell.cpp; asked once, on first use; None: the eager kernel),
+    `forward` / `backward` of hf_axlstm/csrc/cpu_kernels.cpp; asked once, on first use; None: the eager kernel),
     or through `_ChunkwiseMLSTM` again with `provider=None`."""
     global _FUSED_CPU_CELL, _FUSED_CPU_OPS
     _FUSED_CPU_CELL, _FUSED_CPU_OPS = provider, None

@@ -1,5 +1,6 @@
-// Fused CPU kernel for the matrix part of the chunkwise mLSTM in float32 training (forward and backward), the same
-// function as `kernels_axlstm._ChunkwiseMLSTM`. Built on first use by `hf_axlstm.cpu_kernels` (torch's C++ extension
+// Fused CPU kernels for float32 training (forward and backward): the matrix part of the chunkwise mLSTM, the same
+// function as `kernels_axlstm._ChunkwiseMLSTM`, and the mixer's output tail, the same function as
+// `modeling_axlstm._MixerOutput` (at the end of this file). Built on first use by `hf_axlstm.cpu_kernels` (torch's C++ extension
 // loader) and used only where that module registered it; without it the eager implementation runs.
 //
 // Why: the eager form runs each product for all (batch, head, chunk) triples at once, so every intermediate (scores,
@@ -365,7 +366,154 @@ std::vector<torch::Tensor> backward(torch::Tensor grad_h, torch::Tensor q, torch
   return {grad_q, grad_k, grad_v, grad_b, grad_row_max, grad_w, grad_floor, grad_keep, grad_key_weight};
 }
 
+// ------------------------------------------------------------------------------------------------ mixer tail
+
+// The mixer's tail, out = (headnorm(h) * (1 + w) + conv * skip) * silu(z), forward and backward, in one pass over the
+// rows each (the eager `_MixerOutput` runs ~10 elementwise passes over (B, S, I) tensors for them).
+// h (B, NH, S, DH) contiguous; w, skip (I,) with I = NH * DH; conv, z, silu_z / sig_z, grad_out (B, S, I).
+
+namespace {
+void check_tail(const torch::Tensor& t, const char* name) {
+  TORCH_CHECK(t.device().is_cpu() && t.scalar_type() == torch::kFloat32 && t.is_contiguous(), name,
+              ": expected a contiguous float32 CPU tensor, got ", t.sizes(), " ", t.scalar_type());
+}
+// (B, S, I) rows with a unit channel stride (e.g. one half of the up-projection's output): element (b, s, c) at
+// b * stride(0) + s * stride(1) + c.
+void check_rows(const torch::Tensor& t, const char* name, int64_t batch, int64_t seq, int64_t inner) {
+  TORCH_CHECK(t.device().is_cpu() && t.scalar_type() == torch::kFloat32 && t.dim() == 3 && t.size(0) == batch &&
+                  t.size(1) == seq && t.size(2) == inner && t.stride(2) == 1,
+              name, ": expected float32 CPU rows (", batch, ", ", seq, ", ", inner, ") with a unit last stride, got ",
+              t.sizes(), " strides ", t.strides());
+}
+}  // namespace
+
+std::vector<torch::Tensor> tail_forward(torch::Tensor h, torch::Tensor w, torch::Tensor conv, torch::Tensor skip,
+                                        torch::Tensor silu_z, double eps) {
+  check_tail(h, "h"), check_tail(w, "norm_weight"), check_tail(conv, "conv_act"), check_tail(skip, "skip");
+  check_tail(silu_z, "silu(z)");
+  const int64_t batch = h.size(0), heads = h.size(1), seq = h.size(2), dh = h.size(3), inner = heads * dh;
+  auto out = torch::empty({batch, seq, inner}, h.options());
+  auto mean = torch::empty({batch, heads, seq}, h.options());
+  auto rstd = torch::empty({batch, heads, seq}, h.options());
+  const float* hp = h.data_ptr<float>();
+  const float* wp = w.data_ptr<float>();
+  const float* cp = conv.data_ptr<float>();
+  const float* sp = skip.data_ptr<float>();
+  const float* zp = silu_z.data_ptr<float>();
+  float* op = out.data_ptr<float>();
+  float* mp = mean.data_ptr<float>();
+  float* rp = rstd.data_ptr<float>();
+  const float feps = (float)eps;
+  at::parallel_for(0, batch * seq, 16, [&](int64_t begin, int64_t end) {
+    for (int64_t row = begin; row < end; ++row) {
+      const int64_t b = row / seq, s = row % seq;
+      for (int64_t head = 0; head < heads; ++head) {
+        const int64_t stat = (b * heads + head) * seq + s;
+        const float* x = hp + stat * dh;
+        float sum = 0.f;
+#pragma omp simd reduction(+ : sum)
+        for (int64_t j = 0; j < dh; ++j) sum += x[j];
+        const float mu = sum / dh;
+        float sq = 0.f;
+#pragma omp simd reduction(+ : sq)
+        for (int64_t j = 0; j < dh; ++j) sq += (x[j] - mu) * (x[j] - mu);
+        const float r = 1.f / std::sqrt(sq / dh + feps);
+        mp[stat] = mu;
+        rp[stat] = r;
+        const int64_t base = row * inner + head * dh;
+        const float* wc = wp + head * dh;
+        const float* sc = sp + head * dh;
+#pragma omp simd
+        for (int64_t j = 0; j < dh; ++j)
+          op[base + j] = ((x[j] - mu) * r * (1.f + wc[j]) + cp[base + j] * sc[j]) * zp[base + j];
+      }
+    }
+  });
+  return {out, mean, rstd};
+}
+
+std::vector<torch::Tensor> tail_backward(torch::Tensor grad_out, torch::Tensor h, torch::Tensor mean,
+                                         torch::Tensor rstd, torch::Tensor w, torch::Tensor conv, torch::Tensor skip,
+                                         torch::Tensor z, torch::Tensor sig_z) {
+  check_tail(grad_out, "grad_out"), check_tail(h, "h"), check_tail(mean, "mean"), check_tail(rstd, "rstd");
+  check_tail(w, "norm_weight"), check_tail(conv, "conv_act"), check_tail(skip, "skip");
+  check_tail(sig_z, "sigmoid(z)");
+  const int64_t batch = h.size(0), heads = h.size(1), seq = h.size(2), dh = h.size(3), inner = heads * dh;
+  check_rows(z, "z", batch, seq, inner);
+  const int64_t z0 = z.stride(0), z1 = z.stride(1);
+  auto grad_h = torch::empty_like(h);
+  auto grad_conv = torch::empty_like(conv);
+  auto grad_z = torch::empty_like(conv);
+  const int threads = at::get_num_threads();
+  std::vector<float> acc_w((size_t)threads * inner, 0.f), acc_skip((size_t)threads * inner, 0.f);
+  const float* gp = grad_out.data_ptr<float>();
+  const float* hp = h.data_ptr<float>();
+  const float* mp = mean.data_ptr<float>();
+  const float* rp = rstd.data_ptr<float>();
+  const float* wp = w.data_ptr<float>();
+  const float* cp = conv.data_ptr<float>();
+  const float* sp = skip.data_ptr<float>();
+  const float* zp = z.data_ptr<float>();
+  const float* sgp = sig_z.data_ptr<float>();
+  float* ghp = grad_h.data_ptr<float>();
+  float* gcp = grad_conv.data_ptr<float>();
+  float* gzp = grad_z.data_ptr<float>();
+  at::parallel_for(0, batch * seq, 16, [&](int64_t begin, int64_t end) {
+    const int t = at::get_thread_num();
+    float* aw = acc_w.data() + (size_t)t * inner;
+    float* as = acc_skip.data() + (size_t)t * inner;
+    std::vector<float> gn(dh), nx(dh);
+    for (int64_t row = begin; row < end; ++row) {
+      const int64_t b = row / seq, s = row % seq;
+      for (int64_t head = 0; head < heads; ++head) {
+        const int64_t stat = (b * heads + head) * seq + s;
+        const float* x = hp + stat * dh;
+        const float mu = mp[stat], r = rp[stat];
+        const int64_t base = row * inner + head * dh;
+        const int64_t c0 = head * dh;
+        const float* zr = zp + b * z0 + s * z1 + c0;
+        float sum_gn = 0.f, sum_gnx = 0.f;
+#pragma omp simd reduction(+ : sum_gn, sum_gnx)
+        for (int64_t j = 0; j < dh; ++j) {
+          const float normed = (x[j] - mu) * r;
+          const float cs = cp[base + j] * sp[c0 + j];
+          const float scale = 1.f + wp[c0 + j];
+          const float gated = normed * scale + cs;
+          const float sg = sgp[base + j], zz = zr[j];
+          const float go = gp[base + j];
+          gzp[base + j] = go * gated * sg * (1.f + zz * (1.f - sg));  // d/dz of gated * silu(z)
+          const float gg = go * zz * sg;                              // d/d gated
+          as[c0 + j] += gg * cp[base + j];
+          gcp[base + j] = gg * sp[c0 + j];
+          aw[c0 + j] += gg * normed;
+          const float g_n = gg * scale;
+          gn[j] = g_n;
+          nx[j] = normed;
+          sum_gn += g_n;
+          sum_gnx += g_n * normed;
+        }
+        const float m1 = sum_gn / dh, m2 = sum_gnx / dh;
+        float* gx = ghp + stat * dh;
+#pragma omp simd
+        for (int64_t j = 0; j < dh; ++j) gx[j] = r * (gn[j] - m1 - nx[j] * m2);
+      }
+    }
+  });
+  auto grad_w = torch::zeros({inner}, h.options());
+  auto grad_skip = torch::zeros({inner}, h.options());
+  float* gwp = grad_w.data_ptr<float>();
+  float* gsp = grad_skip.data_ptr<float>();
+  for (int t = 0; t < threads; ++t)
+    for (int64_t c = 0; c < inner; ++c) {
+      gwp[c] += acc_w[(size_t)t * inner + c];
+      gsp[c] += acc_skip[(size_t)t * inner + c];
+    }
+  return {grad_h, grad_w, grad_conv, grad_skip, grad_z};
+}
+
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("forward", &forward, "chunkwise mLSTM cell forward (float32, CPU)");
   m.def("backward", &backward, "chunkwise mLSTM cell backward (float32, CPU)");
+  m.def("tail_forward", &tail_forward, "the mixer's output tail, forward (float32, CPU)");
+  m.def("tail_backward", &tail_backward, "the mixer's output tail, backward (float32, CPU)");
 }
