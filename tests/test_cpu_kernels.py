@@ -16,7 +16,7 @@ from hf_axlstm.kernels_axlstm import mlstm
 from hf_axlstm.modeling_axlstm import AxLSTMForPreTraining, _MixerOutput
 
 from .conftest import rel_err
-from .test_kernels_axlstm import close, random_inputs, reference_mlstm
+from .test_kernels_axlstm import CHUNKWISE_TRAINING_CASES, chunkwise_training_case, close, random_inputs
 
 
 @pytest.fixture(scope="module")
@@ -57,25 +57,9 @@ def graph_node(out: torch.Tensor, name: str):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize(
-    "seq, head_dim, value_dim, igate_shift",
-    [
-        (40, 8, 8, 0.0),
-        (37, 8, 8, 5.0),
-        (48, 8, 5, -12.0),  # the exp(-m) floor wins for most positions
-        (37, 25, 25, 0.0),  # wider than 1.5 chunks: the states are recomputed in the backward
-        (64, 40, 28, -30.0),
-        (100, 40, 40, 2.0),
-    ],
-)
+@pytest.mark.parametrize("seq, head_dim, value_dim, igate_shift", CHUNKWISE_TRAINING_CASES)
 def test_fused_cell_matches_the_eager_cell_and_the_reference(fused, seq, head_dim, value_dim, igate_shift):
-    q, k, _, igate, fgate = random_inputs(2, 3, seq, head_dim, seed=seq)
-    v = torch.randn(2, 3, seq, value_dim, generator=torch.Generator().manual_seed(seq + 1))
-    inputs = [t.detach().requires_grad_() for t in (q, k, v, igate + igate_shift, fgate)]
-    grad_out = torch.randn(2, 3, seq, value_dim, generator=torch.Generator().manual_seed(seq + 2))
-    expected = reference_mlstm(*inputs)
-    expected_grads = torch.autograd.grad(expected, inputs, grad_out.double())
-
+    inputs, grad_out, expected, expected_grads = chunkwise_training_case(seq, head_dim, value_dim, igate_shift)
     out = mlstm(*inputs, backend="chunkwise", chunk_size=16)
     assert graph_node(out, "_FusedChunkwiseMLSTMBackward") is not None
     grads = torch.autograd.grad(out, inputs, grad_out)

@@ -386,19 +386,33 @@ def test_recomputing_backward_under_autocast_matches_autograd(monkeypatch, dtype
         assert rel_err(gb, ge) < 5e-2 and rel_err(gb, ga) < 3e-2, (name, rel_err(gb, ge), rel_err(gb, ga))
 
 
-@pytest.mark.parametrize(
-    "seq, head_dim, value_dim, igate_shift",
-    [
-        (17, 8, 8, 0.0),
-        (64, 8, 12, 0.0),
-        (100, 8, 8, -30.0),
-        (37, 8, 8, 5.0),
-        (48, 8, 5, -12.0),
-        (37, 25, 25, 0.0),  # wider than 1.5 chunks: the states are recomputed in the backward
-        (64, 40, 28, -30.0),
-        (100, 40, 40, 2.0),  # (at +5 the normaliser's cancellation leaves every float32 path 1e-5-3e-4 off)
-    ],
-)
+# (seq, head_dim, value_dim, igate_shift) for chunk 16: partial chunks, a value dim unlike the head dim, gates where the
+# exp(-m) floor wins (very negative input gates) or the states dominate, heads wide enough that the states are
+# recomputed in the backward (25, 40 > 1.5 chunks). At +5 the normaliser's cancellation leaves every float32 path
+# 1e-5-3e-4 off the float64 formula.
+CHUNKWISE_TRAINING_CASES = [
+    (17, 8, 8, 0.0),
+    (64, 8, 12, 0.0),
+    (100, 8, 8, -30.0),
+    (37, 8, 8, 5.0),
+    (48, 8, 5, -12.0),
+    (37, 25, 25, 0.0),
+    (64, 40, 28, -30.0),
+    (100, 40, 40, 2.0),
+]
+
+
+def chunkwise_training_case(seq, head_dim, value_dim, igate_shift):
+    """Leaf inputs (q, k, v, igate, fgate), an upstream gradient, and the float64 formula's output and gradients."""
+    q, k, _, igate, fgate = random_inputs(2, 3, seq, head_dim, seed=seq)
+    v = torch.randn(2, 3, seq, value_dim, generator=torch.Generator().manual_seed(seq + 1))
+    inputs = [t.detach().requires_grad_() for t in (q, k, v, igate + igate_shift, fgate)]
+    grad_out = torch.randn(2, 3, seq, value_dim, generator=torch.Generator().manual_seed(seq + 2))
+    expected = reference_mlstm(*inputs)
+    return inputs, grad_out, expected, torch.autograd.grad(expected, inputs, grad_out.double())
+
+
+@pytest.mark.parametrize("seq, head_dim, value_dim, igate_shift", CHUNKWISE_TRAINING_CASES)
 def test_chunkwise_hand_written_backward_matches_autograd_and_the_reference(
     monkeypatch, seq, head_dim, value_dim, igate_shift
 ):
@@ -408,12 +422,7 @@ def test_chunkwise_hand_written_backward_matches_autograd_and_the_reference(
     recomputed instead of kept."""
     from hf_axlstm import kernels_axlstm
 
-    q, k, _, igate, fgate = random_inputs(2, 3, seq, head_dim, seed=seq)
-    v = torch.randn(2, 3, seq, value_dim, generator=torch.Generator().manual_seed(seq + 1))
-    inputs = [t.detach().requires_grad_() for t in (q, k, v, igate + igate_shift, fgate)]
-    grad_out = torch.randn(2, 3, seq, value_dim, generator=torch.Generator().manual_seed(seq + 2))
-    expected = reference_mlstm(*inputs)
-    expected_grads = torch.autograd.grad(expected, inputs, grad_out.double())
+    inputs, grad_out, expected, expected_grads = chunkwise_training_case(seq, head_dim, value_dim, igate_shift)
     calls = []
     apply = kernels_axlstm._ChunkwiseMLSTM.apply
     monkeypatch.setattr(kernels_axlstm._ChunkwiseMLSTM, "apply", lambda *a: calls.append(1) or apply(*a))
