@@ -429,19 +429,19 @@ class _ChunkwiseMLSTM(torch.autograd.Function):
                 grad_key_weight, None, None, None)  # fmt: skip
 
 
-# The fused CPU kernel of `_ChunkwiseMLSTM` (hf_axlstm/csrc/cpu_kernels.cpp): `register_fused_cpu_cell` takes a
-# provider, called on the first chunkwise training call that could use the kernel, which returns its ops (or None
-# where it cannot be built). `hf_axlstm.cpu_kernels.enable_fused_cpu_cell()` registers one that builds the kernel
-# with torch's C++ extension loader. This module never builds or imports it (it travels as Hub remote code, which
-# then runs `_ChunkwiseMLSTM`).
+# The fused CPU kernels (hf_axlstm/csrc/cpu_kernels.cpp) of `_ChunkwiseMLSTM` and of the mixer's output tail
+# (`modeling_axlstm._MixerOutput`): `register_fused_cpu_cell` takes a provider, called on the first training call that
+# could use them, which returns their ops (or None where they cannot be built). `hf_axlstm.cpu_kernels.
+# enable_fused_cpu_cell()` registers one that builds them with torch's C++ extension loader. This module never builds
+# or imports them (it travels as Hub remote code, which then runs the eager forms).
 _FUSED_CPU_CELL = None
 _FUSED_CPU_OPS = None  # the provider's answer: the ops, False where it had none, None before it was asked
 
 
 def register_fused_cpu_cell(provider) -> None:
-    """Run float32 chunkwise training on CPU tensors through the ops `provider()` returns (an object with the
-    `forward` / `backward` of hf_axlstm/csrc/cpu_kernels.cpp; asked once, on first use; None: the eager kernel),
-    or through `_ChunkwiseMLSTM` again with `provider=None`."""
+    """Run float32 chunkwise training (and the mixer's tail) on CPU tensors through the ops `provider()` returns (an
+    object with the `forward` / `backward` / `tail_forward` / `tail_backward` of hf_axlstm/csrc/cpu_kernels.cpp; asked
+    once, on first use; None: the eager forms), or through the eager forms again with `provider=None`."""
     global _FUSED_CPU_CELL, _FUSED_CPU_OPS
     _FUSED_CPU_CELL, _FUSED_CPU_OPS = provider, None
 
@@ -464,7 +464,8 @@ def _fused_cpu_ops():
 class _FusedChunkwiseMLSTM(torch.autograd.Function):
     """`_ChunkwiseMLSTM` (same inputs, outputs and gradients) through the registered fused CPU kernel: each worker
     thread runs one (batch, head) sequence's chunks at a time with every intermediate in per-thread scratch, so
-    nothing (B, NH, NC, L, L)-sized but the decay exists (see the kernel's header). The decay is formed here, in
+    nothing (B, NH, NC, L, L)-sized but the decay and the weighted scores (kept for the backward) exists (see the
+    kernel's header). The decay is formed here, in
     torch; the kernel returns its gradient as the gradients of b and the row max, as `_ChunkwiseMLSTM` does. The
     states are kept between the passes when `keep_states`, else recomputed in the backward. Between the passes it
     keeps q, k, v, the decay, the decay-weighted scores, the gate terms, the normaliser and h: as `_ChunkwiseMLSTM`
