@@ -125,6 +125,8 @@ def main(argv: list[str] | None = None) -> dict:
         "--learning_rate", str(args.learning_rate), "--checkpointing_steps", str(max(1, steps // 4)),
         "--checkpoints_total_limit", "1", "--validation_fraction", "0.1", "--seed", str(args.seed),
         "--overwrite_output_dir",  # the demo rebuilds everything under --output_dir: a rerun replaces its last model
+        # The fused CPU kernels' one-off build (about a minute) would double this demo's time for a few small steps.
+        "--cpu_kernels", "eager",
     ])  # fmt: skip
     history = pretrain.TrainerState.from_file(pretrained_dir / "trainer_state.json").history
     pretrain_s = time.perf_counter() - started
