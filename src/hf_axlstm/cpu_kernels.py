@@ -8,7 +8,8 @@ the first such call builds them with torch's C++ extension loader (a C++ compile
 minute on 2 cores, then cached under torch's extensions folder, `TORCH_EXTENSIONS_DIR`, for later processes). The
 same functions and gradients; on the 2-core AMD EPYC they were measured on, the cell's forward + backward takes 0.6x
 the eager time for tiny's heads and the tail's 0.56x, tiny's whole step 0.86x (benchmarks/README.md).
-examples/pretrain.py and finetune.py call it on a CPU unless `--cpu_kernels eager`. Inference, CUDA, 16-bit and
+examples/pretrain.py and finetune.py call it on a CPU (`build_now=True`: before their first step, so the build is
+not timed as training) unless `--cpu_kernels eager`. Inference, CUDA, 16-bit and
 compiled training are not affected.
 
 Where the build fails (no compiler, no ninja, a BLAS without `sgemm_`), that call warns with the reason and the
