@@ -7,36 +7,23 @@ outputs and gradients of the two are compared first (a speed-up that changes the
     python benchmarks/fused_cpu_cell.py --cases 32,4,256,96,64 8,4,1280,384,256
     python benchmarks/fused_cpu_cell.py --models tiny --batch 32 --rounds 5   # whole steps, 2 s crops
 
-A case is batch,heads,seq,head_dim,chunk. Prints markdown tables (ms are medians of `--rounds` interleaved rounds,
-each after one untimed call; the tuned allocator of examples/pretrain.py).
+A case is batch,heads,seq,head_dim,chunk. Prints markdown tables (ms are medians of `--rounds` interleaved rounds
+after a warm-up call, `encoder.interleaved_medians`; the tuned allocator of examples/pretrain.py).
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import sys
-import time
 
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from architectures import cpu_name  # noqa: E402
+from encoder import interleaved_medians  # noqa: E402
 
 DEFAULT_CASES = ["32,4,256,96,64", "32,4,256,96,128", "8,4,1280,96,64", "8,4,1280,192,128", "8,4,1280,384,256"]
-
-
-def interleaved(runs: dict, rounds: int) -> dict:
-    """Median seconds of each callable, in alternating order per round, each timed call after an untimed one."""
-    times = {name: [] for name in runs}
-    for r in range(rounds):
-        for name in list(runs) if r % 2 == 0 else list(runs)[::-1]:
-            runs[name]()
-            start = time.perf_counter()
-            runs[name]()
-            times[name].append(time.perf_counter() - start)
-    return {name: statistics.median(t) for name, t in times.items()}
 
 
 def with_cell(fused: bool, ops, run):
@@ -72,7 +59,7 @@ def cell_case(spec: str, ops, rounds: int) -> dict:
 
     fused, eager = with_cell(True, ops, run), with_cell(False, ops, run)
     diff = max(rel(a, b) for a, b in zip(fused(), eager()))
-    medians = interleaved({"eager": eager, "fused": fused}, rounds)
+    medians = interleaved_medians({"eager": eager, "fused": fused}, rounds)
     return {"case": f"head_dim {head_dim}, batch {batch}, S={seq}, chunk {chunk}", "diff": diff, **medians}
 
 
@@ -98,7 +85,7 @@ def model_case(size: str, batch: int, seconds: float, ops, rounds: int) -> dict:
 
     fused, eager = with_cell(True, ops, run), with_cell(False, ops, run)
     diff = max(rel(a, b) for a, b in zip(fused(), eager()))
-    medians = interleaved({"eager": eager, "fused": fused}, rounds)
+    medians = interleaved_medians({"eager": eager, "fused": fused}, rounds)
     where = f"chunkwise, chunk {chunk}" if chunk else "parallel: the fused cell does not run"
     return {"case": f"{size}, {seconds:g} s, batch {batch} (whole step; {where})", "diff": diff, **medians}
 

@@ -486,14 +486,12 @@ class _FusedChunkwiseMLSTM(torch.autograd.Function):
             states = [h.new_empty(0), h.new_empty(0)]
         q, k, v, decay, *gate_terms = inputs
         ctx.save_for_backward(q, k, v, decay, weighted, *gate_terms, n_raw, normaliser, h, *states)
-        ctx.eps, ctx.scale, ctx.batch, ctx.ops = eps, scale, batch, ops
+        ctx.eps, ctx.scale, ctx.batch, ctx.ops, ctx.out_shape = eps, scale, batch, ops, h.shape
         return h.view(batch, heads, num_chunks, chunk, -1)
 
     @staticmethod
     def backward(ctx, grad_h):
-        saved = ctx.saved_tensors
-        h = saved[11]
-        grads = ctx.ops.backward(grad_h.reshape(h.shape).contiguous(), *saved, float(ctx.eps))
+        grads = ctx.ops.backward(grad_h.reshape(ctx.out_shape).contiguous(), *ctx.saved_tensors, float(ctx.eps))
         grad_q, grad_k, grad_v, grad_b, grad_row_max, grad_w, grad_floor, grad_keep, grad_key_weight = (
             g.view(ctx.batch, -1, *g.shape[1:]) for g in grads
         )

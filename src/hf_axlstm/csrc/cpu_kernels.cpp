@@ -116,6 +116,15 @@ void check(const torch::Tensor& t, const char* name, int64_t dims) {
               t.scalar_type(), t.is_contiguous() ? "" : " (not contiguous)");
 }
 
+// (B, S, I) rows with a unit channel stride (e.g. one half of the up-projection's output): element (b, s, c) at
+// b * stride(0) + s * stride(1) + c.
+void check_rows(const torch::Tensor& t, const char* name, int64_t batch, int64_t seq, int64_t inner) {
+  TORCH_CHECK(t.device().is_cpu() && t.scalar_type() == torch::kFloat32 && t.dim() == 3 && t.size(0) == batch &&
+                  t.size(1) == seq && t.size(2) == inner && t.stride(2) == 1,
+              name, ": expected float32 CPU rows (", batch, ", ", seq, ", ", inner, ") with a unit last stride, got ",
+              t.sizes(), " strides ", t.strides());
+}
+
 Dims dims_of(const torch::Tensor& q, const torch::Tensor& v) {
   return Dims{q.size(0), q.size(1), (int)q.size(2), (int)q.size(3), (int)v.size(3)};
 }
@@ -309,9 +318,13 @@ std::vector<torch::Tensor> backward(torch::Tensor grad_h, torch::Tensor q, torch
         }
         gemm(false, false, l, d, l, 1.f, ga.data(), l, kc, d, 0.f, gq, d);  // d q = dS k
         gemm(true, false, l, d, l, 1.f, ga.data(), l, qc, d, 0.f, gk, d);   // d k = dS^T q
-        // the entering state's part: num += w * (q C_in), n_raw += w * (q . n_in)
-        gemm(false, true, l, d, dv, 1.f, g.data(), dv, cc, dv, 0.f, gqc.data(), d);  // G C_in^T
-        for (int i = 0; i < l; ++i) {
+        // the entering state's part: num += w * (q C_in), n_raw += w * (q . n_in); chunk 0's state is empty
+        if (c == 0) {
+          for (int i = 0; i < l; ++i) gwb[i] = 0.f;
+        } else {
+          gemm(false, true, l, d, dv, 1.f, g.data(), dv, cc, dv, 0.f, gqc.data(), d);  // G C_in^T
+        }
+        for (int i = 0; c > 0 && i < l; ++i) {
           const float wi = wc[i];
           const float* qi = qc + i * d;
           const float* gqci = gqc.data() + i * d;
@@ -372,25 +385,10 @@ std::vector<torch::Tensor> backward(torch::Tensor grad_h, torch::Tensor q, torch
 // rows each (the eager `_MixerOutput` runs ~10 elementwise passes over (B, S, I) tensors for them).
 // h (B, NH, S, DH) contiguous; w, skip (I,) with I = NH * DH; conv, z, silu_z / sig_z, grad_out (B, S, I).
 
-namespace {
-void check_tail(const torch::Tensor& t, const char* name) {
-  TORCH_CHECK(t.device().is_cpu() && t.scalar_type() == torch::kFloat32 && t.is_contiguous(), name,
-              ": expected a contiguous float32 CPU tensor, got ", t.sizes(), " ", t.scalar_type());
-}
-// (B, S, I) rows with a unit channel stride (e.g. one half of the up-projection's output): element (b, s, c) at
-// b * stride(0) + s * stride(1) + c.
-void check_rows(const torch::Tensor& t, const char* name, int64_t batch, int64_t seq, int64_t inner) {
-  TORCH_CHECK(t.device().is_cpu() && t.scalar_type() == torch::kFloat32 && t.dim() == 3 && t.size(0) == batch &&
-                  t.size(1) == seq && t.size(2) == inner && t.stride(2) == 1,
-              name, ": expected float32 CPU rows (", batch, ", ", seq, ", ", inner, ") with a unit last stride, got ",
-              t.sizes(), " strides ", t.strides());
-}
-}  // namespace
-
 std::vector<torch::Tensor> tail_forward(torch::Tensor h, torch::Tensor w, torch::Tensor conv, torch::Tensor skip,
                                         torch::Tensor silu_z, double eps) {
-  check_tail(h, "h"), check_tail(w, "norm_weight"), check_tail(conv, "conv_act"), check_tail(skip, "skip");
-  check_tail(silu_z, "silu(z)");
+  check(h, "h", 4), check(w, "norm_weight", 1), check(conv, "conv_act", 3), check(skip, "skip", 1);
+  check(silu_z, "silu(z)", 3);
   const int64_t batch = h.size(0), heads = h.size(1), seq = h.size(2), dh = h.size(3), inner = heads * dh;
   auto out = torch::empty({batch, seq, inner}, h.options());
   auto mean = torch::empty({batch, heads, seq}, h.options());
@@ -435,9 +433,8 @@ std::vector<torch::Tensor> tail_forward(torch::Tensor h, torch::Tensor w, torch:
 std::vector<torch::Tensor> tail_backward(torch::Tensor grad_out, torch::Tensor h, torch::Tensor mean,
                                          torch::Tensor rstd, torch::Tensor w, torch::Tensor conv, torch::Tensor skip,
                                          torch::Tensor z, torch::Tensor sig_z) {
-  check_tail(grad_out, "grad_out"), check_tail(h, "h"), check_tail(mean, "mean"), check_tail(rstd, "rstd");
-  check_tail(w, "norm_weight"), check_tail(conv, "conv_act"), check_tail(skip, "skip");
-  check_tail(sig_z, "sigmoid(z)");
+  check(grad_out, "grad_out", 3), check(h, "h", 4), check(mean, "mean", 3), check(rstd, "rstd", 3);
+  check(w, "norm_weight", 1), check(conv, "conv_act", 3), check(skip, "skip", 1), check(sig_z, "sigmoid(z)", 3);
   const int64_t batch = h.size(0), heads = h.size(1), seq = h.size(2), dh = h.size(3), inner = heads * dh;
   check_rows(z, "z", batch, seq, inner);
   const int64_t z0 = z.stride(0), z1 = z.stride(1);
