@@ -307,6 +307,26 @@ def test_pretrain_from_precomputed_features_matches_audio_folder(corpus, tmp_pat
         torch.testing.assert_close(a[key], b[key], rtol=1e-4, atol=1e-5)
 
 
+@pytest.mark.slow
+def test_pretrain_runs_the_fused_cpu_kernels_by_default_and_trains_the_same_model_as_eager(corpus, tmp_path):
+    """`--cpu_kernels`: the default builds and registers hf_axlstm's fused CPU kernels before the first step, `eager`
+    leaves them off; the two train the same weights (tiny's 2 s crops train chunkwise, so both kernels run)."""
+    if shutil.which("ninja") is None or shutil.which("c++") is None:
+        pytest.skip("the fused CPU kernels need a C++ compiler and ninja")
+    from hf_axlstm import kernels_axlstm
+
+    args = ["--train_dir", str(corpus), *TINY, "--max_train_steps", "2", "--per_device_train_batch_size", "4",
+            "--validation_fraction", "0", "--learning_rate", "1e-3"]  # fmt: skip
+    pretrain.main([*args, "--output_dir", str(tmp_path / "eager"), "--cpu_kernels", "eager"])
+    assert not kernels_axlstm.fused_cpu_cell_enabled()
+    pretrain.main([*args, "--output_dir", str(tmp_path / "fused")])
+    assert kernels_axlstm.fused_cpu_cell_enabled() and kernels_axlstm._FUSED_CPU_OPS  # built, not just registered
+    eager, fused = _weights(tmp_path / "eager"), _weights(tmp_path / "fused")
+    assert eager.keys() == fused.keys()
+    for key in eager:
+        torch.testing.assert_close(fused[key], eager[key], rtol=1e-4, atol=1e-5)
+
+
 # ------------------------------------------------------------------------------------------------ resume
 
 
