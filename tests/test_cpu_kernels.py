@@ -9,11 +9,20 @@ import shutil
 
 import pytest
 import torch
+import torch.nn.functional as F
 
 from hf_axlstm import cpu_kernels, kernels_axlstm
+from hf_axlstm import modeling_axlstm as modeling
 from hf_axlstm.configuration_axlstm import AxLSTMConfig
 from hf_axlstm.kernels_axlstm import mlstm
-from hf_axlstm.modeling_axlstm import AxLSTMForPreTraining, _MixerOutput
+from hf_axlstm.modeling_axlstm import (
+    AxLSTMBlock,
+    AxLSTMForPreTraining,
+    _CausalDepthwiseConv,
+    _FusedConvSiLU,
+    _FusedHeads,
+    _MixerOutput,
+)
 
 from .conftest import rel_err
 from .test_kernels_axlstm import CHUNKWISE_TRAINING_CASES, chunkwise_training_case, close, random_inputs
@@ -28,8 +37,14 @@ def fused_ops():
 
 @pytest.fixture
 def fused(fused_ops):
-    """The fused kernels registered for one test; each call of the cell's forward is recorded."""
-    calls = []
+    """The fused kernels registered for one test; each call of the cell's forward is recorded (its input's shape),
+    and the names of the other fused ops called in `fused.used`."""
+
+    class Calls(list):
+        used: list
+
+    calls = Calls()
+    calls.used = []
 
     class Recording:
         @staticmethod
@@ -37,11 +52,17 @@ def fused(fused_ops):
             calls.append(tuple(args[0].shape))
             return fused_ops.forward(*args)
 
-        backward = staticmethod(fused_ops.backward)
-        tail_forward = staticmethod(fused_ops.tail_forward)
-        tail_backward = staticmethod(fused_ops.tail_backward)
+        def __getattr__(self, name):
+            op = getattr(fused_ops, name)
 
-    kernels_axlstm.register_fused_cpu_cell(lambda: Recording)
+            def run(*args):
+                calls.used.append(name)
+                return op(*args)
+
+            return run
+
+    recording = Recording()
+    kernels_axlstm.register_fused_cpu_cell(lambda: recording)
     yield calls
     kernels_axlstm.register_fused_cpu_cell(None)
 
@@ -139,6 +160,9 @@ def test_pretraining_step_with_the_fused_cell_matches_the_eager_one(fused):
 
     loss, grads = step()
     assert len(fused) == config.num_hidden_layers
+    per_block = ["conv_forward", "heads_forward", "tail_forward"]
+    backward = ["tail_backward", "backward", "heads_backward", "conv_backward"]
+    assert fused.used == per_block * config.num_hidden_layers + backward * config.num_hidden_layers, fused.used
     kernels_axlstm.register_fused_cpu_cell(None)
     eager_loss, eager_grads = step()
     assert torch.allclose(loss, eager_loss, rtol=1e-6), (loss, eager_loss)
@@ -176,6 +200,96 @@ def test_fused_mixer_tail_matches_the_eager_tail(fused_ops):
     for name, a, b in zip(["out", "h", "weight", "conv", "skip", "up"], fused, eager):
         assert close(a, b), (name, rel_err(a, b))
     assert eager[-1][..., :inner].abs().max() == 0  # the other half of the up-projection gets no gradient here
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seq", [1, 3, 37, 70])  # shorter than the kernel, one block, block edges (32 rows)
+def test_fused_conv_silu_matches_the_eager_conv_and_float64(fused_ops, seq):
+    """silu(causal depthwise conv(x)) through the fused kernel, x the strided first half of the up-projection as in
+    the mixer: output and the gradients of x, the weight and the bias against the eager `_CausalDepthwiseConv` +
+    SiLU and against a float64 `F.conv1d` (left padding k - 1)."""
+    batch, channels, kernel = 2, 24, 4
+    gen = torch.Generator().manual_seed(1)
+    up = torch.randn(batch, seq, 2 * channels, generator=gen).requires_grad_()
+    weight = (0.5 * torch.randn(channels, 1, kernel, generator=gen)).requires_grad_()
+    bias = (0.3 * torch.randn(channels, generator=gen)).requires_grad_()
+    grad_out = torch.randn(batch, seq, channels, generator=gen)
+    leaves = (up, weight, bias)
+
+    def float64():
+        x, w, b = (t.detach().double().requires_grad_() for t in leaves)
+        padded = F.pad(x[..., :channels].transpose(1, 2), (kernel - 1, 0))
+        out = F.silu(F.conv1d(padded, w, b, groups=channels)).transpose(1, 2)
+        return [out, *torch.autograd.grad(out, (x, w, b), grad_out.double())]
+
+    def eager():
+        out = F.silu(_CausalDepthwiseConv.apply(up[..., :channels], weight, bias))
+        return [out, *torch.autograd.grad(out, leaves, grad_out)]
+
+    def fused():
+        out = _FusedConvSiLU.apply(up[..., :channels], weight, bias, fused_ops)
+        assert out.is_contiguous() and out.shape == (batch, seq, channels)
+        return [out, *torch.autograd.grad(out, leaves, grad_out)]
+
+    for name, a, b, reference in zip(["out", "x", "weight", "bias"], fused(), eager(), float64()):
+        assert close(a, reference, tol=1e-6) and close(a, b, tol=1e-6), (name, rel_err(a, reference), rel_err(a, b))
+    assert fused()[1][..., channels:].abs().max() == 0  # the up-projection's other half gets no gradient here
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "inner, heads, block, width",
+    # 16-wide tiles (the AVX2 path) within heads and straddling two; 8-wide tiles (the generic path), likewise
+    [(64, 2, 4, 16), (48, 2, 4, 16), (40, 5, 2, 8), (24, 2, 2, 8)],
+)
+def test_fused_heads_match_the_eager_projections(fused_ops, inner, heads, block, width):
+    """q = tiles(Wk^T Wq) c, k = c, v = tiles(Wv) x_mlstm in the cell's head layout, through the fused kernel: the
+    outputs and the gradients of c, x_mlstm (a strided half of the up-projection) and both tile sets against the
+    eager `_tiled_matmul` + `_tiles_to_heads` / `_rows_to_heads`, in float32 and float64."""
+    batch, seq = 2, 19
+    gen = torch.Generator().manual_seed(2)
+    blocks = lambda: torch.randn(inner // block, block, block, generator=gen)  # noqa: E731
+    qk_tiles, v_tiles = (modeling._block_tiles(blocks()).requires_grad_() for _ in range(2))
+    assert qk_tiles.shape == (inner // width, width, width)
+    conv = torch.randn(batch, seq, inner, generator=gen).requires_grad_()
+    up = torch.randn(batch, seq, 2 * inner, generator=gen).requires_grad_()
+    grads_out = [torch.randn(batch, heads, seq, inner // heads, generator=gen) for _ in range(3)]
+    leaves = (conv, up, qk_tiles, v_tiles)
+
+    def eager(dtype):
+        c, u, qk, vt = (t.detach().to(dtype).requires_grad_() for t in leaves)
+        x = u[..., :inner]
+        q = modeling._tiles_to_heads(modeling._tiled_matmul(c, qk), batch, seq, heads)
+        k = modeling._rows_to_heads(c.reshape(-1, inner), batch, seq, heads)
+        v = modeling._tiles_to_heads(modeling._tiled_matmul(x, vt), batch, seq, heads)
+        grads = torch.autograd.grad((q, k, v), (c, u, qk, vt), [g.to(dtype) for g in grads_out])
+        return [q, k, v, *grads]
+
+    q, k, v = _FusedHeads.apply(conv, up[..., :inner], qk_tiles, v_tiles, heads, fused_ops)
+    fused = [q, k, v, *torch.autograd.grad((q, k, v), leaves, grads_out)]
+    names = ["q", "k", "v", "conv", "up", "qk_tiles", "v_tiles"]
+    for name, a, b, reference in zip(names, fused, eager(torch.float32), eager(torch.float64)):
+        assert a.shape == reference.shape and a.is_contiguous(), (name, a.shape)
+        assert close(a, reference, tol=1e-6) and close(a, b, tol=1e-6), (name, rel_err(a, reference), rel_err(a, b))
+
+
+@pytest.mark.slow
+def test_the_mixer_runs_the_fused_conv_and_heads_only_for_float32_cpu_training(fused):
+    """Inference, autocast and a float64 model keep the eager conv and projections; float32 training takes the
+    fused ones (and the fused cell and tail)."""
+    config = AxLSTMConfig.from_preset("tiny", num_hidden_layers=1, hidden_size=48, num_heads=2, chunk_size=16)
+    block = AxLSTMBlock(config, layer_idx=0).train()
+    x = torch.randn(2, 40, 48)
+    with torch.no_grad():
+        block(x)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        block(x).float().sum().backward()
+    block.double()(x.double().requires_grad_()).sum().backward()
+    assert fused.used == [] and fused == []
+    block.float()(x.requires_grad_()).sum().backward()
+    assert fused.used[:2] == ["conv_forward", "heads_forward"] and {"conv_backward", "heads_backward"} <= set(
+        fused.used
+    ), fused.used
 
 
 def test_a_failed_build_warns_and_leaves_the_eager_cell(monkeypatch, caplog):

@@ -272,6 +272,60 @@ def _records_grad(*tensors: torch.Tensor) -> bool:
     return torch.is_grad_enabled() and any(t.requires_grad for t in tensors)
 
 
+def _fused_training_ops(*tensors: torch.Tensor):
+    """The registered fused CPU kernels (`hf_axlstm.cpu_kernels`) where the mixer's float32 training on these CPU
+    tensors may run them (gradients recorded, no autocast, eager), else None. Without hf_axlstm's registration (as
+    Hub remote code) always None: the eager forms run."""
+    if torch.compiler.is_compiling() or not _records_grad(*tensors) or torch.is_autocast_enabled("cpu"):
+        return None
+    if any(t.device.type != "cpu" or t.dtype != torch.float32 for t in tensors):
+        return None
+    return _fused_cpu_ops()
+
+
+class _FusedConvSiLU(torch.autograd.Function):
+    """silu(`_CausalDepthwiseConv`(x)) through the fused CPU kernel: one pass over the rows forward, one backward
+    (which recomputes the pre-activation from x, so only x is kept). The eager pair runs a padded copy, the conv and
+    the SiLU forward, and the SiLU's backward, the conv's input gradient and k + 1 reductions backward: 0.45-0.5x
+    their time for tiny and base at batch 32 (benchmarks/README.md)."""
+
+    @staticmethod
+    def forward(ctx, x, weight, bias, ops):
+        # x (B, S, C) rows with a unit channel stride; weight (C, 1, k) as nn.Conv1d stores it; bias (C,)
+        taps = weight.reshape(weight.shape[0], -1).contiguous()  # (C, k)
+        ctx.save_for_backward(x, taps, bias)
+        ctx.ops = ops
+        return ctx.ops.conv_forward(x, taps, bias.contiguous())
+
+    @staticmethod
+    def backward(ctx, grad_act):
+        x, taps, bias = ctx.saved_tensors
+        grad_x, grad_taps, grad_bias = ctx.ops.conv_backward(grad_act.contiguous(), x, taps, bias.contiguous())
+        return grad_x, grad_taps.view(taps.shape[0], 1, -1), grad_bias, None
+
+
+class _FusedHeads(torch.autograd.Function):
+    """q, k, v in the cell's head layout, (B, NH, S, DH) each, through the fused CPU kernel: q = the 16-wide tiles of
+    Wk^T Wq applied to the conv output c, k = c, v = the tiles of Wv applied to x_mlstm (as `_tiled_matmul` +
+    `_tiles_to_heads` / `_rows_to_heads`). Each row is read once and its head slices written, where the eager form
+    runs a batched product and a layout copy per tensor (and their reverses backward): 0.42-0.5x the time for tiny
+    and base at batch 32 (benchmarks/README.md)."""
+
+    @staticmethod
+    def forward(ctx, conv_act, x_mlstm, qk_tiles, v_tiles, num_heads, ops):
+        qk_tiles, v_tiles = qk_tiles.contiguous(), v_tiles.contiguous()
+        ctx.save_for_backward(conv_act, x_mlstm, qk_tiles, v_tiles)
+        ctx.ops = ops
+        return tuple(ops.heads_forward(conv_act, x_mlstm, qk_tiles, v_tiles, num_heads))
+
+    @staticmethod
+    def backward(ctx, grad_q, grad_k, grad_v):
+        grads = ctx.ops.heads_backward(
+            grad_q.contiguous(), grad_k.contiguous(), grad_v.contiguous(), *ctx.saved_tensors
+        )
+        return (*grads, None, None)
+
+
 def _depthwise_conv_rows(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, left: int, right: int):
     """Depthwise convolution over the sequence of x (B, S, C) (any strides), zero-padded by `left` / `right`
     positions, as a channels-last conv2d on a padded copy of the rows: oneDNN's depthwise kernel reads and writes the
@@ -511,9 +565,15 @@ class AxLSTMMixer(nn.Module):
         rows = batch * seq
         x_gate_weight, conv_gate_weight, qk_tiles, v_tiles = self._derived_weights()
         x_mlstm, z = self.proj_up(x).chunk(2, dim=-1)  # 2 x (B, S, I)
-        conv_act = self.conv(x_mlstm)  # (B, S, I)
-        grad = _records_grad(conv_act, z)
-        conv_act = F.silu(conv_act) if grad else F.silu(conv_act, inplace=True)
+        # float32 CPU training where hf_axlstm registered its fused kernels: conv + SiLU and q / k / v as one pass each
+        fused = None if exporting else _fused_training_ops(x_mlstm, self.conv.conv.weight)
+        if fused is not None:
+            conv_act = _FusedConvSiLU.apply(x_mlstm, self.conv.conv.weight, self.conv.conv.bias, fused)
+            grad = True
+        else:
+            conv_act = self.conv(x_mlstm)  # (B, S, I)
+            grad = _records_grad(conv_act, z)
+            conv_act = F.silu(conv_act) if grad else F.silu(conv_act, inplace=True)
         conv_rows = conv_act.reshape(rows, inner)  # a copy only on the autograd path
 
         # Gates in float32 (float64 for a float64 model) even under autocast or in a 16-bit model: they feed exp().
@@ -523,9 +583,12 @@ class AxLSTMMixer(nn.Module):
             gates = gates.addmm_(x.reshape(rows, -1).to(acc), x_gate_weight.t()).view(batch, seq, -1)  # (B, S, 2NH)
         igate, fgate = gates.transpose(1, 2).chunk(2, dim=1)  # (B, NH, S) each
 
-        q = _tiles_to_heads(_tiled_matmul(conv_rows, qk_tiles.to(conv_rows.dtype)), batch, seq, self.num_heads)
-        k = _rows_to_heads(conv_rows, batch, seq, self.num_heads)
-        v = _tiles_to_heads(_tiled_matmul(x_mlstm, v_tiles.to(x_mlstm.dtype)), batch, seq, self.num_heads)
+        if fused is not None:
+            q, k, v = _FusedHeads.apply(conv_act, x_mlstm, qk_tiles, v_tiles, self.num_heads, fused)
+        else:
+            q = _tiles_to_heads(_tiled_matmul(conv_rows, qk_tiles.to(conv_rows.dtype)), batch, seq, self.num_heads)
+            k = _rows_to_heads(conv_rows, batch, seq, self.num_heads)
+            v = _tiles_to_heads(_tiled_matmul(x_mlstm, v_tiles.to(x_mlstm.dtype)), batch, seq, self.num_heads)
         if exporting:
             # torch.export / ONNX: the length is symbolic, so the chunk loop cannot be unrolled; one graph for every
             # length, linear in it (the loop-free chunkwise form; `parallel` exports the quadratic one).

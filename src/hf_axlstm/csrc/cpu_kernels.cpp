@@ -31,6 +31,10 @@
 #include <cstdint>
 #include <vector>
 
+#if defined(__AVX2__) && defined(__FMA__)
+#include <immintrin.h>
+#endif
+
 extern "C" {
 void sgemm_(const char* transa, const char* transb, const int* m, const int* n, const int* k, const float* alpha,
             const float* a, const int* lda, const float* b, const int* ldb, const float* beta, float* c,
@@ -508,9 +512,396 @@ std::vector<torch::Tensor> tail_backward(torch::Tensor grad_out, torch::Tensor h
   return {grad_h, grad_w, grad_conv, grad_skip, grad_z};
 }
 
+// ------------------------------------------------------------------------------------------------ causal conv + SiLU
+
+namespace {
+
+// exp(x) in plain arithmetic, so that the loops below vectorise (glibc's expf does not): x = n ln2 + r with
+// |r| <= ln2 / 2 (n rounded by the 1.5 * 2^23 trick, ln2 split in two for an exact product), a degree-6 polynomial
+// for exp(r) (Cephes' expf coefficients), 2^n written into the exponent bits. x is clamped to [-87.3, 88] so that
+// 2^n stays a normal float; within that range the relative error is about 2e-7 against expf. (The clamps are
+// selects, which GCC vectorises only with -fno-trapping-math: hf_axlstm.cpu_kernels builds with it.)
+inline float vexp(float x) {
+  x = x < -87.3f ? -87.3f : x;
+  x = x > 88.f ? 88.f : x;
+  const float n = (x * 1.44269504088896341f + 12582912.f) - 12582912.f;
+  const float r = (x - n * 0.693359375f) + n * 2.12194440e-4f;
+  float p = 1.9875691500e-4f;
+  p = p * r + 1.3981999507e-3f;
+  p = p * r + 8.3334519073e-3f;
+  p = p * r + 4.1665795894e-2f;
+  p = p * r + 1.6666665459e-1f;
+  p = p * r + 5.0000001201e-1f;
+  p = p * r * r + r + 1.f;
+  const int32_t bits = ((int32_t)n + 127) << 23;
+  return p * __builtin_bit_cast(float, bits);
+}
+
+// pre[c] = bias[c] + sum_t taps[t][c] x[s - (K - 1) + t][c] for one row s of a sequence whose rows start at x0
+// (row stride xs); taps (K, C), tap K - 1 on the current position.
+inline void conv_row(const float* x0, int64_t xs, int64_t s, const float* taps, const float* bias, int64_t kernel,
+                     int64_t channels, float* pre) {
+  std::copy(bias, bias + channels, pre);
+  for (int64_t t = std::max<int64_t>(0, kernel - 1 - s); t < kernel; ++t) {
+    const float* xr = x0 + (s - (kernel - 1) + t) * xs;
+    const float* wt = taps + t * channels;
+#pragma omp simd
+    for (int64_t c = 0; c < channels; ++c) pre[c] += wt[c] * xr[c];
+  }
+}
+
+std::vector<float> taps_of(const torch::Tensor& weight) {  // (C, K) -> (K, C)
+  const int64_t channels = weight.size(0), kernel = weight.size(1);
+  const float* wp = weight.data_ptr<float>();
+  std::vector<float> taps((size_t)kernel * channels);
+  for (int64_t c = 0; c < channels; ++c)
+    for (int64_t t = 0; t < kernel; ++t) taps[t * channels + c] = wp[c * kernel + t];
+  return taps;
+}
+
+}  // namespace
+
+// silu(causal depthwise conv(x) + bias), the mixer's `silu(_CausalDepthwiseConv(x_mlstm))`, in one pass over the rows
+// (eager: a padded copy, the oneDNN conv and the SiLU). x (B, S, C) rows with a unit channel stride (the
+// up-projection's first half); weight (C, K) with tap K - 1 on the current position; bias (C). -> (B, S, C).
+torch::Tensor conv_forward(torch::Tensor x, torch::Tensor weight, torch::Tensor bias) {
+  check(weight, "conv weight", 2), check(bias, "conv bias", 1);
+  const int64_t channels = weight.size(0), kernel = weight.size(1), batch = x.size(0), seq = x.size(1);
+  check_rows(x, "x_mlstm", batch, seq, channels);
+  const int64_t x0 = x.stride(0), x1 = x.stride(1);
+  auto out = torch::empty({batch, seq, channels}, x.options().memory_format(at::MemoryFormat::Contiguous));
+  const std::vector<float> taps = taps_of(weight);
+  const float* xp = x.data_ptr<float>();
+  const float* bp = bias.data_ptr<float>();
+  float* op = out.data_ptr<float>();
+  at::parallel_for(0, batch * seq, 16, [&](int64_t begin, int64_t end) {
+    for (int64_t row = begin; row < end; ++row) {
+      const int64_t b = row / seq, s = row % seq;
+      float* o = op + row * channels;
+      conv_row(xp + b * x0, x1, s, taps.data(), bp, kernel, channels, o);
+#pragma omp simd
+      for (int64_t c = 0; c < channels; ++c) o[c] = o[c] / (1.f + vexp(-o[c]));
+    }
+  });
+  return out;
+}
+
+// The gradients of `conv_forward`: grad_x (B, S, C), grad_weight (C, K), grad_bias (C), from grad_act (B, S, C)
+// contiguous. Each worker takes blocks of rows of one sequence; it recomputes the pre-activation of its rows and of
+// the K - 1 after them (whose gradients reach its rows through the taps), so nothing is kept from the forward but x.
+std::vector<torch::Tensor> conv_backward(torch::Tensor grad_act, torch::Tensor x, torch::Tensor weight,
+                                         torch::Tensor bias) {
+  check(grad_act, "grad_act", 3), check(weight, "conv weight", 2), check(bias, "conv bias", 1);
+  const int64_t channels = weight.size(0), kernel = weight.size(1), batch = x.size(0), seq = x.size(1);
+  check_rows(x, "x_mlstm", batch, seq, channels);
+  TORCH_CHECK(grad_act.size(0) == batch && grad_act.size(1) == seq && grad_act.size(2) == channels,
+              "grad_act: expected (", batch, ", ", seq, ", ", channels, "), got ", grad_act.sizes());
+  const int64_t x0 = x.stride(0), x1 = x.stride(1);
+  constexpr int64_t block = 32;
+  const int64_t blocks_per_seq = (seq + block - 1) / block;
+  auto grad_x = torch::empty({batch, seq, channels}, grad_act.options());
+  const std::vector<float> taps = taps_of(weight);
+  const int threads = at::get_num_threads();
+  const int64_t acc_size = (kernel + 1) * channels;  // K taps, then the bias
+  std::vector<float> acc((size_t)threads * acc_size, 0.f);
+  const float* gp = grad_act.data_ptr<float>();
+  const float* xp = x.data_ptr<float>();
+  const float* bp = bias.data_ptr<float>();
+  float* gxp = grad_x.data_ptr<float>();
+  at::parallel_for(0, batch * blocks_per_seq, 1, [&](int64_t begin, int64_t end) {
+    float* a = acc.data() + (size_t)at::get_thread_num() * acc_size;
+    std::vector<float> gpre((size_t)(block + kernel - 1) * channels);  // d loss / d pre-activation, rows s0 ...
+    for (int64_t item = begin; item < end; ++item) {
+      const int64_t b = item / blocks_per_seq, s0 = (item % blocks_per_seq) * block;
+      const int64_t s1 = std::min(seq, s0 + block), s2 = std::min(seq, s1 + kernel - 1);
+      const float* xb = xp + b * x0;
+      for (int64_t s = s0; s < s2; ++s) {
+        float* g = gpre.data() + (s - s0) * channels;
+        const float* ga = gp + (b * seq + s) * channels;
+        conv_row(xb, x1, s, taps.data(), bp, kernel, channels, g);
+#pragma omp simd
+        for (int64_t c = 0; c < channels; ++c) {
+          const float pre = g[c], sg = 1.f / (1.f + vexp(-pre));
+          g[c] = ga[c] * sg * (1.f + pre * (1.f - sg));  // silu'(pre)
+        }
+        if (s >= s1) continue;  // a later block's row: only its effect on this block's grad_x is needed
+        float* ab = a + kernel * channels;
+#pragma omp simd
+        for (int64_t c = 0; c < channels; ++c) ab[c] += g[c];
+        for (int64_t t = std::max<int64_t>(0, kernel - 1 - s); t < kernel; ++t) {
+          const float* xr = xb + (s - (kernel - 1) + t) * x1;
+          float* at = a + t * channels;
+#pragma omp simd
+          for (int64_t c = 0; c < channels; ++c) at[c] += g[c] * xr[c];
+        }
+      }
+      for (int64_t s = s0; s < s1; ++s) {  // grad_x[s] = sum_t taps[t] gpre[s + K - 1 - t]
+        float* gx = gxp + (b * seq + s) * channels;
+        std::fill(gx, gx + channels, 0.f);
+        for (int64_t t = 0; t < kernel; ++t) {
+          const int64_t src = s + kernel - 1 - t;
+          if (src >= seq) continue;
+          const float* g = gpre.data() + (src - s0) * channels;
+          const float* wt = taps.data() + t * channels;
+#pragma omp simd
+          for (int64_t c = 0; c < channels; ++c) gx[c] += wt[c] * g[c];
+        }
+      }
+    }
+  });
+  auto grad_weight = torch::zeros({channels, kernel}, weight.options());
+  auto grad_bias = torch::zeros({channels}, bias.options());
+  float* gwp = grad_weight.data_ptr<float>();
+  float* gbp = grad_bias.data_ptr<float>();
+  for (int t = 0; t < threads; ++t) {
+    const float* a = acc.data() + (size_t)t * acc_size;
+    for (int64_t c = 0; c < channels; ++c) {
+      for (int64_t k = 0; k < kernel; ++k) gwp[c * kernel + k] += a[k * channels + c];
+      gbp[c] += a[kernel * channels + c];
+    }
+  }
+  return {grad_x, grad_weight, grad_bias};
+}
+
+// ------------------------------------------------------------------------------------------------ q, k, v heads
+
+// The mixer's q, k and v in the cell's head layout: q = tiles_qk(c), k = c, v = tiles_v(x), where tiles (G, W, W)
+// are block-diagonal maps over W-channel groups (row g*W + i of the input to column g*W + j of the output through
+// tiles[g][i][j], as `_tiled_matmul`), c and x (B, S, I) rows with a unit channel stride, and the outputs
+// (B, NH, S, DH) with I = NH * DH. The eager form runs a batched product over the tiles and a layout copy for each
+// (and their reverses in the backward); here each row is read once and its head slices written.
+
+namespace {
+
+// out[j] = sum_i in[i] tile[i][j] for one W-wide group (W = 0: the runtime width w).
+template <int W>
+inline void tile_row(const float* in, const float* tile, int w_, float* out) {
+  const int w = W ? W : w_;
+  float acc[W ? W : 64];
+  for (int j = 0; j < w; ++j) acc[j] = 0.f;
+  for (int i = 0; i < w; ++i) {
+    const float xi = in[i];
+    const float* t = tile + i * w;
+#pragma omp simd
+    for (int j = 0; j < w; ++j) acc[j] += xi * t[j];
+  }
+  for (int j = 0; j < w; ++j) out[j] = acc[j];
+}
+
+// acc[i][j] += sum_r in_r[i] grad_r[j] over `rows` rows (in_r = in[r], grad_r = grad + r * grad_stride).
+template <int W>
+inline void tile_outer(const float* const* in, const float* grad, int64_t grad_stride, int64_t rows, int w_,
+                       float* acc) {
+  const int w = W ? W : w_;
+  for (int64_t r = 0; r < rows; ++r) {
+    const float* x = in[r];
+    const float* g = grad + r * grad_stride;
+    for (int i = 0; i < w; ++i) {
+      const float xi = x[i];
+      float* a = acc + i * w;
+#pragma omp simd
+      for (int j = 0; j < w; ++j) a[j] += xi * g[j];
+    }
+  }
+}
+
+#if defined(__AVX2__) && defined(__FMA__)
+// The 16-wide forms with AVX2 intrinsics: the loops above run as chains of dependent FMAs (one accumulator), here
+// four independent pairs of accumulators cover the FMA latency.
+template <>
+inline void tile_row<16>(const float* in, const float* tile, int, float* out) {
+  __m256 a[8];
+  for (int u = 0; u < 8; ++u) a[u] = _mm256_setzero_ps();
+  for (int i = 0; i < 16; i += 4)
+    for (int u = 0; u < 4; ++u) {
+      const __m256 xi = _mm256_broadcast_ss(in + i + u);
+      a[2 * u] = _mm256_fmadd_ps(xi, _mm256_loadu_ps(tile + 16 * (i + u)), a[2 * u]);
+      a[2 * u + 1] = _mm256_fmadd_ps(xi, _mm256_loadu_ps(tile + 16 * (i + u) + 8), a[2 * u + 1]);
+    }
+  _mm256_storeu_ps(out, _mm256_add_ps(_mm256_add_ps(a[0], a[2]), _mm256_add_ps(a[4], a[6])));
+  _mm256_storeu_ps(out + 8, _mm256_add_ps(_mm256_add_ps(a[1], a[3]), _mm256_add_ps(a[5], a[7])));
+}
+
+// Four rows of acc at a time in registers, over all the rows.
+template <>
+inline void tile_outer<16>(const float* const* in, const float* grad, int64_t grad_stride, int64_t rows, int,
+                           float* acc) {
+  for (int i = 0; i < 16; i += 4) {
+    __m256 a[8];
+    for (int u = 0; u < 8; ++u) a[u] = _mm256_setzero_ps();
+    for (int64_t r = 0; r < rows; ++r) {
+      const float* g = grad + r * grad_stride;
+      const __m256 g0 = _mm256_loadu_ps(g), g1 = _mm256_loadu_ps(g + 8);
+      for (int u = 0; u < 4; ++u) {
+        const __m256 xi = _mm256_broadcast_ss(in[r] + i + u);
+        a[2 * u] = _mm256_fmadd_ps(xi, g0, a[2 * u]);
+        a[2 * u + 1] = _mm256_fmadd_ps(xi, g1, a[2 * u + 1]);
+      }
+    }
+    for (int u = 0; u < 4; ++u) {
+      float* dst = acc + 16 * (i + u);
+      _mm256_storeu_ps(dst, _mm256_add_ps(_mm256_loadu_ps(dst), a[2 * u]));
+      _mm256_storeu_ps(dst + 8, _mm256_add_ps(_mm256_loadu_ps(dst + 8), a[2 * u + 1]));
+    }
+  }
+}
+#endif
+
+struct HeadDims {
+  int64_t batch, seq, heads, dh, inner, groups;
+  int w;
+  // where row (b, s)'s channels of head h start in a (B, NH, S, DH) tensor
+  int64_t head_offset(int64_t row, int64_t h) const { return ((row / seq * heads + h) * seq + row % seq) * dh; }
+};
+
+template <int W>
+void heads_forward_rows(const HeadDims& d, const float* cp, int64_t c0, int64_t c1, const float* xp, int64_t x0,
+                        int64_t x1, const float* qk, const float* vt, float* qp, float* kp, float* vp) {
+  const bool aligned = d.dh % d.w == 0;  // no group straddles two heads: write the heads directly
+  at::parallel_for(0, d.batch * d.seq, 16, [&](int64_t begin, int64_t end) {
+    std::vector<float> qrow(aligned ? 0 : d.inner), vrow(aligned ? 0 : d.inner);
+    for (int64_t row = begin; row < end; ++row) {
+      const int64_t b = row / d.seq, s = row % d.seq;
+      const float* c = cp + b * c0 + s * c1;
+      const float* x = xp + b * x0 + s * x1;
+      if (aligned) {
+        for (int64_t h = 0; h < d.heads; ++h) {
+          const int64_t o = d.head_offset(row, h);
+          std::copy(c + h * d.dh, c + (h + 1) * d.dh, kp + o);
+          for (int64_t j = 0; j < d.dh; j += d.w) {
+            const int64_t g = (h * d.dh + j) / d.w;
+            tile_row<W>(c + g * d.w, qk + g * d.w * d.w, d.w, qp + o + j);
+            tile_row<W>(x + g * d.w, vt + g * d.w * d.w, d.w, vp + o + j);
+          }
+        }
+        continue;
+      }
+      for (int64_t g = 0; g < d.groups; ++g) {
+        tile_row<W>(c + g * d.w, qk + g * d.w * d.w, d.w, qrow.data() + g * d.w);
+        tile_row<W>(x + g * d.w, vt + g * d.w * d.w, d.w, vrow.data() + g * d.w);
+      }
+      for (int64_t h = 0; h < d.heads; ++h) {
+        const int64_t o = d.head_offset(row, h);
+        std::copy(qrow.data() + h * d.dh, qrow.data() + (h + 1) * d.dh, qp + o);
+        std::copy(c + h * d.dh, c + (h + 1) * d.dh, kp + o);
+        std::copy(vrow.data() + h * d.dh, vrow.data() + (h + 1) * d.dh, vp + o);
+      }
+    }
+  });
+}
+
+// grad_in (rows, I) = sum_j tiles[g][:, j] grad_out[g*W + j] per group, plus (when `add`) a head-layout term; and
+// grad_tiles[g][i][j] += in[g*W + i] grad_out[g*W + j] summed over the rows, in per-thread accumulators.
+template <int W>
+void heads_backward_rows(const HeadDims& d, const float* grad_heads, const float* add_heads, const float* in,
+                         int64_t i0, int64_t i1, const float* tiles_t, float* grad_in, float* acc_all) {
+  constexpr int64_t block = 16;
+  const int64_t rows = d.batch * d.seq, tile_size = (int64_t)d.w * d.w;
+  at::parallel_for(0, (rows + block - 1) / block, 1, [&](int64_t begin, int64_t end) {
+    float* acc = acc_all + (size_t)at::get_thread_num() * d.groups * tile_size;
+    std::vector<float> go((size_t)block * d.inner);
+    for (int64_t item = begin; item < end; ++item) {
+      const int64_t r0 = item * block, r1 = std::min(rows, r0 + block);
+      for (int64_t row = r0; row < r1; ++row) {  // this row's output gradient, from the head layout
+        float* g = go.data() + (row - r0) * d.inner;
+        float* gi = grad_in + row * d.inner;
+        for (int64_t h = 0; h < d.heads; ++h) {
+          const int64_t o = d.head_offset(row, h);
+          std::copy(grad_heads + o, grad_heads + o + d.dh, g + h * d.dh);
+          if (add_heads) std::copy(add_heads + o, add_heads + o + d.dh, gi + h * d.dh);
+        }
+        for (int64_t grp = 0; grp < d.groups; ++grp) {
+          float* out = gi + grp * d.w;
+          float part[W ? W : 64];
+          tile_row<W>(g + grp * d.w, tiles_t + grp * tile_size, d.w, part);
+          if (add_heads) {
+            for (int j = 0; j < d.w; ++j) out[j] += part[j];
+          } else {
+            for (int j = 0; j < d.w; ++j) out[j] = part[j];
+          }
+        }
+      }
+      const float* in_rows[block];
+      for (int64_t row = r0; row < r1; ++row) in_rows[row - r0] = in + row / d.seq * i0 + row % d.seq * i1;
+      for (int64_t grp = 0; grp < d.groups; ++grp) {
+        for (int64_t r = 0; r < r1 - r0; ++r) in_rows[r] += grp ? d.w : 0;
+        tile_outer<W>(in_rows, go.data() + grp * d.w, d.inner, r1 - r0, d.w, acc + grp * tile_size);
+      }
+    }
+  });
+}
+
+HeadDims head_dims(const torch::Tensor& c, const torch::Tensor& tiles, int64_t heads) {
+  check(tiles, "tiles", 3);
+  const int64_t batch = c.size(0), seq = c.size(1), inner = c.size(2);
+  TORCH_CHECK(tiles.size(1) == tiles.size(2) && tiles.size(0) * tiles.size(1) == inner && tiles.size(1) <= 64,
+              "tiles: expected (G, W, W) with G * W = ", inner, " and W <= 64, got ", tiles.sizes());
+  TORCH_CHECK(heads > 0 && inner % heads == 0, "heads: ", heads, " does not divide ", inner, " channels");
+  return HeadDims{batch, seq, heads, inner / heads, inner, tiles.size(0), (int)tiles.size(1)};
+}
+
+torch::Tensor transposed_tiles(const torch::Tensor& tiles) { return tiles.transpose(1, 2).contiguous(); }
+
+}  // namespace
+
+std::vector<torch::Tensor> heads_forward(torch::Tensor c, torch::Tensor x, torch::Tensor qk_tiles,
+                                         torch::Tensor v_tiles, int64_t heads) {
+  const HeadDims d = head_dims(c, qk_tiles, heads);
+  check(v_tiles, "v_tiles", 3);
+  TORCH_CHECK(v_tiles.sizes() == qk_tiles.sizes(), "v_tiles: expected ", qk_tiles.sizes(), ", got ", v_tiles.sizes());
+  check_rows(c, "conv_act", d.batch, d.seq, d.inner), check_rows(x, "x_mlstm", d.batch, d.seq, d.inner);
+  auto opts = c.options().memory_format(at::MemoryFormat::Contiguous);
+  auto q = torch::empty({d.batch, heads, d.seq, d.dh}, opts);
+  auto k = torch::empty_like(q), v = torch::empty_like(q);
+  auto run = d.w == 16 ? heads_forward_rows<16> : heads_forward_rows<0>;
+  run(d, c.data_ptr<float>(), c.stride(0), c.stride(1), x.data_ptr<float>(), x.stride(0), x.stride(1),
+      qk_tiles.data_ptr<float>(), v_tiles.data_ptr<float>(), q.data_ptr<float>(), k.data_ptr<float>(),
+      v.data_ptr<float>());
+  return {q, k, v};
+}
+
+// -> grad_c (B, S, I) (through q and k), grad_x (B, S, I), grad_qk_tiles, grad_v_tiles (G, W, W).
+std::vector<torch::Tensor> heads_backward(torch::Tensor grad_q, torch::Tensor grad_k, torch::Tensor grad_v,
+                                          torch::Tensor c, torch::Tensor x, torch::Tensor qk_tiles,
+                                          torch::Tensor v_tiles) {
+  const int64_t heads = grad_q.size(1);
+  const HeadDims d = head_dims(c, qk_tiles, heads);
+  check(v_tiles, "v_tiles", 3);
+  check_rows(c, "conv_act", d.batch, d.seq, d.inner), check_rows(x, "x_mlstm", d.batch, d.seq, d.inner);
+  for (const auto* g : {&grad_q, &grad_k, &grad_v}) {
+    check(*g, "grad_qkv", 4);
+    TORCH_CHECK(g->size(0) == d.batch && g->size(1) == heads && g->size(2) == d.seq && g->size(3) == d.dh,
+                "grad_qkv: expected (", d.batch, ", ", heads, ", ", d.seq, ", ", d.dh, "), got ", g->sizes());
+  }
+  auto opts = c.options().memory_format(at::MemoryFormat::Contiguous);
+  auto grad_c = torch::empty({d.batch, d.seq, d.inner}, opts), grad_x = torch::empty_like(grad_c);
+  const int threads = at::get_num_threads();
+  const size_t acc_size = (size_t)d.groups * d.w * d.w;
+  std::vector<float> acc_qk(threads * acc_size, 0.f), acc_v(threads * acc_size, 0.f);
+  const auto qk_t = transposed_tiles(qk_tiles), v_t = transposed_tiles(v_tiles);
+  auto run = d.w == 16 ? heads_backward_rows<16> : heads_backward_rows<0>;
+  run(d, grad_q.data_ptr<float>(), grad_k.data_ptr<float>(), c.data_ptr<float>(), c.stride(0), c.stride(1),
+      qk_t.data_ptr<float>(), grad_c.data_ptr<float>(), acc_qk.data());
+  run(d, grad_v.data_ptr<float>(), nullptr, x.data_ptr<float>(), x.stride(0), x.stride(1), v_t.data_ptr<float>(),
+      grad_x.data_ptr<float>(), acc_v.data());
+  auto grad_qk = torch::zeros_like(qk_tiles), grad_vt = torch::zeros_like(v_tiles);
+  float* gq = grad_qk.data_ptr<float>();
+  float* gv = grad_vt.data_ptr<float>();
+  for (int t = 0; t < threads; ++t)
+    for (size_t i = 0; i < acc_size; ++i) {
+      gq[i] += acc_qk[t * acc_size + i];
+      gv[i] += acc_v[t * acc_size + i];
+    }
+  return {grad_c, grad_x, grad_qk, grad_vt};
+}
+
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("forward", &forward, "chunkwise mLSTM cell forward (float32, CPU)");
   m.def("backward", &backward, "chunkwise mLSTM cell backward (float32, CPU)");
   m.def("tail_forward", &tail_forward, "the mixer's output tail, forward (float32, CPU)");
   m.def("tail_backward", &tail_backward, "the mixer's output tail, backward (float32, CPU)");
+  m.def("conv_forward", &conv_forward, "the mixer's causal depthwise conv + SiLU, forward (float32, CPU)");
+  m.def("conv_backward", &conv_backward, "the mixer's causal depthwise conv + SiLU, backward (float32, CPU)");
+  m.def("heads_forward", &heads_forward, "the mixer's q, k, v in head layout, forward (float32, CPU)");
+  m.def("heads_backward", &heads_backward, "the mixer's q, k, v in head layout, backward (float32, CPU)");
 }
