@@ -8,6 +8,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from hf_axlstm import kernels_axlstm
 from hf_axlstm.configuration_axlstm import AxLSTMConfig
 from hf_axlstm.kernels_axlstm import mlstm, mlstm_chunkwise_graph, select_backend, select_chunk_size
 from hf_axlstm.modeling_axlstm import AxLSTMMixer, AxLSTMModel, _CausalDepthwiseConv, _MixerOutput
@@ -70,6 +71,38 @@ def test_kernel_gradients_where_the_normaliser_floor_exp_minus_m_wins(backend):
     out = mlstm(*inputs, backend=backend, chunk_size=16)
     for g, eg in zip(torch.autograd.grad(out.sum(), inputs), expected_grads):
         assert close(g, eg), rel_err(g, eg)
+
+
+@pytest.mark.parametrize("backend", ["parallel", "chunkwise", "graph"])
+def test_kernels_where_the_forget_gates_erase_the_past(monkeypatch, backend):
+    """Forget gates near -4 (log f = -4 per step) and input gates spread over +-40: most of the decay matrix lies
+    below exp(-87), where the kernels clamp the exponent (`_DECAY_LOG_FLOOR`, against torch's slow exp path). The
+    output and gradients equal those without the clamp, and the float64 formula's (which underflows to exact zeros
+    there) within float32's cancellation error for such gates."""
+    q, k, v, igate, fgate = random_inputs(2, 2, 90, 8, seed=12)
+    igate, fgate = igate * 40.0, fgate - fgate.mean() - 4.0
+    inputs = [t.detach().requires_grad_() for t in (q, k, v, igate, fgate)]
+    lower = torch.ones(90, 90).tril().bool()
+    log_f = F.logsigmoid(fgate.double()).cumsum(-1)
+    log_d = log_f.unsqueeze(-1) - log_f.unsqueeze(-2) + igate.double().unsqueeze(-2)
+    log_d = log_d.masked_fill(~lower, -math.inf)
+    below = (log_d - log_d.amax(dim=-1, keepdim=True))[..., lower] < -87
+    assert below.double().mean() > 0.5  # most entries are in the clamped range
+
+    def run():
+        if backend == "graph":
+            out = mlstm_chunkwise_graph(*inputs, chunk_size=16)
+        else:
+            out = mlstm(*inputs, backend=backend, chunk_size=16)
+        return [out, *torch.autograd.grad(out.sum(), inputs)]
+
+    clamped = run()
+    monkeypatch.setattr(kernels_axlstm, "_DECAY_LOG_FLOOR", -math.inf)
+    unclamped = run()
+    expected = reference_mlstm(*inputs)
+    reference = [expected, *torch.autograd.grad(expected.sum(), inputs)]
+    for name, a, b, r in zip("h q k v igate fgate".split(), clamped, unclamped, reference):
+        assert close(a, b, tol=1e-6) and close(a, r, tol=1e-3), (name, rel_err(a, b), rel_err(a, r))
 
 
 @pytest.mark.parametrize("seq", [1, 5, 16, 17, 40, 64, 200])
