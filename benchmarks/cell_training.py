@@ -200,12 +200,23 @@ def main(argv=None) -> None:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    parser.add_argument(
+        "--cpu_kernels",
+        default="fused",
+        choices=["fused", "eager"],
+        help="float32 chunkwise training on a CPU through the fused C++ kernels as in examples/pretrain.py "
+        "(hf_axlstm.cpu_kernels), or the eager `_ChunkwiseMLSTM`",
+    )
     args = parser.parse_args(argv)
     device = torch.device(args.device)
     if device.type == "cpu":
         from hf_axlstm.cpu_allocator import tune_cpu_allocator
 
         tune_cpu_allocator()
+        if args.cpu_kernels == "fused":
+            from hf_axlstm.cpu_kernels import enable_fused_cpu_cell
+
+            enable_fused_cpu_cell(build_now=True)
     torch.set_num_threads(args.threads)
 
     def sync():
@@ -232,7 +243,7 @@ def main(argv=None) -> None:
     if args.kernels:
         rows = [(case, kernel_case(*case, args, sync)) for case in args.cases]
         print(f"\n{where}, {args.threads} threads, torch {torch.__version__}, fp32, 4 heads, forward + backward, "
-              f"median of {args.rounds}\n")  # fmt: skip
+              f"{args.cpu_kernels} CPU cell, median of {args.rounds}\n")  # fmt: skip
         print_kernels(rows, args)
         return
     if args.model:

@@ -175,6 +175,28 @@ def test_auto_switches_to_chunkwise_for_long_sequences():
     assert select_backend(10_000, 96, 64) == "chunkwise"
 
 
+def test_auto_crosses_to_chunkwise_earlier_for_training_with_the_fused_cpu_cell(monkeypatch):
+    """With the fused CPU cell registered, float32 CPU training takes the chunkwise form from 0.72 x (head_dim +
+    chunk) positions (AUTO_CHUNKWISE_FACTOR_FUSED): small's 2 s crops (head_dim 192, 251 positions) train chunkwise,
+    base's (384) keep the parallel form; inference, 16-bit training, autocast and CUDA keep their own rules."""
+    small, base = (251, 192, 64), (251, 384, 64)
+    assert select_backend(*small, training=True) == "parallel"  # eager: 1.15 x 256 = 294
+    monkeypatch.setattr(kernels_axlstm, "_FUSED_CPU_CELL", lambda: None)  # registered, never asked here
+    monkeypatch.setattr(kernels_axlstm, "_FUSED_CPU_OPS", None)
+    assert kernels_axlstm.fused_cpu_cell_enabled()
+    assert select_backend(*small, training=True) == "chunkwise"
+    assert select_backend(*base, training=True) == "parallel"  # 0.72 x 448 = 323
+    assert select_backend(160, 192, 64, training=True) == "parallel"  # 184
+    assert select_backend(192, 192, 64, training=True) == "chunkwise"
+    assert select_backend(*small) == "parallel"  # inference
+    assert select_backend(*small, training=True, dtype=torch.bfloat16) == "parallel"
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        assert select_backend(*small, training=True) == "parallel"
+    assert select_backend(*small, training=True, cuda=True, batch_heads=128) == "parallel"
+    monkeypatch.setattr(kernels_axlstm, "_FUSED_CPU_OPS", False)  # its build failed: the eager rule again
+    assert select_backend(*small, training=True) == "parallel"
+
+
 def test_auto_training_chunk_follows_the_head_width_on_cpu():
     # The presets' head dims at 10 s (1251 tokens): 64 / 128 / 256; 2 s crops of tiny keep 64.
     assert [select_chunk_size(1251, d, 64, training=True) for d in (96, 192, 384)] == [64, 128, 256]

@@ -85,6 +85,15 @@ _NEG = -1e30
 # form's time), so the factor stays.
 AUTO_CHUNKWISE_FACTOR = 1.15
 AUTO_CHUNKWISE_FACTOR_GRAD = 1.15
+# With the fused CPU cell (`hf_axlstm.cpu_kernels`, registered by examples/pretrain.py and finetune.py) float32 CPU
+# training runs the chunkwise form in 0.6-0.9x the eager cell's time, so the forms cross earlier. Measured
+# (benchmarks/cell_training.py --kernels --chunk_sizes 64 128, fused CPU cell; 2-core AMD EPYC, 2 threads, fp32, 4
+# heads, interleaved medians of 5; chunkwise at `select_chunk_size`'s chunk / parallel): head_dim 96, batch 32: S=96
+# 1.17, S=128 0.70, S=160 0.75 | head_dim 192, batch 32: S=160 1.12, S=192 0.81, S=224 0.86, S=251 0.65 (chunk 128) |
+# head_dim 384, batch 8: S=320 1.16, S=384 0.90 (chunk 128), S=448 0.92, S=512 0.64. A factor of 0.72 puts every one
+# of these on its faster side (crossings 115 / 184 / 323): small's 2 s crops (head_dim 192, 251 positions) now train
+# chunkwise, base's (384) still in parallel.
+AUTO_CHUNKWISE_FACTOR_FUSED = 0.72
 # The chunk length of `auto`'s chunkwise training on a CPU (`select_chunk_size`). With the hand-written backward the
 # best chunk grows with the head width: measured (as above; forward + backward, ms relative to chunk 64):
 #   head_dim  96, batch 8, S=1251: chunk 128 1.14, chunk 256 1.52          | batch 32, S=251: 128 1.00
@@ -780,14 +789,23 @@ BACKENDS = ("auto", "parallel", "chunkwise", "triton")
 
 
 def select_backend(
-    seq_len: int, head_dim: int, chunk_size: int, training: bool = False, cuda: bool = False, batch_heads: int = 1
+    seq_len: int,
+    head_dim: int,
+    chunk_size: int,
+    training: bool = False,
+    cuda: bool = False,
+    batch_heads: int = 1,
+    dtype: torch.dtype = torch.float32,
 ) -> str:
     """The kernel `auto` runs. On CPU: the parallel form up to factor x (head_dim + chunk_size) positions, chunkwise
-    beyond (factor AUTO_CHUNKWISE_FACTOR, or AUTO_CHUNKWISE_FACTOR_GRAD when gradients are recorded). On CUDA: the
-    parallel form while one (batch x heads x S x S) float32 buffer fits in AUTO_CUDA_MAX_PARALLEL_BYTES."""
+    beyond (factor AUTO_CHUNKWISE_FACTOR, or AUTO_CHUNKWISE_FACTOR_GRAD when gradients are recorded, or
+    AUTO_CHUNKWISE_FACTOR_FUSED where that training of inputs of `dtype` runs the registered fused CPU cell). On CUDA:
+    the parallel form while one (batch x heads x S x S) float32 buffer fits in AUTO_CUDA_MAX_PARALLEL_BYTES."""
     if cuda:
         return "parallel" if 4 * batch_heads * seq_len**2 <= AUTO_CUDA_MAX_PARALLEL_BYTES else "chunkwise"
     factor = AUTO_CHUNKWISE_FACTOR_GRAD if training else AUTO_CHUNKWISE_FACTOR
+    if training and _hand_written_chunkwise("cpu", dtype) and fused_cpu_cell_enabled():
+        factor = AUTO_CHUNKWISE_FACTOR_FUSED
     return "chunkwise" if seq_len > factor * (head_dim + chunk_size) else "parallel"
 
 
@@ -856,9 +874,9 @@ def mlstm(
     if backend == "auto":
         training = torch.is_grad_enabled() and any(t.requires_grad for t in (q, k, v, igate, fgate))
         batch_heads = q.shape[0] * q.shape[1]
-        backend = select_backend(q.shape[-2], q.shape[-1], chunk_size, training, q.is_cuda, batch_heads)
+        dtype = torch.promote_types(torch.promote_types(q.dtype, k.dtype), v.dtype)
+        backend = select_backend(q.shape[-2], q.shape[-1], chunk_size, training, q.is_cuda, batch_heads, dtype)
         if backend == "chunkwise":
-            dtype = torch.promote_types(torch.promote_types(q.dtype, k.dtype), v.dtype)
             chunk_size = select_chunk_size(q.shape[-2], q.shape[-1], chunk_size, training, q.is_cuda, dtype)
     if backend == "parallel":
         return mlstm_parallel(q, k, v, igate, fgate, eps=eps)

@@ -553,7 +553,7 @@ class AxLSTMMixer(nn.Module):
         ):  # resolved here (not in `mlstm`) because the padding below depends on it
             training = torch.is_grad_enabled() and (x.requires_grad or self.proj_up.weight.requires_grad)
             head_dim = inner // self.num_heads
-            backend = select_backend(real_seq, head_dim, chunk, training, x.is_cuda, batch * self.num_heads)
+            backend = select_backend(real_seq, head_dim, chunk, training, x.is_cuda, batch * self.num_heads, x.dtype)
             if backend == "chunkwise":  # float32 CPU training: a chunk length that follows the head width
                 chunk = select_chunk_size(real_seq, head_dim, chunk, training, x.is_cuda, x.dtype)
         # The chunkwise kernel works on whole chunks. Padding the (narrow) input at the end, where the causal conv and
