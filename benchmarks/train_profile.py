@@ -104,8 +104,18 @@ def block_parts(size: str, batch_size: int, device: torch.device, steps: int, sy
         out = torch.addmm(mixer.gate_proj.bias, conv_rows, conv_gate_weight.t())
         return out.addmm_(x_in.reshape(rows, -1), x_gate_weight.t())
 
+    def conv():  # as the mixer runs it: the fused kernel where registered (float32 CPU training)
+        ops = modeling._fused_training_ops(x_mlstm, mixer.conv.conv.weight)
+        if ops is not None:
+            return modeling._FusedConvSiLU.apply(x_mlstm, mixer.conv.conv.weight, mixer.conv.conv.bias, ops)
+        return F.silu(mixer.conv(x_mlstm))
+
     def qkv():
         _, _, qk_tiles, v_tiles = mixer._derived_weights()
+        ops = modeling._fused_training_ops(x_mlstm, qk_tiles)
+        if ops is not None:
+            conv_act = conv_rows.view(batch_size, seq, inner)
+            return modeling._FusedHeads.apply(conv_act, x_mlstm, qk_tiles, v_tiles, heads, ops)
         q_heads = modeling._tiles_to_heads(modeling._tiled_matmul(conv_rows, qk_tiles), batch_size, seq, heads)
         k_heads = modeling._rows_to_heads(conv_rows, batch_size, seq, heads)
         v_heads = modeling._tiles_to_heads(modeling._tiled_matmul(x_mlstm, v_tiles), batch_size, seq, heads)
@@ -116,7 +126,7 @@ def block_parts(size: str, batch_size: int, device: torch.device, steps: int, sy
         ("whole block", lambda: block(x), None),
         ("pre-norm + direction flips", lambda: block.norm(x).flip(1).flip(1), None),
         ("up-projection (GEMM)", lambda: mixer.proj_up(x_in), up_flops),
-        ("causal conv + SiLU", lambda: F.silu(mixer.conv(x_mlstm)), None),
+        ("causal conv + SiLU", conv, None),
         ("gates (folded weights)", gates, None),
         ("q, k, v (16-wide tiles, head layout)", qkv, None),
         (f"mLSTM cell ({backend})", lambda: mlstm(q, k, v, igate, fgate, backend=backend, chunk_size=chunk), None),

@@ -1,16 +1,18 @@
 # Copyright 2026 The hf-axlstm developers. Licensed under the Apache License, Version 2.0.
-"""Fused CPU kernels for float32 training (`csrc/cpu_kernels.cpp`): the chunkwise mLSTM cell and the mixer's output
-tail (head norm, skip, output gate), each forward + backward.
+"""Fused CPU kernels for float32 training (`csrc/cpu_kernels.cpp`), each forward + backward: the chunkwise mLSTM
+cell and, in the mixer around it, the causal conv + SiLU, the q / k / v projections into the cell's head layout and
+the output tail (head norm, skip, output gate).
 
 `enable_fused_cpu_cell()` registers them with `kernels_axlstm`, so that every float32 chunkwise training call on a
-CPU tensor runs the fused cell instead of `_ChunkwiseMLSTM`, and `_MixerOutput` (float32 training) its fused tail;
-the first such call builds them with torch's C++ extension loader (a C++ compiler and ninja are needed; about a
-minute on 2 cores, then cached under torch's extensions folder, `TORCH_EXTENSIONS_DIR`, for later processes). The
-same functions and gradients; on the 2-core AMD EPYC they were measured on, the cell's forward + backward takes 0.6x
-the eager time for tiny's heads and the tail's 0.56x, tiny's whole step 0.86x (benchmarks/README.md).
+CPU tensor runs the fused cell instead of `_ChunkwiseMLSTM`, and the mixer's float32 CPU training its fused conv,
+projections and tail (`_FusedConvSiLU`, `_FusedHeads`, `_MixerOutput`); `auto` then also trains the chunkwise form
+from shorter lengths (`kernels_axlstm.AUTO_CHUNKWISE_FACTOR_FUSED`). The first such call builds them with torch's C++
+extension loader (a C++ compiler and ninja are needed; about a minute on 2 cores, then cached under torch's
+extensions folder, `TORCH_EXTENSIONS_DIR`, for later processes). The same functions and gradients; on the 2-core AMD
+EPYC they were measured on, the cell's forward + backward takes 0.6x the eager time for tiny's heads, the conv and
+the projections 0.42-0.5x, the tail 0.56x, and tiny's whole pretraining step 0.71x (benchmarks/README.md).
 examples/pretrain.py and finetune.py call it on a CPU (`build_now=True`: before their first step, so the build is
-not timed as training) unless `--cpu_kernels eager`. Inference, CUDA, 16-bit and
-compiled training are not affected.
+not timed as training) unless `--cpu_kernels eager`. Inference, CUDA, 16-bit and compiled training are not affected.
 
 Where the build fails (no compiler, no ninja, a BLAS without `sgemm_`), that call warns with the reason and the
 eager kernels keep running. The modeling files never import this module: as Hub remote code (without hf_axlstm

@@ -458,9 +458,10 @@ _FUSED_CPU_OPS = None  # the provider's answer: the ops, False where it had none
 
 
 def register_fused_cpu_cell(provider) -> None:
-    """Run float32 chunkwise training (and the mixer's tail) on CPU tensors through the ops `provider()` returns (an
-    object with the `forward` / `backward` / `tail_forward` / `tail_backward` of hf_axlstm/csrc/cpu_kernels.cpp; asked
-    once, on first use; None: the eager forms), or through the eager forms again with `provider=None`."""
+    """Run float32 chunkwise training (and the mixer's conv, q / k / v projections and tail) on CPU tensors through
+    the ops `provider()` returns (an object with the `forward` / `backward`, `conv_*`, `heads_*` and `tail_*` ops of
+    hf_axlstm/csrc/cpu_kernels.cpp; asked once, on first use; None: the eager forms), or through the eager forms again
+    with `provider=None`."""
     global _FUSED_CPU_CELL, _FUSED_CPU_OPS
     _FUSED_CPU_CELL, _FUSED_CPU_OPS = provider, None
 

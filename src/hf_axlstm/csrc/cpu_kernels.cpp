@@ -1,7 +1,8 @@
 // Fused CPU kernels for float32 training (forward and backward): the matrix part of the chunkwise mLSTM, the same
-// function as `kernels_axlstm._ChunkwiseMLSTM`, and the mixer's output tail, the same function as
-// `modeling_axlstm._MixerOutput` (at the end of this file). Built on first use by `hf_axlstm.cpu_kernels` (torch's C++ extension
-// loader) and used only where that module registered it; without it the eager implementation runs.
+// function as `kernels_axlstm._ChunkwiseMLSTM`, and (after it in this file) three parts of the mixer around it: the
+// output tail (`modeling_axlstm._MixerOutput`), the causal conv + SiLU (`_FusedConvSiLU`) and the q / k / v
+// projections into the cell's head layout (`_FusedHeads`). Built on first use by `hf_axlstm.cpu_kernels` (torch's C++
+// extension loader) and used only where that module registered it; without it the eager implementation runs.
 //
 // Why: the eager form runs each product for all (batch, head, chunk) triples at once, so every intermediate (scores,
 // decay-weighted scores, their gradients, ...) is a full (B, NH, NC, L, L) or (..., L, D) tensor that goes through
