@@ -168,10 +168,11 @@ class RunArguments:
     cpu_kernels: str = field(
         default="fused",
         metadata={
-            "help": "Training on a CPU: `fused` (default) runs the chunkwise mLSTM cell's forward and backward "
-            "through hf_axlstm's fused C++ kernel (hf_axlstm.cpu_kernels; built once with a C++ compiler and ninja, "
-            "then cached), falling back to the eager kernel with a warning where it cannot be built; `eager` runs "
-            "the torch implementation. The same function and gradients either way.",
+            "help": "Training on a CPU: `fused` (default) runs the chunkwise mLSTM cell and the mixer's conv, q / k / "
+            "v projections and output tail, forward and backward, through hf_axlstm's fused C++ kernels "
+            "(hf_axlstm.cpu_kernels; built once with a C++ compiler and ninja, then cached), falling back to the "
+            "eager kernels with a warning where they cannot be built; `eager` runs the torch implementation. The "
+            "same function and gradients either way.",
             "choices": ["fused", "eager"],
         },
     )

@@ -188,10 +188,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         type=str,
         default="fused",
         choices=["fused", "eager"],
-        help="Training on a CPU: `fused` (default) runs the chunkwise mLSTM cell's forward and backward through "
-        "hf_axlstm's fused C++ kernel (hf_axlstm.cpu_kernels; built once with a C++ compiler and ninja, about a "
-        "minute, then cached; measured 1.13x on tiny's step), falling back to the eager kernel with a warning where "
-        "it cannot be built. `eager` runs the torch implementation. The same function and gradients either way.",
+        help="Training on a CPU: `fused` (default) runs the chunkwise mLSTM cell and the mixer's conv, q / k / v "
+        "projections and output tail, forward and backward, through hf_axlstm's fused C++ kernels "
+        "(hf_axlstm.cpu_kernels; built once with a C++ compiler and ninja, about a minute, then cached; measured "
+        "1.4x on tiny's step), falling back to the eager kernels with a warning where they cannot be built. `eager` "
+        "runs the torch implementation. The same function and gradients either way.",
     )
     train.add_argument("--warmup_steps", type=int, default=None, help="Linear warm-up steps (overrides ratio).")
     train.add_argument("--warmup_ratio", type=float, default=0.1, help="Warm-up share of the steps (10 of 100).")

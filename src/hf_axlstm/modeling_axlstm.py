@@ -23,6 +23,7 @@ from transformers.utils import ModelOutput
 from .configuration_axlstm import AxLSTMConfig
 from .kernels_axlstm import (
     _fused_cpu_ops,
+    _hand_written_chunkwise,
     mlstm,
     mlstm_chunkwise_graph,
     mlstm_parallel,
@@ -276,9 +277,9 @@ def _fused_training_ops(*tensors: torch.Tensor):
     """The registered fused CPU kernels (`hf_axlstm.cpu_kernels`) where the mixer's float32 training on these CPU
     tensors may run them (gradients recorded, no autocast, eager), else None. Without hf_axlstm's registration (as
     Hub remote code) always None: the eager forms run."""
-    if torch.compiler.is_compiling() or not _records_grad(*tensors) or torch.is_autocast_enabled("cpu"):
+    if any(t.device.type != "cpu" for t in tensors) or not _records_grad(*tensors):
         return None
-    if any(t.device.type != "cpu" or t.dtype != torch.float32 for t in tensors):
+    if not _hand_written_chunkwise("cpu", *(t.dtype for t in tensors)):  # the fused cell's own conditions
         return None
     return _fused_cpu_ops()
 

@@ -538,6 +538,8 @@ inline float vexp(float x) {
   return p * __builtin_bit_cast(float, bits);
 }
 
+inline float sigmoid(float x) { return 1.f / (1.f + vexp(-x)); }
+
 // pre[c] = bias[c] + sum_t taps[t][c] x[s - (K - 1) + t][c] for one row s of a sequence whose rows start at x0
 // (row stride xs); taps (K, C), tap K - 1 on the current position.
 inline void conv_row(const float* x0, int64_t xs, int64_t s, const float* taps, const float* bias, int64_t kernel,
@@ -581,7 +583,7 @@ torch::Tensor conv_forward(torch::Tensor x, torch::Tensor weight, torch::Tensor 
       float* o = op + row * channels;
       conv_row(xp + b * x0, x1, s, taps.data(), bp, kernel, channels, o);
 #pragma omp simd
-      for (int64_t c = 0; c < channels; ++c) o[c] = o[c] / (1.f + vexp(-o[c]));
+      for (int64_t c = 0; c < channels; ++c) o[c] *= sigmoid(o[c]);
     }
   });
   return out;
@@ -622,7 +624,7 @@ std::vector<torch::Tensor> conv_backward(torch::Tensor grad_act, torch::Tensor x
         conv_row(xb, x1, s, taps.data(), bp, kernel, channels, g);
 #pragma omp simd
         for (int64_t c = 0; c < channels; ++c) {
-          const float pre = g[c], sg = 1.f / (1.f + vexp(-pre));
+          const float pre = g[c], sg = sigmoid(pre);
           g[c] = ga[c] * sg * (1.f + pre * (1.f - sg));  // silu'(pre)
         }
         if (s >= s1) continue;  // a later block's row: only its effect on this block's grad_x is needed
@@ -758,25 +760,12 @@ struct HeadDims {
 template <int W>
 void heads_forward_rows(const HeadDims& d, const float* cp, int64_t c0, int64_t c1, const float* xp, int64_t x0,
                         int64_t x1, const float* qk, const float* vt, float* qp, float* kp, float* vp) {
-  const bool aligned = d.dh % d.w == 0;  // no group straddles two heads: write the heads directly
   at::parallel_for(0, d.batch * d.seq, 16, [&](int64_t begin, int64_t end) {
-    std::vector<float> qrow(aligned ? 0 : d.inner), vrow(aligned ? 0 : d.inner);
+    std::vector<float> qrow(d.inner), vrow(d.inner);
     for (int64_t row = begin; row < end; ++row) {
       const int64_t b = row / d.seq, s = row % d.seq;
       const float* c = cp + b * c0 + s * c1;
       const float* x = xp + b * x0 + s * x1;
-      if (aligned) {
-        for (int64_t h = 0; h < d.heads; ++h) {
-          const int64_t o = d.head_offset(row, h);
-          std::copy(c + h * d.dh, c + (h + 1) * d.dh, kp + o);
-          for (int64_t j = 0; j < d.dh; j += d.w) {
-            const int64_t g = (h * d.dh + j) / d.w;
-            tile_row<W>(c + g * d.w, qk + g * d.w * d.w, d.w, qp + o + j);
-            tile_row<W>(x + g * d.w, vt + g * d.w * d.w, d.w, vp + o + j);
-          }
-        }
-        continue;
-      }
       for (int64_t g = 0; g < d.groups; ++g) {
         tile_row<W>(c + g * d.w, qk + g * d.w * d.w, d.w, qrow.data() + g * d.w);
         tile_row<W>(x + g * d.w, vt + g * d.w * d.w, d.w, vrow.data() + g * d.w);
