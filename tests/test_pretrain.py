@@ -773,3 +773,26 @@ def test_resume_latest_without_any_checkpoint_starts_from_scratch(corpus, tmp_pa
                    "--resume_from_checkpoint", "latest"])  # fmt: skip
     assert "starting from scratch" in capsys.readouterr().out
     assert [r["step"] for r in _log(out)] == [1]
+
+
+def test_reconstruction_figure_has_title_labels_and_colour_bar():
+    """The reconstruction plot says what it shows: a title with the step, time / mel axes, one colour bar."""
+    import matplotlib.pyplot as plt
+
+    from hf_axlstm.pretraining import reconstruction_figure
+
+    rng = np.random.default_rng(0)
+    original = rng.standard_normal((3, 200, 80)).astype(np.float32)
+    masked = original.copy()
+    masked[:, 40:80] = np.nan
+    fig = reconstruction_figure({"original": original, "masked": masked, "reconstructed": 0.5 * original}, step=120)
+    try:
+        assert fig._suptitle.get_text().endswith("step 120")
+        grid = [ax for ax in fig.axes if ax.get_images()]
+        assert len(grid) == 9  # 3 rows x 3 clips
+        assert grid[0].get_ylabel() == "original\nmel bin" and grid[-1].get_xlabel() == "time (s)"
+        assert grid[0].get_images()[0].get_extent() == [0.0, 2.0, 0.0, 80.0]  # 200 frames of 10 ms, 80 bins
+        bars = [ax for ax in fig.axes if not ax.get_images()]
+        assert len(bars) == 1 and bars[0].get_ylabel() == "normalised log-mel"
+    finally:
+        plt.close(fig)

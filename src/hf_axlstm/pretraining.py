@@ -806,8 +806,12 @@ def reconstruction_examples(model, batch: dict[str, torch.Tensor]) -> dict[str, 
     }
 
 
-def plot_reconstructions(examples: dict[str, np.ndarray], path: str | os.PathLike, max_clips: int = 4) -> None:
-    """A grid of original / masked / reconstructed spectrograms (one column per clip), as a PNG."""
+def reconstruction_figure(
+    examples: dict[str, np.ndarray], max_clips: int = 4, step: int | None = None, hop_seconds: float = 0.01
+):
+    """A matplotlib figure: a grid of original / masked / reconstructed log-mels (one column per held-out clip,
+    masked patches blank), time in seconds on x, mel bin on y, one shared colour scale with its bar, titled with the
+    `step`."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -815,17 +819,38 @@ def plot_reconstructions(examples: dict[str, np.ndarray], path: str | os.PathLik
 
     rows = ("original", "masked", "reconstructed")
     clips = min(max_clips, examples["original"].shape[0])
-    fig, axes = plt.subplots(3, clips, figsize=(3 * clips, 6), squeeze=False)
+    frames, mels = examples["original"].shape[1:3]
+    fig, axes = plt.subplots(3, clips, figsize=(3 * clips + 1.2, 6.6), squeeze=False, sharex=True, sharey=True)
     lo, hi = np.nanpercentile(examples["original"][:clips], [1, 99])
+    extent = (0.0, frames * hop_seconds, 0, mels)
+    image = None
     for r, name in enumerate(rows):
         for c in range(clips):
             ax = axes[r, c]
-            ax.imshow(examples[name][c].T, origin="lower", aspect="auto", vmin=lo, vmax=hi, cmap="magma")
-            ax.set_xticks([])
-            ax.set_yticks([])
+            image = ax.imshow(
+                examples[name][c].T, origin="lower", aspect="auto", vmin=lo, vmax=hi, cmap="magma", extent=extent
+            )
+            if r == 0:
+                ax.set_title(f"clip {c + 1}", fontsize=9)
             if c == 0:
-                ax.set_ylabel(name)
-    fig.tight_layout()
+                ax.set_ylabel(f"{name}\nmel bin")
+            if r == len(rows) - 1:
+                ax.set_xlabel("time (s)")
+    title = "Masked-spectrogram reconstruction of held-out clips (fixed masks)"
+    fig.suptitle(title if step is None else f"{title}, step {step}")
+    fig.tight_layout(rect=(0, 0, 0.9, 1))
+    bar = fig.add_axes((0.915, 0.1, 0.015, 0.78))
+    fig.colorbar(image, cax=bar, label="normalised log-mel")
+    return fig
+
+
+def plot_reconstructions(
+    examples: dict[str, np.ndarray], path: str | os.PathLike, max_clips: int = 4, step: int | None = None
+) -> None:
+    """`reconstruction_figure` saved as a PNG."""
+    import matplotlib.pyplot as plt
+
+    fig = reconstruction_figure(examples, max_clips=max_clips, step=step)
     fig.savefig(path, dpi=80)
     plt.close(fig)
 
@@ -866,6 +891,7 @@ __all__ = [
     "plot_reconstructions",
     "plot_training_curve",
     "reconstruction_examples",
+    "reconstruction_figure",
     "resolve_checkpoint",
     "split_indices",
     "temporary_checkpoint_dir",
