@@ -293,7 +293,9 @@ def run(argv=None) -> Path:
     models["log-mel"] = "logmel"
     evaluate_argv = [arg for task in tasks for arg in ("--task", str(task))]
     evaluate_argv += [arg for name, spec in models.items() for arg in ("--model", f"{name}={spec}")]
-    evaluate_argv += ["--output_dir", str(out / "evaluation"), "--seeds", *map(str, args.seeds), *args.eval_args]
+    # the evaluation folder is this command's own: a rerun of the comparison replaces its results
+    evaluate_argv += ["--output_dir", str(out / "evaluation"), "--overwrite_output_dir"]
+    evaluate_argv += ["--seeds", *map(str, args.seeds), *args.eval_args]
     evaluate = _example("evaluate_embeddings")
     print(f"python examples/evaluate_embeddings.py {shlex.join(evaluate_argv)}", flush=True)
     code = evaluate.main(evaluate_argv)

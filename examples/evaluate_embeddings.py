@@ -18,7 +18,8 @@ cross-entropy and accuracy, multi-label tasks binary cross-entropy and mAP (over
 Reported per (model, task): the mean test score over seeds and the half-width of its 95% confidence interval
 (Student t, `t_{0.975, n-1} * std / sqrt(n)`). The normalised aggregate of a model is the mean over tasks of its
 score divided by the best model's score on that task (x 100; or by `--normalize_to MODEL`'s score). Written to
-`--output_dir`: `results.md` (a markdown table), `results.csv` and `results.png` (a bar chart with the intervals).
+`--output_dir`: `results.md` (a markdown table), `results.csv` and `results.png` (a bar chart with the intervals), each
+written whole; a folder that holds an earlier run's results is refused unless `--overwrite_output_dir` is given.
 
 Models (`--model NAME=SPEC`, repeatable):
 - a `save_pretrained` folder, a Hub id or an official `.pth` checkpoint: the AxLSTM (or SSAST) encoder (`--layout`,
@@ -69,6 +70,7 @@ from hf_axlstm.data import DatasetInputError, LabelSpace, check_columns, load_au
 
 logger = logging.getLogger("evaluate_embeddings")
 SPLITS = ("train", "validation", "test")
+RESULT_FILES = ("results.md", "results.csv", "results.png")
 
 
 class SpecError(ValueError):
@@ -482,9 +484,10 @@ def write_reports(results: list[dict], models: list[str], tasks: list[str], out:
         + (f"score / {normalize_to}'s score" if normalize_to else "score / best model's score")
         + " x 100.\n"
     )
-    (out / "results.md").write_text(table + note)
+    staged = {name: out / f".{name}.tmp-{os.getpid()}" for name in RESULT_FILES}
+    staged["results.md"].write_text(table + note)
 
-    with open(out / "results.csv", "w", newline="") as fh:
+    with open(staged["results.csv"], "w", newline="") as fh:
         writer = csv.writer(fh)
         writer.writerow(["model", "task", "metric", "mean", "ci95", "n_seeds", "normalized", "scores", "best_epochs"])
         for r in results:
@@ -523,8 +526,10 @@ def write_reports(results: list[dict], models: list[str], tasks: list[str], out:
     ax.legend(fontsize="small")
     ax.set_title("Frozen-embedding evaluation (mean, 95% CI)")
     fig.tight_layout()
-    fig.savefig(out / "results.png", dpi=120)
+    fig.savefig(staged["results.png"], dpi=120, format="png")
     plt.close(fig)
+    for name, path in staged.items():  # each file appears whole, never half written
+        os.replace(path, out / name)
     return table + note
 
 
@@ -536,6 +541,11 @@ def parse_args(argv):
     parser.add_argument("--task", action="append", required=True, help="task spec JSON (repeatable)")
     parser.add_argument("--model", action="append", required=True, help="NAME=SPEC (repeatable), see the docstring")
     parser.add_argument("--output_dir", required=True)
+    parser.add_argument(
+        "--overwrite_output_dir",
+        action="store_true",
+        help="replace the results of an earlier run in --output_dir (its embedding cache is kept and reused)",
+    )
     parser.add_argument("--cache_dir", default=None, help="embedding cache (default: OUTPUT_DIR/embeddings)")
     parser.add_argument("--layout", default="time_major", choices=hear.LAYOUTS)
     parser.add_argument("--mode", default="windows", choices=hear.MODES)
@@ -569,6 +579,12 @@ def parse_args(argv):
         value = getattr(args, flag)
         if value is not None and Path(value).exists() and not Path(value).is_dir():
             parser.error(f"--{flag} {value!r} exists and is not a directory.")
+    earlier = [name for name in RESULT_FILES if (Path(args.output_dir) / name).exists()]
+    if earlier and not args.overwrite_output_dir:
+        parser.error(
+            f"--output_dir {args.output_dir!r} already holds the results of an earlier run ({', '.join(earlier)}); "
+            "pass --overwrite_output_dir to replace them (the embedding cache is kept), or choose another folder."
+        )
     try:
         args.device = str(hear.resolve_device(args.device))
     except ValueError as err:

@@ -111,9 +111,18 @@ def test_two_tasks_three_models_table_csv_chart_and_cache(tasks, tmp_path, capsy
     pitch = np.load(next(p for p in cached if p.parent.name == "pretrained" and p.name.startswith("pitch")))
     assert pitch["train"].shape == (15, 5 * 32) and pitch["test"].shape == (6, 5 * 32)
 
-    # A second run reads every embedding from the cache: extraction must not run.
+    # A second run into the same folder is refused (the results would be replaced), and names the flag.
+    before = (out / "results.md").read_bytes()
+    with pytest.raises(SystemExit) as exit_info:
+        evaluate_embeddings.main(argv)
+    assert exit_info.value.code == 2
+    assert "already holds the results of an earlier run" in capsys.readouterr().err
+    assert (out / "results.md").read_bytes() == before
+    # With --overwrite_output_dir it reads every embedding from the cache: extraction must not run.
+    argv = [*argv, "--overwrite_output_dir"]
     monkeypatch.setattr(evaluate_embeddings, "extract", lambda *a, **k: pytest.fail("embeddings re-extracted"))
     assert evaluate_embeddings.main(argv) == 0
+    assert not [p.name for p in out.iterdir() if ".tmp-" in p.name]  # the staged results were all moved in place
     # A different layout is a different cache entry.
     monkeypatch.undo()
     assert evaluate_embeddings.main([*argv[:6], "--layout", "official", *argv[10:]]) == 0
