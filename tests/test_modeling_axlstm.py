@@ -349,6 +349,32 @@ def test_model_traces_without_graph_breaks(backend):
 
 
 @pytest.mark.slow
+def test_compile_with_dynamic_shapes_serves_every_length_from_one_graph():
+    """`torch.compile(model, dynamic=True)`: clips of 200, 333 and 401 frames (an aligned, an unaligned and an odd
+    number of mLSTM chunks) run from the first graph with no recompile, and give the eager outputs and gradients. The
+    chunkwise form's Python loop over the chunks would pin their number; under compile the loop-free form runs."""
+    import torch._dynamo
+
+    model = perturbed(AxLSTMModel(small_config(num_hidden_layers=2, chunk_size=16, mlstm_backend="chunkwise")))
+    torch._dynamo.reset()
+    compiled = torch.compile(model, backend="eager", dynamic=True)
+    with torch._dynamo.config.patch(error_on_recompile=True):
+        for frames in (200, 333, 401):
+            x = torch.randn(2, frames, 80, requires_grad=True)
+            mask = torch.ones(2, frames, dtype=torch.long)
+            mask[1, frames // 2 :] = 0
+            out = compiled(x, attention_mask=mask)
+            (grad,) = torch.autograd.grad(out.pooler_output.square().sum(), x)
+            x_ref = x.detach().requires_grad_()
+            ref = model(x_ref, attention_mask=mask)
+            (grad_ref,) = torch.autograd.grad(ref.pooler_output.square().sum(), x_ref)
+            assert out.last_hidden_state.shape == (2, 1 + -(-frames // 4) * 5, 32)
+            assert rel_err(out.last_hidden_state, ref.last_hidden_state) < 1e-5, frames
+            assert rel_err(grad, grad_ref) < 1e-4, frames
+    torch._dynamo.reset()
+
+
+@pytest.mark.slow
 def test_heads_with_their_checked_inputs_trace_without_graph_breaks():
     """The value checks of labels, masks and noise are skipped while dynamo traces, as the input checks are."""
     config = small_config(num_hidden_layers=2, num_labels=3)

@@ -599,6 +599,10 @@ class AxLSTMMixer(nn.Module):
                 h = mlstm_chunkwise_graph(
                     q, k, v, igate, fgate, eps=self.config.mlstm_eps, chunk_size=chunk, aligned=chunk_aligned
                 )
+        elif backend == "chunkwise" and torch.compiler.is_compiling():
+            # torch.compile: the loop over the chunks would pin their number (a recompile for every length); the
+            # loop-free form keeps one graph for any length under dynamic shapes (same function).
+            h = mlstm_chunkwise_graph(q, k, v, igate, fgate, eps=self.config.mlstm_eps, chunk_size=chunk)
         else:
             h = mlstm(q, k, v, igate, fgate, eps=self.config.mlstm_eps, backend=backend, chunk_size=chunk)
         # h: (B, NH, S, DH)
@@ -783,7 +787,9 @@ def _prepare_input(
         attention_mask = attention_mask.bool()
         input_values = input_values.masked_fill(~attention_mask.unsqueeze(-1), 0.0)
     pad = -frames % config.patch_size[0]
-    if torch.compiler.is_exporting() or pad:  # symbolic frames under export: always pad (by 0 when aligned)
+    # Traced (export, torch.compile): always pad (by 0 when aligned), so the graph does not branch on frames % 4 and
+    # one dynamic-shape graph serves every length.
+    if torch.compiler.is_compiling() or pad:
         input_values = F.pad(input_values, (0, 0, 0, pad))
         if attention_mask is not None:
             attention_mask = F.pad(attention_mask, (0, pad))
