@@ -99,6 +99,72 @@ def prepare_waveform(audio: np.ndarray, sampling_rate: int, target_sr: int = TAR
     return resample(to_mono(to_float32(audio)), sampling_rate, target_sr)
 
 
+def _wav_shortfall(stream) -> tuple[int, int] | None:
+    """For a RIFF / RIFX / RF64 WAV stream: `(declared_frames, present_frames)` when its `data` chunk declares more
+    bytes than the file holds (a truncated copy or download), else None. libsndfile quietly decodes what is there
+    (a 60-byte file as 8 samples), so this is checked here. A size of 0 or 0xFFFFFFFF (a stream written before its
+    length was known) declares nothing. The stream's position is restored."""
+    start = stream.tell()
+    try:
+        stream.seek(0, os.SEEK_END)
+        total = stream.tell()
+        stream.seek(0)
+        head = stream.read(12)
+        if len(head) < 12 or head[8:12] != b"WAVE" or head[:4] not in (b"RIFF", b"RIFX", b"RF64"):
+            return None
+        order = ">" if head[:4] == b"RIFX" else "<"
+        block_align, ds64_size, offset = None, None, 12
+        while offset + 8 <= total:
+            stream.seek(offset)
+            chunk = stream.read(8)
+            if len(chunk) < 8:
+                return None
+            chunk_id, size = chunk[:4], int.from_bytes(chunk[4:], "big" if order == ">" else "little")
+            if chunk_id == b"ds64":
+                body = stream.read(16)
+                if len(body) == 16:
+                    ds64_size = int.from_bytes(body[8:16], "little")
+            elif chunk_id == b"fmt ":
+                body = stream.read(14)
+                if len(body) == 14:
+                    block_align = int.from_bytes(body[12:14], "big" if order == ">" else "little")
+            elif chunk_id == b"data":
+                if head[:4] == b"RF64" and size == 0xFFFFFFFF and ds64_size is not None:
+                    size = ds64_size
+                present = total - (offset + 8)
+                if size in (0, 0xFFFFFFFF) or size <= present or not block_align:
+                    return None
+                return size // block_align, present // block_align
+            offset += 8 + size + (size & 1)  # chunks are padded to an even length
+        return None
+    finally:
+        stream.seek(start)
+
+
+def check_not_truncated(path: str | os.PathLike | io.IOBase, name: str | None = None) -> None:
+    """Raise `AudioDecodeError` naming the file when a WAV file (path or seekable file object) is truncated: its
+    header declares more audio than the file holds. Other formats are left to the decoder (a truncated FLAC fails to
+    decode; a truncated OGG decodes to nothing and is refused as empty)."""
+    name = name or (os.fspath(path) if isinstance(path, (str, os.PathLike)) else getattr(path, "name", None))
+    name = str(name or "<in-memory audio bytes>")
+    if isinstance(path, (str, os.PathLike)):
+        try:
+            with open(path, "rb") as stream:
+                shortfall = _wav_shortfall(stream)
+        except OSError:
+            return  # unreadable: the decoder names the problem
+    elif hasattr(path, "seek") and hasattr(path, "tell") and getattr(path, "seekable", lambda: True)():
+        shortfall = _wav_shortfall(path)
+    else:
+        return
+    if shortfall is not None:
+        declared, present = shortfall
+        raise AudioDecodeError(
+            f"audio file {name!r} is truncated: its WAV header declares {declared} frames but the file holds only "
+            f"{present}; the file is incomplete (an interrupted copy or download?)."
+        )
+
+
 def load_audio(path: str | os.PathLike | io.IOBase, target_sr: int = TARGET_SAMPLING_RATE) -> np.ndarray:
     """Read an audio file (path or file object) as mono float32 at `target_sr`. Raises `AudioDecodeError` naming the
     file when it cannot be read."""
@@ -117,6 +183,7 @@ def load_audio(path: str | os.PathLike | io.IOBase, target_sr: int = TARGET_SAMP
         raise AudioDecodeError(
             f"cannot read audio from {path!r} ({type(path).__name__}); expected a path or a file object."
         )
+    check_not_truncated(path, name)
     try:
         audio, sr = sf.read(path, dtype="float32", always_2d=False)
     except Exception as err:  # soundfile raises LibsndfileError / RuntimeError / TypeError
@@ -127,7 +194,11 @@ def load_audio(path: str | os.PathLike | io.IOBase, target_sr: int = TARGET_SAMP
 
 
 def find_audio_files(root: str | os.PathLike, extensions: tuple[str, ...] = AUDIO_EXTENSIONS) -> list[Path]:
-    """All audio files under `root` (recursive), sorted so every process sees the same order."""
+    """All audio files under `root` (recursive), sorted so every process sees the same order.
+
+    Symbolic links are followed, to folders as to files (a corpus assembled from links is common); every folder is
+    walked once, by its real path, so a link that loops back to a parent, or a second link to a folder already walked,
+    adds nothing. Paths are returned as found under `root` (a file inside a linked folder keeps the link's name)."""
     root = Path(root)
     if not root.is_dir():
         raise FileNotFoundError(f"audio folder {str(root)!r} does not exist or is not a directory.")
@@ -138,7 +209,20 @@ def find_audio_files(root: str | os.PathLike, extensions: tuple[str, ...] = AUDI
             f"extensions={extensions!r} is invalid; expected file name endings such as ('.wav', '.flac')."
         )
     exts = {("" if e.startswith(".") else ".") + e.lower() for e in extensions}
-    return sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in exts)
+    found = []
+    seen_dirs: set[str] = set()
+    for folder, dirs, names in os.walk(root, followlinks=True):
+        real = os.path.realpath(folder)
+        if real in seen_dirs:
+            dirs[:] = []  # a loop, or a folder already walked through another link
+            continue
+        seen_dirs.add(real)
+        dirs.sort()
+        for name in names:
+            path = Path(folder) / name
+            if path.suffix.lower() in exts and path.is_file():  # is_file follows links; a dangling link is skipped
+                found.append(path)
+    return sorted(found)
 
 
 def decode_audio_value(value: Any, target_sr: int = TARGET_SAMPLING_RATE) -> np.ndarray:
@@ -191,6 +275,7 @@ __all__ = [
     "AUDIO_EXTENSIONS",
     "AudioDecodeError",
     "TARGET_SAMPLING_RATE",
+    "check_not_truncated",
     "decode_audio_value",
     "find_audio_files",
     "load_audio",
