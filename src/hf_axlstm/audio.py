@@ -86,8 +86,8 @@ def resample(audio: np.ndarray, orig_sr: int, target_sr: int = TARGET_SAMPLING_R
         return audio.astype(np.float32, copy=False)
     try:
         from scipy.signal import resample_poly
-    except ImportError as err:  # pragma: no cover - scipy is part of the `train` extra
-        raise ImportError("resampling needs scipy: pip install 'hf-axlstm[train]'") from err
+    except ImportError as err:  # pragma: no cover - scipy is a dependency of hf-axlstm
+        raise ImportError("resampling audio needs scipy: pip install scipy") from err
     g = math.gcd(orig_sr, target_sr)
     return resample_poly(audio, target_sr // g, orig_sr // g).astype(np.float32)
 
@@ -165,10 +165,20 @@ def check_not_truncated(path: str | os.PathLike | io.IOBase, name: str | None = 
         )
 
 
+def _soundfile():
+    """soundfile, imported on first use (in a try block, so that transformers' remote-code import check does not
+    demand it of a user who passes only arrays to a pipeline shared on the Hub)."""
+    try:
+        import soundfile
+    except ImportError as err:  # pragma: no cover - soundfile is a dependency of hf-axlstm
+        raise ImportError("decoding audio files needs soundfile: pip install soundfile") from err
+    return soundfile
+
+
 def load_audio(path: str | os.PathLike | io.IOBase, target_sr: int = TARGET_SAMPLING_RATE) -> np.ndarray:
     """Read an audio file (path or file object) as mono float32 at `target_sr`. Raises `AudioDecodeError` naming the
-    file when it cannot be read."""
-    import soundfile as sf
+    file when it cannot be read, or when a WAV file is truncated (see [`check_not_truncated`])."""
+    sf = _soundfile()
 
     target_sr = _check_rate("target_sr", target_sr)
     if isinstance(path, (str, os.PathLike)):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import sys
 from typing import Any
 
 import numpy as np
@@ -192,6 +193,32 @@ class SpectrogramPatchMixin:
         super().__init__(**kwargs)
         if self.id2label is not None and self.label2id is None:
             self.label2id = {label: idx for idx, label in self.id2label.items()}
+        self._hide_hub_pipelines()
+
+    def _hide_hub_pipelines(self) -> None:
+        """A folder shared with its pipeline (`pipeline.save_pretrained` / `push_to_hub`) has `custom_pipelines` in
+        its config.json, which makes transformers' `pipeline()` demand `trust_remote_code=True`. Where the installed
+        hf_axlstm is imported, its registered pipeline serves the task, so the entry is kept aside (and written back by
+        `to_dict`) instead of being seen by `pipeline()`."""
+        if sys.modules.get("hf_axlstm") is not None and "custom_pipelines" in self.__dict__:
+            self.__dict__["_hub_custom_pipelines"] = self.__dict__.pop("custom_pipelines")
+
+    def to_dict(self) -> dict[str, Any]:
+        output = super().to_dict()
+        hidden = output.pop("_hub_custom_pipelines", None)
+        if hidden is not None and "custom_pipelines" not in output:
+            output["custom_pipelines"] = hidden
+        if isinstance(output.get("custom_pipelines"), dict):  # pipeline() swaps the class names for classes in place
+            output["custom_pipelines"] = {
+                task: {
+                    key: [c if isinstance(c, str) else c.__name__ for c in value] if key == "pt" else value
+                    for key, value in info.items()
+                }
+                if isinstance(info, dict)
+                else info
+                for task, info in output["custom_pipelines"].items()
+            }
+        return output
 
     def _check_fields(self) -> None:
         raise NotImplementedError
@@ -200,7 +227,9 @@ class SpectrogramPatchMixin:
     def from_dict(cls, config_dict: dict[str, Any], **kwargs):
         check_label_arguments(kwargs, SIZE_BOUNDS["num_labels"])
         output = super().from_dict(config_dict, **kwargs)
-        (output[0] if isinstance(output, tuple) else output)._check_fields()
+        config = output[0] if isinstance(output, tuple) else output
+        config._check_fields()
+        config._hide_hub_pipelines()
         return output
 
     @classmethod

@@ -6,12 +6,18 @@ torchaudio. [`AxLSTMAudioClassificationPipeline`] decodes with soundfile (WAV, F
 channels to mono and resamples with `hf_axlstm.audio` (a polyphase FIR filter), then hands the waveform to the stock
 pipeline, which runs the feature extractor, the model and the post-processing unchanged.
 
-How it is chosen: `import hf_axlstm` calls [`register_pipeline`], which points the task `"audio-classification"` of
-transformers' pipeline registry at [`AudioClassificationPipelineSelector`]. The selector builds this pipeline for a
-model whose `config.model_type` is `"axlstm"` or `"ssast"` and transformers' own `AudioClassificationPipeline` for
-every other model, so no other model's behaviour changes. So, after `import hf_axlstm`,
-`pipeline("audio-classification", model=folder)` needs no extra argument; without the import,
-`pipeline_class=AxLSTMAudioClassificationPipeline` selects it explicitly.
+How it is chosen:
+- with hf_axlstm installed: `import hf_axlstm` calls [`register_pipeline`], which points the task
+  `"audio-classification"` of transformers' pipeline registry at [`AudioClassificationPipelineSelector`]. The selector
+  builds this pipeline for a model whose `config.model_type` is `"axlstm"` or `"ssast"` and transformers' own
+  `AudioClassificationPipeline` for every other model, so no other model's behaviour changes.
+  `pipeline("audio-classification", model=folder)` then needs no extra argument (`pipeline_class=
+  AxLSTMAudioClassificationPipeline` names it explicitly, e.g. for a model object of another class).
+- as Hub remote code: `classify.save_pretrained(folder)` / `classify.push_to_hub(repo)` (transformers' way to share a
+  custom pipeline) writes `custom_pipelines` into `config.json` and copies this file and `audio.py` (self-contained:
+  numpy, transformers; soundfile and scipy imported when needed), so `pipeline("audio-classification", model=repo,
+  trust_remote_code=True)` runs this class without hf_axlstm. Where hf_axlstm is imported, the configs hide that entry
+  (the registry above serves the task), so such a folder loads without `trust_remote_code`.
 """
 
 from __future__ import annotations
@@ -22,7 +28,7 @@ import sys
 from typing import Any
 
 import numpy as np
-from transformers import AudioClassificationPipeline
+from transformers import AudioClassificationPipeline, AutoModelForAudioClassification
 
 from .audio import AudioDecodeError, decode_audio_value, load_audio, prepare_waveform, to_float32, to_mono
 
@@ -128,6 +134,15 @@ class AxLSTMAudioClassificationPipeline(AudioClassificationPipeline):
         target = self.feature_extractor.sampling_rate
         wave = decode_pipeline_input(inputs, target, input_sampling_rate=sampling_rate)
         return super().preprocess(np.ascontiguousarray(wave, dtype=np.float32))
+
+
+# What transformers' `Pipeline.save_pretrained` / `push_to_hub` reads to share a custom pipeline: it writes
+# `custom_pipelines` into the folder's config.json and copies this file and `audio.py` next to it, so that
+# `pipeline("audio-classification", model=<that folder or Hub repo>, trust_remote_code=True)` runs this class where
+# hf_axlstm is not installed.
+AxLSTMAudioClassificationPipeline._registered_impl = {
+    TASK: {"impl": AxLSTMAudioClassificationPipeline, "pt": (AutoModelForAudioClassification,), "type": "audio"}
+}
 
 
 class AudioClassificationPipelineSelector(AudioClassificationPipeline):
