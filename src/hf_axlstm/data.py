@@ -136,7 +136,8 @@ def _read_audio_folder(root: Path):
     if not files:
         raise DatasetInputError(f"audio folder {str(root)!r} holds no audio files ({', '.join(AUDIO_EXTENSIONS)}).")
     metadata = {}
-    for meta in sorted(root.rglob("metadata.csv")) + sorted(root.rglob("metadata.jsonl")):
+    tables = find_audio_files(root, extensions=(".csv", ".jsonl"))  # the same walk: linked folders followed once
+    for meta in [p for p in tables if p.name == "metadata.csv"] + [p for p in tables if p.name == "metadata.jsonl"]:
         rows = _load_tables({"train": meta}, "file_name")["train"]
         if "file_name" not in rows.column_names:
             raise DatasetInputError(f"{str(meta)!r} has no 'file_name' column.")
