@@ -551,6 +551,26 @@ PIPELINE = [
         r"cannot classify an input of type float",
     ),
     Api(
+        "pipeline-rate-huge",
+        _pipeline(lambda tmp: {"raw": _noise(), "sampling_rate": 10**9}),
+        ValueError,
+        r"sampling_rate=1000000000 is invalid; expected at most 768000 Hz",
+    ),
+    Api(
+        "pipeline-rate-tiny-would-explode",
+        _pipeline(lambda tmp: np.zeros(10**7, np.float32), sampling_rate=1),
+        ValueError,
+        r"resampling 10000000 samples from 1 Hz to 16000 Hz would give 160000000000 samples, more than 12 hours",
+    ),
+    Api(
+        "pipeline-rate-with-a-file",
+        _pipeline(lambda tmp: str(tmp / "a.wav"), sampling_rate=44100),
+        ValueError,
+        r"sampling_rate=44100 applies to a bare numpy array or tensor of samples; a str carries its own rate",
+    ),
+    Api("pipeline-top-k-zero", _pipeline(lambda tmp: _noise(), top_k=0), ValueError, r"top_k=0 is invalid"),
+    Api("pipeline-top-k-str", _pipeline(lambda tmp: _noise(), top_k="2"), ValueError, r"top_k='2' is invalid"),
+    Api(
         "pipeline-id2label-gap",
         _pipeline(lambda tmp: _noise(), folder_fn=_gap_labels),
         ValueError,
@@ -654,6 +674,12 @@ HEAR = [
         _load(lambda ctx, tmp: ctx.model("base"), mode="chunks"),
         ValueError,
         r"mode='chunks' is invalid; expected one of \['windows', 'whole'\]",
+    ),
+    Api(
+        "hear-window-batch-size-before-download",
+        _load(lambda ctx, tmp: "some-user/not-downloaded", window_batch_size=0),
+        ValueError,
+        r"window_batch_size=0 is invalid; expected a positive integer",
     ),
     Api(
         "hear-audio-1d",

@@ -18,6 +18,11 @@ from typing import Any
 import numpy as np
 
 TARGET_SAMPLING_RATE = 16000
+# Sanity bounds: the highest sampling rate in use (768 kHz), and the longest audio a resampling may produce (12 hours
+# at the target rate, 2.8 GB of float32 at 16 kHz). Without them a value claiming 1 Hz, or 10**9 Hz, makes the
+# polyphase resampler allocate hundreds of gigabytes (an output 16000 times the input, or a filter of 2 * 10**10 taps).
+MAX_SAMPLING_RATE = 768000
+MAX_RESAMPLED_SECONDS = 12 * 3600
 AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".oga", ".aiff", ".aif", ".au", ".mp3", ".opus")
 
 
@@ -26,11 +31,14 @@ class AudioDecodeError(ValueError):
 
 
 def _check_rate(name: str, value: Any) -> int:
-    """A sampling rate: a positive whole number of Hz (an integral float such as 44100.0 is taken as 44100)."""
+    """A sampling rate: a positive whole number of Hz, at most `MAX_SAMPLING_RATE` (an integral float such as
+    44100.0 is taken as 44100)."""
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
         raise AudioDecodeError(f"{name}={value!r} is invalid; expected a positive whole number of Hz.")
     if not math.isfinite(value) or value <= 0 or not float(value).is_integer():
         raise AudioDecodeError(f"{name}={value!r} is invalid; expected a positive whole number of Hz.")
+    if value > MAX_SAMPLING_RATE:
+        raise AudioDecodeError(f"{name}={value!r} is invalid; expected at most {MAX_SAMPLING_RATE} Hz.")
     return int(value)
 
 
@@ -84,6 +92,12 @@ def resample(audio: np.ndarray, orig_sr: int, target_sr: int = TARGET_SAMPLING_R
         raise AudioDecodeError(f"resample takes mono audio of shape (samples,), got shape {audio.shape}.")
     if orig_sr == target_sr:
         return audio.astype(np.float32, copy=False)
+    out_len = -(-audio.shape[0] * target_sr // orig_sr)
+    if out_len > MAX_RESAMPLED_SECONDS * target_sr:
+        raise AudioDecodeError(
+            f"resampling {audio.shape[0]} samples from {orig_sr} Hz to {target_sr} Hz would give {out_len} samples, "
+            f"more than {MAX_RESAMPLED_SECONDS // 3600} hours; is orig_sr={orig_sr} right? (Split longer audio.)"
+        )
     try:
         from scipy.signal import resample_poly
     except ImportError as err:  # pragma: no cover - scipy is a dependency of hf-axlstm
@@ -284,6 +298,8 @@ def decode_audio_value(value: Any, target_sr: int = TARGET_SAMPLING_RATE) -> np.
 __all__ = [
     "AUDIO_EXTENSIONS",
     "AudioDecodeError",
+    "MAX_RESAMPLED_SECONDS",
+    "MAX_SAMPLING_RATE",
     "TARGET_SAMPLING_RATE",
     "check_not_truncated",
     "decode_audio_value",

@@ -23,6 +23,7 @@ How it is chosen:
 from __future__ import annotations
 
 import io
+import numbers
 import os
 import sys
 from typing import Any
@@ -41,6 +42,11 @@ __all__ = [
     "decode_pipeline_input",
     "register_pipeline",
 ]
+
+
+def _is_tensor(value: Any) -> bool:
+    torch = sys.modules.get("torch")
+    return torch is not None and isinstance(value, torch.Tensor)
 
 
 def _fetch(url: str) -> bytes:
@@ -123,6 +129,8 @@ class AxLSTMAudioClassificationPipeline(AudioClassificationPipeline):
     """
 
     def _sanitize_parameters(self, top_k=None, function_to_apply=None, sampling_rate=None, **kwargs):
+        if top_k is not None and (isinstance(top_k, bool) or not isinstance(top_k, numbers.Integral) or top_k < 1):
+            raise ValueError(f"top_k={top_k!r} is invalid; expected a positive integer (or None for every label).")
         preprocess, forward, postprocess = super()._sanitize_parameters(
             top_k=top_k, function_to_apply=function_to_apply, **kwargs
         )
@@ -131,6 +139,11 @@ class AxLSTMAudioClassificationPipeline(AudioClassificationPipeline):
         return preprocess, forward, postprocess
 
     def preprocess(self, inputs, sampling_rate=None):
+        if sampling_rate is not None and not isinstance(inputs, (np.ndarray, list)) and not _is_tensor(inputs):
+            raise ValueError(
+                f"sampling_rate={sampling_rate!r} applies to a bare numpy array or tensor of samples; a "
+                f"{type(inputs).__name__} carries its own rate (a file's header, a dict's 'sampling_rate')."
+            )
         target = self.feature_extractor.sampling_rate
         wave = decode_pipeline_input(inputs, target, input_sampling_rate=sampling_rate)
         return super().preprocess(np.ascontiguousarray(wave, dtype=np.float32))
