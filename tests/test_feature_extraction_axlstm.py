@@ -537,3 +537,31 @@ def test_an_invalid_preprocessor_config_gives_the_same_error(tmp_path):
     path.write_text(json.dumps({**values, "hop_length": 160.0}))  # integral float: taken as 160
     loaded = AxLSTMFeatureExtractor.from_pretrained(tmp_path)
     assert loaded.hop_length == 160 and type(loaded.hop_length) is int
+
+
+def test_the_sampling_rate_error_points_to_decoding_that_needs_no_torchcodec(fe):
+    with pytest.raises(ValueError) as info:
+        fe(_clip(4000), sampling_rate=44100)
+    message = str(info.value)
+    assert "hf_axlstm.audio.resample(audio, orig_sr, 16000)" in message
+    assert 'cast_column("audio", Audio(decode=False))' in message
+    assert "hf_axlstm.audio.decode_audio_value(value, 16000)" in message
+    assert "torchcodec, which needs FFmpeg" in message  # why Audio(sampling_rate=...) is not the advice
+    with pytest.raises(ValueError, match=r"resample\(audio, orig_sr, 8000\)"):
+        AxLSTMFeatureExtractor(sampling_rate=8000, f_max=4000.0)(_clip(4000), sampling_rate=16000)
+
+
+def test_a_bare_2d_array_is_a_batch_and_a_listed_one_is_one_multichannel_clip(fe):
+    # transformers' rule (Whisper, AST, Wav2Vec2): rows of a bare 2-D array are separate mono clips
+    left, right = _clip(8000, 1), _clip(8000, 2)
+    batch = fe(np.stack([left, right]), sampling_rate=SR, return_tensors="np")["input_values"]
+    assert batch.shape == (2, 51, 80)
+    np.testing.assert_array_equal(batch[1], fe(right, sampling_rate=SR, return_tensors="np")["input_values"][0])
+    # one stereo clip goes inside a list: its channels are averaged
+    stereo = fe([np.stack([left, right])], sampling_rate=SR, return_tensors="np")["input_values"]
+    mono = fe((left + right) / 2, sampling_rate=SR, return_tensors="np")["input_values"]
+    assert stereo.shape == (1, 51, 80)
+    np.testing.assert_allclose(stereo, mono, atol=1e-5)
+    # soundfile's (samples, channels) passed bare cannot be a batch of 2-sample clips: refused with the advice
+    with pytest.raises(ValueError, match=r"A 2-D array is read as \(batch, samples\); to pass one multi-channel"):
+        fe(np.stack([left, right], axis=1), sampling_rate=SR)
