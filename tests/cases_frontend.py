@@ -1,6 +1,10 @@
 # Copyright 2026 The hf-axlstm developers. Licensed under the Apache License, Version 2.0.
-"""Bad inputs to the front end: AxLSTMConfig, AxLSTMFeatureExtractor, `hf_axlstm.audio`, `hf_axlstm.hear` and
-`examples/evaluate_embeddings.py`."""
+"""Bad inputs to the front end: AxLSTMConfig / SSASTConfig, AxLSTMFeatureExtractor, `hf_axlstm.audio`,
+`hf_axlstm.data`, the audio-classification pipeline, `hf_axlstm.hear` and `examples/evaluate_embeddings.py`.
+
+Integer audio is not a bad input for the extractor: int8, uint8, int16 and int32 PCM are scaled to [-1, 1) (tested in
+tests/test_feature_extraction_axlstm.py); only other integer dtypes (uint16, int64, ...) are refused below. The HEAR
+API (`hf_axlstm.hear`) takes float tensors only, as the HEAR specification says."""
 
 from __future__ import annotations
 
@@ -26,7 +30,7 @@ def _noise(samples: int = 4000, seed: int = 0) -> np.ndarray:
 def _config(**kwargs):
     from hf_axlstm import AxLSTMConfig
 
-    return lambda ctx, tmp: AxLSTMConfig(hidden_size=32, num_hidden_layers=2, **kwargs)
+    return lambda ctx, tmp: AxLSTMConfig(**{"hidden_size": 32, "num_hidden_layers": 2, **kwargs})
 
 
 def _edited_json(ctx, tmp, source: str, file: str, **changes):
@@ -48,6 +52,42 @@ def _config_override(ctx, tmp):
     from hf_axlstm import AxLSTMConfig
 
     return AxLSTMConfig.from_pretrained(ctx.pretrain_dir, use_cls_token="no")
+
+
+def _ssast_config(**kwargs):
+    from hf_axlstm import SSASTConfig
+
+    return lambda ctx, tmp: SSASTConfig(
+        **{"hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 2, **kwargs}
+    )
+
+
+def _config_json(**changes):
+    def call(ctx, tmp):
+        from transformers import AutoConfig
+
+        return AutoConfig.from_pretrained(_edited_json(ctx, tmp, "classifier_dir", "config.json", **changes))
+
+    return call
+
+
+def _pipeline(inputs_fn, folder_fn=None, **call_kwargs):
+    def call(ctx, tmp):
+        from transformers import pipeline
+
+        folder = folder_fn(ctx, tmp) if folder_fn else ctx.classifier_dir
+        return pipeline("audio-classification", model=str(folder))(inputs_fn(tmp), **call_kwargs)
+
+    return call
+
+
+def _truncated_wav(tmp, name: str = "cut.wav"):
+    import soundfile as sf
+
+    path = tmp / name
+    sf.write(path, _noise(16000), SR, subtype="PCM_16")
+    path.write_bytes(path.read_bytes()[:60])  # the header and 8 samples of 16000
+    return path
 
 
 CONFIG = [
@@ -87,6 +127,69 @@ CONFIG = [
     ),
     Api("config-invalid-config-json", _config_from_invalid_json, ValueError, r"num_heads='4' is invalid"),
     Api("config-from-pretrained-override", _config_override, ValueError, r"use_cls_token='no' is invalid"),
+    Api(
+        "config-hidden-size-huge",
+        _config(hidden_size=2**16),
+        ValueError,
+        r"hidden_size=65536 is too large; expected at most 4096",
+    ),
+    Api(
+        "config-json-frames-per-window-huge",
+        _config_json(frames_per_window=1e8),
+        ValueError,
+        r"frames_per_window=100000000.0 is too large; expected at most 6000",
+    ),
+    Api("config-layers-huge", _config(num_hidden_layers=10**6), ValueError, r"num_hidden_layers=1000000 is too large"),
+    Api("config-chunk-size-huge", _config(chunk_size=2**20), ValueError, r"chunk_size=1048576 is too large"),
+    Api("config-conv-kernel-huge", _config(conv_kernel_size=10**5), ValueError, r"conv_kernel_size=100000 is too"),
+    Api("config-expansion-huge", _config(expansion_factor=1000), ValueError, r"expansion_factor=1000 is too large"),
+    Api("config-mel-bins-huge", _config(num_mel_bins=16 * 10**4), ValueError, r"num_mel_bins=160000 is too large"),
+    Api(
+        "config-patch-size-huge",
+        _config(patch_size=[4, 10**6]),
+        ValueError,
+        r"patch_size\[1\]=1000000 is too large; expected at most 1024",
+    ),
+    Api("config-num-labels-huge", _config(num_labels=10**9), ValueError, r"num_labels=1000000000 is too large"),
+    Api("config-num-labels-zero", _config(num_labels=0), ValueError, r"num_labels=0 is invalid; expected a positive"),
+    Api(
+        "config-id2label-gap",
+        _config(id2label={0: "a", 5: "b"}),
+        ValueError,
+        r"id2label has the keys \[0, 5\]; expected the class indices 0..1",
+    ),
+    Api(
+        "config-json-id2label-gap",
+        _config_json(id2label={"0": "tone", "5": "noise"}, label2id={"tone": 0, "noise": 5}),
+        ValueError,
+        r"id2label has the keys \[0, 5\]; expected the class indices 0..1",
+    ),
+    Api(
+        "config-id2label-name-key",
+        _config(id2label={"dog": "dog", "cat": "cat"}),
+        ValueError,
+        r"id2label has the key 'dog'; expected class indices",
+    ),
+    Api(
+        "config-id2label-duplicate-index",
+        _config(id2label={0: "a", "0": "b"}),
+        ValueError,
+        r"id2label has the keys \[0, 0\]; expected the class indices 0..1, each once",
+    ),
+    Api("ssast-config-hidden-size-huge", _ssast_config(hidden_size=2**16), ValueError, r"hidden_size=65536 is too"),
+    Api("ssast-config-mlp-ratio-huge", _ssast_config(mlp_ratio=1000), ValueError, r"mlp_ratio=1000 is too large"),
+    Api(
+        "ssast-config-heads-huge",
+        _ssast_config(num_attention_heads=2**12),
+        ValueError,
+        r"num_attention_heads=4096 is too large",
+    ),
+    Api(
+        "ssast-config-frames-per-window-huge",
+        _ssast_config(frames_per_window=10**8),
+        ValueError,
+        r"frames_per_window=100000000 is too large",
+    ),
 ]
 
 
@@ -115,6 +218,14 @@ def _with_nan():
     bad = _noise()
     bad[100] = NAN
     return [_noise(), bad]
+
+
+def _extractor_from_json(ctx, tmp, **changes):
+    from transformers import AutoFeatureExtractor
+
+    return AutoFeatureExtractor.from_pretrained(
+        _edited_json(ctx, tmp, "classifier_dir", "preprocessor_config.json", **changes)
+    )
 
 
 def _extractor_from_invalid_json(ctx, tmp):
@@ -188,9 +299,9 @@ EXTRACTOR = [
     ),
     Api(
         "extractor-max-length-without-effect",
-        _extract(_noise, sampling_rate=SR, max_length=10),
+        _extract(_noise, sampling_rate=SR, max_length=32000),
         ValueError,
-        r"`max_length`=10 has no effect with padding=True",
+        r"`max_length`=32000 has no effect with padding=True",
     ),
     Api(
         "extractor-return-tensors-tf",
@@ -232,6 +343,62 @@ EXTRACTOR = [
         _extractor_from_invalid_json,
         ValueError,
         r"got f_min=9000.0, f_max=8000.0",
+    ),
+    Api(
+        "extractor-int64-audio",
+        _extract(lambda: (_noise() * 1000).astype(np.int64), sampling_rate=SR),
+        TypeError,
+        r"`raw_speech` has unsupported dtype int64: pass float audio, or integer PCM as int16, int32, int8 or uint8",
+    ),
+    Api(
+        "extractor-crafted-n-fft-json",
+        lambda ctx, tmp: _extractor_from_json(ctx, tmp, n_fft=2**22, win_length=400),
+        ValueError,
+        r"`n_fft`=4194304 is too large: at most 32768",
+    ),
+    Api("extractor-feature-size-huge", _extractor(feature_size=10**7), ValueError, r"`feature_size`=10000000 is too"),
+    Api("extractor-hop-length-huge", _extractor(hop_length=10**6), ValueError, r"`hop_length`=1000000 is too large"),
+    Api(
+        "extractor-sampling-rate-huge",
+        _extractor(sampling_rate=10**9),
+        ValueError,
+        r"`sampling_rate`=1000000000 is too large: at most 768000",
+    ),
+    Api(
+        "extractor-max-length-huge",
+        _extract(_noise, sampling_rate=SR, padding="max_length", max_length=10**10),
+        ValueError,
+        r"`max_length`=10000000000 samples is too large: at most 57600000",
+    ),
+    Api(
+        "extractor-max-frames-huge",
+        _extract(_noise, sampling_rate=SR, padding="max_length", max_frames=10**9),
+        ValueError,
+        r"`max_frames`=1000000000 is too large: at most 360001 frames",
+    ),
+    Api(
+        "extractor-pad-to-multiple-huge",
+        _extract(_noise, sampling_rate=SR, pad_to_multiple_of=10**9),
+        ValueError,
+        r"`pad_to_multiple_of`=1000000000 is too large",
+    ),
+    Api(
+        "extractor-max-length-given-in-frames",
+        _extract(_noise, sampling_rate=SR, padding="max_length", max_length=200),
+        ValueError,
+        r"`max_length`=200 counts samples of raw audio, .* pass `max_frames=200` instead",
+    ),
+    Api(
+        "extractor-max-length-and-max-frames",
+        _extract(_noise, sampling_rate=SR, truncation=True, max_length=32000, max_frames=200),
+        ValueError,
+        r"Pass either `max_length` \(samples\) or `max_frames` \(frames\), not both",
+    ),
+    Api(
+        "extractor-max-frames-str",
+        _extract(_noise, sampling_rate=SR, truncation=True, max_frames="200"),
+        ValueError,
+        r"`max_frames` must be a positive integer \(a number of frames\), got '200'",
     ),
 ]
 
@@ -285,6 +452,129 @@ AUDIO = [
         _audio("to_float32", np.full(10, 1e300)),
         ValueError,
         r"audio has samples up to \|x\| = 1e\+300, beyond the float32 range",
+    ),
+    Api(
+        "audio-truncated-wav",
+        lambda ctx, tmp: _audio("load_audio", _truncated_wav(tmp))(ctx, tmp),
+        ValueError,
+        r"audio file '.*cut.wav' is truncated: its WAV header declares 16000 frames but the file holds only 8",
+    ),
+    Api(
+        "audio-truncated-wav-bytes",
+        lambda ctx, tmp: _audio("decode_audio_value", {"path": "a.wav", "bytes": _truncated_wav(tmp).read_bytes()})(
+            ctx, tmp
+        ),
+        ValueError,
+        r"cannot decode audio bytes of 'a.wav': .* is truncated",
+    ),
+    Api(
+        "data-truncated-wav-in-split",
+        lambda ctx, tmp: _check_files([str(_truncated_wav(tmp))]),
+        ValueError,
+        r"audio file '.*cut.wav' is truncated: .* \(split 'train'\)",
+    ),
+    Api(
+        "data-find-files-extension-str-empty",
+        lambda ctx, tmp: _audio("find_audio_files", tmp, extensions=("",))(ctx, tmp),
+        ValueError,
+        r"extensions=\(''(,)?\) is invalid",
+    ),
+]
+
+
+def _check_files(paths):
+    import datasets
+
+    from hf_axlstm.data import check_audio_files
+
+    return check_audio_files(datasets.Dataset.from_dict({"audio": paths}), "audio", "train")
+
+
+def _gap_labels(ctx, tmp):
+    folder = tmp / "gap"
+    shutil.copytree(ctx.classifier_dir, folder)
+    path = folder / "config.json"
+    config = json.loads(path.read_text())
+    config["id2label"] = {"0": "tone", "5": "noise"}
+    config.pop("label2id", None)
+    path.write_text(json.dumps(config))
+    return folder
+
+
+PIPELINE = [
+    Api(
+        "pipeline-missing-file",
+        _pipeline(lambda tmp: str(tmp / "missing.wav")),
+        ValueError,
+        r"audio file '.*missing.wav' does not exist",
+    ),
+    Api(
+        "pipeline-undecodable-bytes",
+        _pipeline(lambda tmp: b"RIFF not really a wav"),
+        ValueError,
+        r"cannot read audio file '<in-memory audio bytes>'",
+    ),
+    Api(
+        "pipeline-truncated-wav",
+        _pipeline(lambda tmp: str(_truncated_wav(tmp))),
+        ValueError,
+        r"audio file '.*cut.wav' is truncated",
+    ),
+    Api(
+        "pipeline-dict-without-rate",
+        _pipeline(lambda tmp: {"raw": _noise()}),
+        ValueError,
+        r"needs a 'sampling_rate' beside its 'raw' / 'array' samples",
+    ),
+    Api(
+        "pipeline-dict-without-samples",
+        _pipeline(lambda tmp: {"sampling_rate": SR}),
+        ValueError,
+        r"needs 'raw' or 'array' with 'sampling_rate' .* got the keys \['sampling_rate'\]",
+    ),
+    Api(
+        "pipeline-dict-rate-str",
+        _pipeline(lambda tmp: {"raw": _noise(), "sampling_rate": "44.1k"}),
+        ValueError,
+        r"sampling_rate='44.1k' is invalid; expected a positive whole number of Hz",
+    ),
+    Api(
+        "pipeline-array-rate-fractional",
+        _pipeline(lambda tmp: _noise(), sampling_rate=44100.5),
+        ValueError,
+        r"sampling_rate=44100.5 is invalid; expected a positive whole number of Hz",
+    ),
+    Api(
+        "pipeline-unsupported-input",
+        _pipeline(lambda tmp: 3.5),
+        ValueError,
+        r"cannot classify an input of type float",
+    ),
+    Api(
+        "pipeline-rate-huge",
+        _pipeline(lambda tmp: {"raw": _noise(), "sampling_rate": 10**9}),
+        ValueError,
+        r"sampling_rate=1000000000 is invalid; expected at most 768000 Hz",
+    ),
+    Api(
+        "pipeline-rate-tiny-would-explode",
+        _pipeline(lambda tmp: np.zeros(10**7, np.float32), sampling_rate=1),
+        ValueError,
+        r"resampling 10000000 samples from 1 Hz to 16000 Hz would give 160000000000 samples, more than 12 hours",
+    ),
+    Api(
+        "pipeline-rate-with-a-file",
+        _pipeline(lambda tmp: str(tmp / "a.wav"), sampling_rate=44100),
+        ValueError,
+        r"sampling_rate=44100 applies to a bare numpy array or tensor of samples; a str carries its own rate",
+    ),
+    Api("pipeline-top-k-zero", _pipeline(lambda tmp: _noise(), top_k=0), ValueError, r"top_k=0 is invalid"),
+    Api("pipeline-top-k-str", _pipeline(lambda tmp: _noise(), top_k="2"), ValueError, r"top_k='2' is invalid"),
+    Api(
+        "pipeline-id2label-gap",
+        _pipeline(lambda tmp: _noise(), folder_fn=_gap_labels),
+        ValueError,
+        r"id2label has the keys \[0, 5\]; expected the class indices 0..1",
     ),
 ]
 
@@ -384,6 +674,12 @@ HEAR = [
         _load(lambda ctx, tmp: ctx.model("base"), mode="chunks"),
         ValueError,
         r"mode='chunks' is invalid; expected one of \['windows', 'whole'\]",
+    ),
+    Api(
+        "hear-window-batch-size-before-download",
+        _load(lambda ctx, tmp: "some-user/not-downloaded", window_batch_size=0),
+        ValueError,
+        r"window_batch_size=0 is invalid; expected a positive integer",
     ),
     Api(
         "hear-audio-1d",
@@ -581,4 +877,4 @@ EVALUATE = [
     ),
 ]
 
-CASES: list = [*CONFIG, *EXTRACTOR, *AUDIO, *HEAR, *EVALUATE]
+CASES: list = [*CONFIG, *EXTRACTOR, *AUDIO, *PIPELINE, *HEAR, *EVALUATE]

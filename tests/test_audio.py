@@ -131,3 +131,155 @@ def test_int8_pcm_and_integral_float_rates():
 def test_a_folder_is_not_an_audio_file(tmp_path):
     with pytest.raises(AudioDecodeError, match=r"is a directory, not an audio file"):
         load_audio(tmp_path)
+
+
+def _write_clip(path, seconds=0.1, sr=16000):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sf.write(path, _tone(440.0, sr, seconds), sr, subtype="PCM_16")
+
+
+def test_find_audio_files_follows_linked_folders_once_and_survives_loops(tmp_path):
+    real = tmp_path / "elsewhere"
+    for i in range(8):
+        _write_clip(real / f"cls{i % 2}" / f"{i}.wav")
+    root = tmp_path / "train"
+    for i in range(2):
+        _write_clip(root / "own" / f"{i}.wav")
+    (root / "linked").symlink_to(real, target_is_directory=True)  # 8 of the 10 files live behind a link
+    (root / "linked_again").symlink_to(real, target_is_directory=True)  # the same folder twice: counted once
+    (root / "own" / "loop").symlink_to(root, target_is_directory=True)  # a loop back to the root
+    (root / "dangling.wav").symlink_to(tmp_path / "missing.wav")
+    (root / "file_link.wav").symlink_to(root / "own" / "0.wav")  # a linked file is a file
+    files = find_audio_files(root)
+    rel = [p.relative_to(root).as_posix() for p in files]
+    assert len(files) == 11, rel
+    assert sum(r.startswith("linked/") for r in rel) == 8 and not any(r.startswith("linked_again/") for r in rel)
+    assert "file_link.wav" in rel and "dangling.wav" not in rel
+    assert rel == sorted(rel)
+
+
+@pytest.mark.parametrize("subtype", ["PCM_16", "PCM_24", "FLOAT"])
+@pytest.mark.parametrize("extra", [9, 1000, -2])
+def test_a_truncated_wav_is_refused_by_name(tmp_path, subtype, extra):
+    path = tmp_path / "cut.wav"
+    sf.write(path, np.zeros((16000, 2), np.float32), 16000, subtype=subtype)
+    data = path.read_bytes()
+    block = {"PCM_16": 4, "PCM_24": 6, "FLOAT": 8}[subtype]
+    header = len(data) - 16000 * block
+    keep = header + extra if extra > 0 else len(data) + extra
+    path.write_bytes(data[:keep])
+    present = (keep - header) // block
+    message = rf"audio file '.*cut.wav' is truncated: its WAV header declares 16000 frames but the file holds only {present};"
+    with pytest.raises(AudioDecodeError, match=message):
+        load_audio(path)
+    with pytest.raises(AudioDecodeError, match=r"'<in-memory audio bytes>' is truncated"):
+        load_audio(io.BytesIO(path.read_bytes()))
+    with pytest.raises(AudioDecodeError, match=r"audio bytes of 'x.wav'.* is truncated"):
+        decode_audio_value({"path": "x.wav", "bytes": path.read_bytes()})
+
+
+def test_the_60_byte_wav_of_the_report_is_refused_not_read_as_8_samples(tmp_path):
+    path = tmp_path / "short.wav"
+    sf.write(path, np.zeros(16000, np.float32), 16000, subtype="PCM_16")
+    path.write_bytes(path.read_bytes()[:60])
+    assert sf.info(path).frames == 8  # what libsndfile alone reports
+    with pytest.raises(AudioDecodeError, match=r"declares 16000 frames but the file holds only 8;"):
+        load_audio(path)
+
+
+def test_complete_wavs_with_extra_chunks_and_unknown_lengths_still_load(tmp_path):
+    import struct
+
+    samples = (np.arange(1600) % 100).astype(np.int16)
+    fmt = struct.pack("<HHIIHH", 1, 1, 16000, 32000, 2, 16)
+    body = samples.tobytes()
+
+    def wav(data_size, extra=b""):
+        chunks = b"fmt " + struct.pack("<I", 16) + fmt + extra + b"data" + struct.pack("<I", data_size) + body
+        return b"RIFF" + struct.pack("<I", 4 + len(chunks)) + b"WAVE" + chunks
+
+    list_chunk = b"LIST" + struct.pack("<I", 5) + b"INFOx" + b"\x00"  # odd size: padded to even
+    for data in (wav(len(body)), wav(len(body), list_chunk), wav(0xFFFFFFFF)):  # 0xFFFFFFFF: length unknown
+        path = tmp_path / "ok.wav"
+        path.write_bytes(data)
+        np.testing.assert_allclose(load_audio(path), samples / 32768.0, atol=1e-6)
+
+
+# ------------------------------------------------------------------------------ hf_axlstm.data and torchcodec
+
+
+@pytest.fixture
+def fake_torchcodec(tmp_path, monkeypatch):
+    """A `torchcodec` that imports but whose decoders are `behaviour` ("broken": the libnvrtc error of pip's CUDA
+    build next to a CPU torch; "works": a decoder that decodes)."""
+    import sys
+
+    from hf_axlstm import data
+
+    def install(behaviour: str):
+        package = tmp_path / "fake" / "torchcodec"
+        (package / "decoders").mkdir(parents=True)
+        (package / "__init__.py").write_text("")
+        if behaviour == "broken":
+            body = 'raise OSError("libnvrtc.so.13: cannot open shared object file: No such file or directory")\n'
+        else:
+            body = (
+                "import io, types, soundfile, torch\n"
+                "class AudioDecoder:\n"
+                "    def __init__(self, source):\n"
+                "        self.data, self.rate = soundfile.read(io.BytesIO(source), dtype='float32')\n"
+                "    def get_all_samples(self):\n"
+                "        return types.SimpleNamespace(data=torch.from_numpy(self.data)[None], sample_rate=self.rate)\n"
+            )
+        (package / "decoders" / "__init__.py").write_text(body)
+        monkeypatch.syspath_prepend(str(tmp_path / "fake"))
+        monkeypatch.setattr(data, "_TORCHCODEC_WORKS", None)
+
+    yield install
+    for name in ("torchcodec.decoders", "torchcodec"):
+        sys.modules.pop(name, None)
+
+
+def test_a_torchcodec_that_imports_but_cannot_decode_is_not_used(fake_torchcodec, tmp_path, monkeypatch):
+    import datasets
+
+    from hf_axlstm import data
+
+    fake_torchcodec("broken")
+    assert data.torchcodec_works() is False
+    folder = tmp_path / "corpus"
+    for label in ("dog", "cat"):
+        for i in range(2):
+            _write_clip(folder / label / f"{i}.wav")
+
+    def no_audiofolder(*args, **kwargs):
+        raise AssertionError("datasets' audiofolder (torchcodec) was used")
+
+    monkeypatch.setattr(datasets, "load_dataset", no_audiofolder)
+    dataset = data.load_audio_dataset(folder)
+    rows = sorted((row["label"], row["audio"]) for row in dataset["train"])
+    assert [label for label, _ in rows] == ["cat", "cat", "dog", "dog"]
+    assert decode_audio_value(rows[0][1]).shape == (1600,)
+
+
+def test_a_working_torchcodec_is_detected(fake_torchcodec):
+    from hf_axlstm import data
+
+    fake_torchcodec("works")
+    assert data.torchcodec_works() is True
+
+
+def test_check_audio_files_names_a_truncated_wav(tmp_path):
+    import datasets
+
+    from hf_axlstm.data import DatasetInputError, check_audio_files
+
+    good, cut = tmp_path / "good.wav", tmp_path / "cut.wav"
+    _write_clip(good)
+    _write_clip(cut)
+    cut.write_bytes(cut.read_bytes()[:60])
+    table = datasets.Dataset.from_dict({"audio": [str(good), str(cut)]})
+    with pytest.raises(
+        DatasetInputError, match=r"audio file '.*cut.wav' is truncated: .* holds only 8; .*\(split 'train'\)"
+    ):
+        check_audio_files(table, "audio", "train")

@@ -140,3 +140,42 @@ def test_an_invalid_config_json_gives_the_same_error(tmp_path):
     with pytest.raises(ValueError, match=r"use_cls_token='no' is invalid"):
         AxLSTMConfig.from_pretrained(tmp_path, use_cls_token="no")
     assert AxLSTMConfig.from_pretrained(tmp_path, num_heads=2).num_heads == 2
+
+
+@pytest.mark.parametrize("family", ["axlstm", "ssast"])
+def test_every_size_field_has_a_bound_and_one_past_it_is_refused(family):
+    from hf_axlstm import SSASTConfig, configuration_axlstm, configuration_ssast
+
+    if family == "axlstm":
+        cls, fields, bounds = AxLSTMConfig, configuration_axlstm._INT_FIELDS, configuration_axlstm.AXLSTM_SIZE_BOUNDS
+    else:
+        cls, fields, bounds = SSASTConfig, configuration_ssast._INT_FIELDS, configuration_ssast.SSAST_SIZE_BOUNDS
+    assert set(fields) <= set(bounds), set(fields) - set(bounds)
+    for name in fields:
+        with pytest.raises(
+            ValueError, match=rf"^{name}={bounds[name] + 1} is too large; expected at most {bounds[name]}"
+        ):
+            cls(**{name: bounds[name] + 1})
+    with pytest.raises(ValueError, match=r"patch_size\[0\]=1025 is too large"):
+        cls(patch_size=[1025, 16])
+
+
+def test_id2label_keys_are_class_indices(tmp_path):
+    import json
+
+    from transformers import AutoConfig
+
+    config = AxLSTMConfig(hidden_size=32, num_hidden_layers=2, id2label={"1": "b", "0": "a"})
+    assert config.id2label == {0: "a", 1: "b"} and config.num_labels == 2
+    config.save_pretrained(tmp_path)
+    path = tmp_path / "config.json"
+    values = json.loads(path.read_text())
+    path.write_text(json.dumps({**values, "id2label": {"0": "a", "5": "b"}, "label2id": {"a": 0, "b": 5}}))
+    with pytest.raises(
+        ValueError, match=r"id2label has the keys \[0, 5\]; expected the class indices 0..1, each once"
+    ):
+        AutoConfig.from_pretrained(tmp_path)
+    # an override given to from_pretrained is checked before a label map is built from it
+    path.write_text(json.dumps(values))
+    with pytest.raises(ValueError, match=r"num_labels=1000000000 is too large; expected at most 100000"):
+        AxLSTMConfig.from_pretrained(tmp_path, num_labels=10**9)

@@ -168,7 +168,7 @@ def test_multichannel_averaging(fe):
 
 def test_padding_truncation_shapes(fe):
     clips = [_clip(16000, 0), _clip(4000, 1)]  # 101 and 26 frames
-    out = fe(clips, sampling_rate=SR, padding="max_length", max_length=128, return_tensors="pt")
+    out = fe(clips, sampling_rate=SR, padding="max_length", max_frames=128, return_tensors="pt")
     assert out["input_values"].shape == (2, 128, 80)
     assert out["attention_mask"].sum(1).tolist() == [101, 26]
 
@@ -176,13 +176,13 @@ def test_padding_truncation_shapes(fe):
     assert out["input_values"].shape == (2, 150, 80)
     assert out["attention_mask"].sum(1).tolist() == [101, 26]
 
-    out = fe(clips, sampling_rate=SR, padding="max_length", max_length=70, pad_to_multiple_of=32, truncation=True)
+    out = fe(clips, sampling_rate=SR, padding="max_length", max_frames=70, pad_to_multiple_of=32, truncation=True)
     assert [x.shape for x in out["input_values"]] == [(96, 80), (96, 80)]
     assert [int(m.sum()) for m in out["attention_mask"]] == [70, 26]
 
     # truncation keeps the whole clip's normalisation: the kept frames equal the untruncated prefix
     full = fe(clips[0], sampling_rate=SR, return_tensors="pt")["input_values"]
-    cut = fe(clips[0], sampling_rate=SR, truncation=True, max_length=40, padding="longest", return_tensors="pt")
+    cut = fe(clips[0], sampling_rate=SR, truncation=True, max_frames=40, padding="longest", return_tensors="pt")
     assert cut["input_values"].shape == (1, 40, 80)
     assert torch.equal(cut["input_values"], full[:, :40])
 
@@ -190,8 +190,65 @@ def test_padding_truncation_shapes(fe):
     out = fe(clips, sampling_rate=SR, padding=False)
     assert [x.shape for x in out["input_values"]] == [(101, 80), (26, 80)]
     assert [x.tolist() for x in out["attention_mask"]] == [[1] * 101, [1] * 26]
-    out = fe(clips, sampling_rate=SR, padding="do_not_pad", truncation=True, max_length=26, return_tensors="np")
+    out = fe(clips, sampling_rate=SR, padding="do_not_pad", truncation=True, max_frames=26, return_tensors="np")
     assert out["input_values"].shape == (2, 26, 80)
+
+
+def test_max_length_counts_samples_as_in_transformers_audio_extractors(fe):
+    # Wav2Vec2 / Whisper count max_length in samples of raw audio; so does this extractor: 32000 samples (2 s at
+    # 16 kHz) -> the 1 + 32000 // 160 = 201 frames a 2 s clip gives, never 32000 frames.
+    clips = [_clip(32000, 0), _clip(8000, 1)]
+    out = fe(clips, sampling_rate=SR, padding="max_length", max_length=32000, return_tensors="pt")
+    assert out["input_values"].shape == (2, 201, 80)
+    assert out["attention_mask"].sum(1).tolist() == [201, 51]
+    # the same limit in frames, and truncation by samples: a 2 s clip cut at 1 s keeps the frames of 1 s
+    by_frames = fe(clips, sampling_rate=SR, padding="max_length", max_frames=201, return_tensors="pt")
+    assert torch.equal(by_frames["input_values"], out["input_values"])
+    cut = fe(clips[0], sampling_rate=SR, truncation=True, max_length=16000, return_tensors="pt")
+    assert cut["input_values"].shape == (1, 101, 80) == (1, fe.num_frames(16000), 80)
+    # a frame count passed as max_length is caught: it is shorter than the shortest clip in samples
+    with pytest.raises(ValueError, match=r"`max_length`=200 counts samples .* pass `max_frames=200` instead"):
+        fe(clips, sampling_rate=SR, padding="max_length", max_length=200)
+    with pytest.raises(ValueError, match=r"either `max_length` \(samples\) or `max_frames` \(frames\), not both"):
+        fe(clips, sampling_rate=SR, padding="max_length", max_length=32000, max_frames=201)
+    with pytest.raises(ValueError, match=r"Clip 0 of `raw_speech` has 201 frames, more than max_length=16000 samples"):
+        fe(clips, sampling_rate=SR, padding="max_length", max_length=16000)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"padding": "max_length", "max_length": 10**10}, r"`max_length`=10000000000 samples is too large: at most "),
+        ({"padding": "max_length", "max_frames": 10**9}, r"`max_frames`=1000000000 is too large: at most 360001"),
+        ({"pad_to_multiple_of": 10**9}, r"`pad_to_multiple_of`=1000000000 is too large: at most 360001"),
+    ],
+)
+def test_output_lengths_are_bounded(fe, kwargs, message):
+    # 10**10 samples would pad every clip to 62.5 M frames (20 GB each): refused before anything is allocated.
+    with pytest.raises(ValueError, match=message):
+        fe(_clip(4000), sampling_rate=SR, **kwargs)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"n_fft": 2**22, "win_length": 400}, r"`n_fft`=4194304 is too large: at most 32768"),
+        ({"feature_size": 10**7}, r"`feature_size`=10000000 is too large: at most 512"),
+        ({"hop_length": 10**6}, r"`hop_length`=1000000 is too large: at most 32768"),
+        ({"sampling_rate": 10**8, "f_max": 8000.0}, r"`sampling_rate`=100000000 is too large: at most 768000"),
+    ],
+)
+def test_constructor_sizes_are_bounded(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        AxLSTMFeatureExtractor(**kwargs)
+
+
+def test_a_crafted_preprocessor_config_is_refused_on_load(tmp_path):
+    AxLSTMFeatureExtractor().save_pretrained(tmp_path)
+    path = tmp_path / "preprocessor_config.json"
+    path.write_text(json.dumps({**json.loads(path.read_text()), "n_fft": 2**22, "win_length": 2**22}))
+    with pytest.raises(ValueError, match=r"`n_fft`=4194304 is too large"):
+        AxLSTMFeatureExtractor.from_pretrained(tmp_path)
 
 
 def test_return_tensors(fe):
@@ -352,8 +409,8 @@ def test_invalid_options(fe):
         fe(clips, sampling_rate=SR, padding="max_length")
     with pytest.raises(ValueError, match="requires `max_length`"):
         fe(clips, sampling_rate=SR, truncation=True)
-    with pytest.raises(ValueError, match="Clip 1 of `raw_speech` has 51 frames, more than max_length=40"):
-        fe(clips, sampling_rate=SR, padding="max_length", max_length=40)
+    with pytest.raises(ValueError, match="Clip 1 of `raw_speech` has 51 frames, more than max_frames=40"):
+        fe(clips, sampling_rate=SR, padding="max_length", max_frames=40)
     with pytest.raises(ValueError, match="`padding`='longer'"):
         fe(clips, sampling_rate=SR, padding="longer")
     with pytest.raises(ValueError, match="return_tensors"):
@@ -413,7 +470,8 @@ def test_samples_whose_log_mel_is_not_finite_are_named(fe):
         ({"sampling_rate": 0}, ValueError, r"`sampling_rate` must be a positive number of Hz, got 0"),
         ({"sampling_rate": SR, "truncation": "yes", "max_length": 5}, TypeError, r"`truncation` must be .* 'yes'"),
         ({"sampling_rate": SR, "return_attention_mask": "no"}, TypeError, r"`return_attention_mask` must be .*'no'"),
-        ({"sampling_rate": SR, "max_length": 10}, ValueError, r"`max_length`=10 has no effect with padding=True"),
+        ({"sampling_rate": SR, "max_length": 32000}, ValueError, r"`max_length`=32000 has no effect with padding"),
+        ({"sampling_rate": SR, "max_frames": 10}, ValueError, r"`max_frames`=10 has no effect with padding=True"),
         ({"sampling_rate": SR, "max_length": 10.0, "truncation": True}, ValueError, r"`max_length` must be .* 10.0"),
         ({"sampling_rate": SR, "padding": 1}, ValueError, r"`padding`=1 is not supported"),
         ({"sampling_rate": SR, "return_tensors": ["pt"]}, ValueError, r"`return_tensors` must be .* \['pt'\]"),
@@ -479,3 +537,31 @@ def test_an_invalid_preprocessor_config_gives_the_same_error(tmp_path):
     path.write_text(json.dumps({**values, "hop_length": 160.0}))  # integral float: taken as 160
     loaded = AxLSTMFeatureExtractor.from_pretrained(tmp_path)
     assert loaded.hop_length == 160 and type(loaded.hop_length) is int
+
+
+def test_the_sampling_rate_error_points_to_decoding_that_needs_no_torchcodec(fe):
+    with pytest.raises(ValueError) as info:
+        fe(_clip(4000), sampling_rate=44100)
+    message = str(info.value)
+    assert "hf_axlstm.audio.resample(audio, orig_sr, 16000)" in message
+    assert 'cast_column("audio", Audio(decode=False))' in message
+    assert "hf_axlstm.audio.decode_audio_value(value, 16000)" in message
+    assert "torchcodec, which needs FFmpeg" in message  # why Audio(sampling_rate=...) is not the advice
+    with pytest.raises(ValueError, match=r"resample\(audio, orig_sr, 8000\)"):
+        AxLSTMFeatureExtractor(sampling_rate=8000, f_max=4000.0)(_clip(4000), sampling_rate=16000)
+
+
+def test_a_bare_2d_array_is_a_batch_and_a_listed_one_is_one_multichannel_clip(fe):
+    # transformers' rule (Whisper, AST, Wav2Vec2): rows of a bare 2-D array are separate mono clips
+    left, right = _clip(8000, 1), _clip(8000, 2)
+    batch = fe(np.stack([left, right]), sampling_rate=SR, return_tensors="np")["input_values"]
+    assert batch.shape == (2, 51, 80)
+    np.testing.assert_array_equal(batch[1], fe(right, sampling_rate=SR, return_tensors="np")["input_values"][0])
+    # one stereo clip goes inside a list: its channels are averaged
+    stereo = fe([np.stack([left, right])], sampling_rate=SR, return_tensors="np")["input_values"]
+    mono = fe((left + right) / 2, sampling_rate=SR, return_tensors="np")["input_values"]
+    assert stereo.shape == (1, 51, 80)
+    np.testing.assert_allclose(stereo, mono, atol=1e-5)
+    # soundfile's (samples, channels) passed bare cannot be a batch of 2-sample clips: refused with the advice
+    with pytest.raises(ValueError, match=r"A 2-D array is read as \(batch, samples\); to pass one multi-channel"):
+        fe(np.stack([left, right], axis=1), sampling_rate=SR)

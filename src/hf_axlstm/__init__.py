@@ -2,9 +2,11 @@
 """hf-axlstm: Audio xLSTM (AxLSTM) for the Hugging Face ecosystem, with the paper's SSAST baseline.
 
 Importing the package registers AxLSTM and SSAST with the transformers Auto classes (`AutoConfig`, `AutoModel`,
-`AutoModelForPreTraining`, `AutoModelForAudioClassification`, `AutoFeatureExtractor`), so
+`AutoModelForPreTraining`, `AutoModelForAudioClassification`, `AutoFeatureExtractor`, `AutoProcessor`), so
 `AutoModel.from_pretrained(folder)` works for every folder whose `config.json` says `"model_type": "axlstm"` or
-`"ssast"`.
+`"ssast"`, and `AutoProcessor` / `AutoFeatureExtractor` use the installed extractor with no remote-code prompt. It also
+makes `pipeline("audio-classification")` build `AxLSTMAudioClassificationPipeline` for these models (files, bytes and
+other sampling rates decoded with soundfile and resampled here: no ffmpeg or torchaudio; see `pipeline_axlstm`).
 """
 
 from transformers import (
@@ -13,6 +15,7 @@ from transformers import (
     AutoModel,
     AutoModelForAudioClassification,
     AutoModelForPreTraining,
+    AutoProcessor,
 )
 
 from .configuration_axlstm import AXLSTM_PRESETS, AxLSTMConfig
@@ -27,6 +30,7 @@ from .modeling_axlstm import (
     AxLSTMPreTrainedModel,
 )
 from .modeling_ssast import SSASTForAudioClassification, SSASTForPreTraining, SSASTModel, SSASTPreTrainedModel
+from .pipeline_axlstm import AxLSTMAudioClassificationPipeline, register_pipeline
 
 __version__ = "0.1.0"
 
@@ -40,9 +44,15 @@ AutoModel.register(SSASTConfig, SSASTModel, exist_ok=True)
 AutoModelForPreTraining.register(SSASTConfig, SSASTForPreTraining, exist_ok=True)
 AutoModelForAudioClassification.register(SSASTConfig, SSASTForAudioClassification, exist_ok=True)
 AutoFeatureExtractor.register(SSASTConfig, AxLSTMFeatureExtractor, exist_ok=True)
+# Without these, AutoProcessor finds no processor class, tries AutoImageProcessor, which reads the saved extractor's
+# auto_map as remote image-processor code and asks "Do you wish to run the custom code? [y/N]".
+AutoProcessor.register(AxLSTMConfig, AxLSTMFeatureExtractor, exist_ok=True)
+AutoProcessor.register(SSASTConfig, AxLSTMFeatureExtractor, exist_ok=True)
+register_pipeline()
 
 __all__ = [
     "AXLSTM_PRESETS",
+    "AxLSTMAudioClassificationPipeline",
     "AxLSTMConfig",
     "AxLSTMFeatureExtractor",
     "AxLSTMForAudioClassification",

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import sys
 from typing import Any
 
 import numpy as np
@@ -34,16 +35,82 @@ _INT_FIELDS = (
 )
 _BOOL_FIELDS = ("use_cls_token", "mask_token_positions", "alternate_directions")
 
+# Sanity bounds of the sizes, far above every configuration in use (the paper's largest: hidden_size 768, 12 blocks,
+# 200-frame windows), so that a crafted config.json (or a typo) fails with a clear error instead of trying to
+# allocate gigabytes to terabytes. Sizes shared by the AxLSTM and SSAST configs:
+SIZE_BOUNDS: dict[str, int] = {
+    "hidden_size": 4096,
+    "num_hidden_layers": 256,
+    "num_mel_bins": 512,
+    "frames_per_window": 6000,  # 60 s at a 10 ms hop
+    "patch_size": 1024,
+    "num_labels": 100000,
+}
+AXLSTM_SIZE_BOUNDS: dict[str, int] = {
+    **SIZE_BOUNDS,
+    "expansion_factor": 16,
+    "qkv_block_size": 1024,
+    "num_heads": 1024,
+    "conv_kernel_size": 64,
+    "chunk_size": 4096,
+}
 
-def _as_int(name: str, value: Any) -> int:
-    """A positive integer (an integral float such as 4.0, e.g. from hand-written JSON, is taken as 4)."""
+
+def _as_int(name: str, value: Any, maximum: int | None = None) -> int:
+    """A positive integer, at most `maximum` (an integral float such as 4.0, e.g. from hand-written JSON, is taken
+    as 4)."""
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
         raise ValueError(f"{name}={value!r} is invalid; expected a positive integer, got a {type(value).__name__}.")
     if not isinstance(value, numbers.Integral) and not (math.isfinite(value) and float(value).is_integer()):
         raise ValueError(f"{name}={value!r} is invalid; expected a positive integer, not a fractional number.")
     if value <= 0:
         raise ValueError(f"{name}={value!r} is invalid; expected a positive integer.")
+    if maximum is not None and value > maximum:
+        raise ValueError(
+            f"{name}={value!r} is too large; expected at most {maximum} (a sanity bound: larger sizes would allocate "
+            "gigabytes)."
+        )
     return int(value)
+
+
+def check_labels(self, max_labels: int) -> None:
+    """`id2label` must map the class indices 0..n-1, each once (keys may be ints or their strings, as JSON gives
+    them): the classifier's outputs are read through it, so a gap ({0, 5}) would fail at the first prediction."""
+    check_id2label(getattr(self, "id2label", None), max_labels)
+
+
+def check_label_arguments(kwargs: dict[str, Any], max_labels: int) -> None:
+    """`num_labels` / `id2label` keyword arguments, checked before `PreTrainedConfig` builds a label map from them
+    (`num_labels=10**9` would build a dict of a billion names first)."""
+    if "num_labels" in kwargs and kwargs["num_labels"] is not None:
+        value = kwargs["num_labels"]
+        if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral) or value < 1:
+            raise ValueError(f"num_labels={value!r} is invalid; expected a positive integer.")
+        if value > max_labels:
+            raise ValueError(f"num_labels={value!r} is too large; expected at most {max_labels} (a sanity bound).")
+    check_id2label(kwargs.get("id2label"), max_labels)
+
+
+def check_id2label(id2label: Any, max_labels: int) -> None:
+    if id2label is None:
+        return
+    if not isinstance(id2label, dict):
+        raise ValueError(f"id2label={id2label!r} is invalid; expected a dict from class index to label name.")
+    if len(id2label) > max_labels:
+        raise ValueError(f"id2label has {len(id2label)} labels; expected at most {max_labels} (a sanity bound).")
+    indices = []
+    for key in id2label:
+        index = key
+        if isinstance(key, str) and key.strip().lstrip("-").isdigit():
+            index = int(key)
+        if isinstance(index, (bool, np.bool_)) or not isinstance(index, numbers.Integral):
+            raise ValueError(f"id2label has the key {key!r}; expected class indices 0..{len(id2label) - 1}.")
+        indices.append(int(index))
+    if sorted(indices) != list(range(len(indices))):
+        raise ValueError(
+            f"id2label has the keys {sorted(indices)}; expected the class indices 0..{len(indices) - 1}, each once "
+            "(one per output of the classifier)."
+        )
 
 
 def _as_float(name: str, value: Any, what: str = "a finite number") -> float:
@@ -55,21 +122,24 @@ def _as_float(name: str, value: Any, what: str = "a finite number") -> float:
     return float(value)
 
 
-def validate_spectrogram_fields(self, int_fields, bool_fields, non_negative_fields) -> None:
+def validate_spectrogram_fields(self, int_fields, bool_fields, non_negative_fields, bounds=None) -> None:
     """The checks every masked-spectrogram config of this package shares (AxLSTM's and SSAST's): positive integer
-    sizes, the patch grid, bool flags, the masking and head options; values are stored as plain int / float / bool."""
+    sizes (each at most its entry in `bounds`), the patch grid, `id2label`, bool flags, the masking and head options;
+    values are stored as plain int / float / bool."""
+    bounds = SIZE_BOUNDS if bounds is None else bounds
     for name in int_fields:
-        setattr(self, name, _as_int(name, getattr(self, name)))
+        setattr(self, name, _as_int(name, getattr(self, name), bounds.get(name)))
     patch = self.patch_size
     if isinstance(patch, tuple):
         patch = list(patch)
     if not isinstance(patch, list) or len(patch) != 2:
         raise ValueError(f"patch_size={patch!r} is invalid; expected two positive integers (time, frequency).")
     try:
-        self.patch_size = [_as_int(f"patch_size[{i}]", p) for i, p in enumerate(patch)]
+        self.patch_size = [_as_int(f"patch_size[{i}]", p, bounds.get("patch_size")) for i, p in enumerate(patch)]
     except ValueError as err:
         raise ValueError(f"patch_size={patch!r} is invalid: {err}") from None
     patch = self.patch_size
+    check_labels(self, bounds.get("num_labels", SIZE_BOUNDS["num_labels"]))
     for name in bool_fields:
         value = getattr(self, name)
         if not isinstance(value, (bool, np.bool_)):
@@ -119,17 +189,47 @@ class SpectrogramPatchMixin:
 
     def __init__(self, **kwargs):
         self._check_fields()
+        check_label_arguments(kwargs, SIZE_BOUNDS["num_labels"])
         super().__init__(**kwargs)
         if self.id2label is not None and self.label2id is None:
             self.label2id = {label: idx for idx, label in self.id2label.items()}
+        self._hide_hub_pipelines()
+
+    def _hide_hub_pipelines(self) -> None:
+        """A folder shared with its pipeline (`pipeline.save_pretrained` / `push_to_hub`) has `custom_pipelines` in
+        its config.json, which makes transformers' `pipeline()` demand `trust_remote_code=True`. Where the installed
+        hf_axlstm is imported, its registered pipeline serves the task, so the entry is kept aside (and written back by
+        `to_dict`) instead of being seen by `pipeline()`."""
+        if sys.modules.get("hf_axlstm") is not None and "custom_pipelines" in self.__dict__:
+            self.__dict__["_hub_custom_pipelines"] = self.__dict__.pop("custom_pipelines")
+
+    def to_dict(self) -> dict[str, Any]:
+        output = super().to_dict()
+        hidden = output.pop("_hub_custom_pipelines", None)
+        if hidden is not None and "custom_pipelines" not in output:
+            output["custom_pipelines"] = hidden
+        if isinstance(output.get("custom_pipelines"), dict):  # pipeline() swaps the class names for classes in place
+            output["custom_pipelines"] = {
+                task: {
+                    key: [c if isinstance(c, str) else c.__name__ for c in value] if key == "pt" else value
+                    for key, value in info.items()
+                }
+                if isinstance(info, dict)
+                else info
+                for task, info in output["custom_pipelines"].items()
+            }
+        return output
 
     def _check_fields(self) -> None:
         raise NotImplementedError
 
     @classmethod
     def from_dict(cls, config_dict: dict[str, Any], **kwargs):
+        check_label_arguments(kwargs, SIZE_BOUNDS["num_labels"])
         output = super().from_dict(config_dict, **kwargs)
-        (output[0] if isinstance(output, tuple) else output)._check_fields()
+        config = output[0] if isinstance(output, tuple) else output
+        config._check_fields()
+        config._hide_hub_pipelines()
         return output
 
     @classmethod
@@ -229,6 +329,11 @@ class AxLSTMConfig(SpectrogramPatchMixin, PreTrainedConfig):
             Dropout before the classification layer.
         kwargs:
             Everything `transformers.PreTrainedConfig` accepts (`id2label`, `label2id`, `problem_type`, ...).
+            `id2label` must map the class indices 0..n-1, each once (int keys or their strings, as in JSON).
+
+    Every size has a sanity upper bound (`AXLSTM_SIZE_BOUNDS`: e.g. `hidden_size` <= 4096, `num_hidden_layers` <= 256,
+    `frames_per_window` <= 6000, at most 100000 labels), far above any configuration in use, so that a crafted
+    `config.json` fails with a `ValueError` naming the field instead of allocating gigabytes.
 
     Example:
 
@@ -328,6 +433,7 @@ class AxLSTMConfig(SpectrogramPatchMixin, PreTrainedConfig):
             _INT_FIELDS,
             _BOOL_FIELDS,
             ("norm_eps", "final_norm_eps", "mlstm_eps", "initializer_range", "input_gate_bias_std"),
+            AXLSTM_SIZE_BOUNDS,
         )
         if self.mlstm_backend not in _BACKENDS:
             raise ValueError(f"mlstm_backend={self.mlstm_backend!r} is invalid; expected one of {list(_BACKENDS)}.")
@@ -353,4 +459,11 @@ class AxLSTMConfig(SpectrogramPatchMixin, PreTrainedConfig):
         self.forget_gate_bias_range = [low, high]
 
 
-__all__ = ["AxLSTMConfig", "AXLSTM_PRESETS", "SpectrogramPatchMixin", "validate_spectrogram_fields"]
+__all__ = [
+    "AXLSTM_PRESETS",
+    "AXLSTM_SIZE_BOUNDS",
+    "AxLSTMConfig",
+    "SIZE_BOUNDS",
+    "SpectrogramPatchMixin",
+    "validate_spectrogram_fields",
+]

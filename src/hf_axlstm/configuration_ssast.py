@@ -7,7 +7,7 @@ from typing import Any
 
 from transformers import PreTrainedConfig
 
-from .configuration_axlstm import SpectrogramPatchMixin, _as_float, validate_spectrogram_fields
+from .configuration_axlstm import SIZE_BOUNDS, SpectrogramPatchMixin, _as_float, validate_spectrogram_fields
 
 # The paper's SSAST baselines: width 192 / 384 / 768 with 3 / 6 / 12 heads of 64, 12 blocks, MLP ratio 4
 # (encoder parameters 5.35M / 21.32M / 85.11M).
@@ -26,6 +26,9 @@ _INT_FIELDS = (
     "frames_per_window",
 )
 _BOOL_FIELDS = ("use_cls_token", "mask_token_positions", "qkv_bias")
+# Sanity bounds of the sizes (see `configuration_axlstm.SIZE_BOUNDS`): far above the paper's baselines, low enough
+# that a crafted config.json fails clearly instead of allocating gigabytes.
+SSAST_SIZE_BOUNDS: dict[str, int] = {**SIZE_BOUNDS, "num_attention_heads": 1024, "mlp_ratio": 16}
 
 
 class SSASTConfig(SpectrogramPatchMixin, PreTrainedConfig):
@@ -78,6 +81,11 @@ class SSASTConfig(SpectrogramPatchMixin, PreTrainedConfig):
             Dropout before the classification layer.
         kwargs:
             Everything `transformers.PreTrainedConfig` accepts (`id2label`, `label2id`, `problem_type`, ...).
+            `id2label` must map the class indices 0..n-1, each once (int keys or their strings, as in JSON).
+
+    Every size has a sanity upper bound (`SSAST_SIZE_BOUNDS`: e.g. `hidden_size` <= 4096, `num_hidden_layers` <= 256,
+    `frames_per_window` <= 6000, at most 100000 labels), far above any configuration in use, so that a crafted
+    `config.json` fails with a `ValueError` naming the field instead of allocating gigabytes.
     """
 
     model_type = "ssast"
@@ -145,7 +153,11 @@ class SSASTConfig(SpectrogramPatchMixin, PreTrainedConfig):
     def validate_ssast(self) -> None:
         """Raise `ValueError` naming the field and the value for any invalid value or combination."""
         validate_spectrogram_fields(
-            self, _INT_FIELDS, _BOOL_FIELDS, ("layer_norm_eps", "final_norm_eps", "initializer_range")
+            self,
+            _INT_FIELDS,
+            _BOOL_FIELDS,
+            ("layer_norm_eps", "final_norm_eps", "initializer_range"),
+            SSAST_SIZE_BOUNDS,
         )
         if self.hidden_size % self.num_attention_heads != 0:
             raise ValueError(
@@ -157,4 +169,4 @@ class SSASTConfig(SpectrogramPatchMixin, PreTrainedConfig):
         self.attention_dropout = float(self.attention_dropout)
 
 
-__all__ = ["SSASTConfig", "SSAST_PRESETS"]
+__all__ = ["SSASTConfig", "SSAST_PRESETS", "SSAST_SIZE_BOUNDS"]

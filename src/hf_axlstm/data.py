@@ -10,8 +10,8 @@ Sources understood by [`load_audio_dataset`]:
   with a column of audio file paths (relative paths are taken relative to the file's folder);
 - an audio folder in the `audiofolder` layout: optional split folders (`train/`, `validation/`, `test/`), class
   folders below them (the label is the parent folder's name), or a `metadata.csv` / `metadata.jsonl` with a
-  `file_name` column and any label columns. With torchcodec installed, `datasets`' own `audiofolder` builder reads
-  it; without, an equivalent reader here does.
+  `file_name` column and any label columns. Where torchcodec works (it imports and decodes: see
+  [`torchcodec_works`]), `datasets`' own `audiofolder` builder reads it; otherwise an equivalent reader here does.
 
 Every problem with the input raises [`DatasetInputError`] with a message naming the file, split or column.
 """
@@ -25,7 +25,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from .audio import AUDIO_EXTENSIONS, find_audio_files
+from .audio import AUDIO_EXTENSIONS, AudioDecodeError, check_not_truncated, find_audio_files
 
 SPLIT_ALIASES = {
     "train": ("train", "training"),
@@ -37,6 +37,39 @@ _TABLE_SUFFIXES = {".csv": "csv", ".tsv": "csv", ".json": "json", ".jsonl": "jso
 
 class DatasetInputError(ValueError):
     """The dataset, a split, a column, a label or an audio file is not usable; the message says which."""
+
+
+_TORCHCODEC_WORKS: bool | None = None
+
+
+def torchcodec_works() -> bool:
+    """Whether `datasets` can decode audio here: torchcodec imports *and* decodes a tiny WAV (it needs FFmpeg's
+    shared libraries and a build matching torch; a pip install next to a CPU-only torch often imports nothing
+    usable). Checked once per process. When False, audio folders are read by this module (soundfile) instead."""
+    global _TORCHCODEC_WORKS
+    if _TORCHCODEC_WORKS is None:
+        _TORCHCODEC_WORKS = _probe_torchcodec()
+    return _TORCHCODEC_WORKS
+
+
+def _probe_torchcodec() -> bool:
+    if importlib.util.find_spec("torchcodec") is None:
+        return False
+    import io
+    import struct
+
+    rate, samples = 16000, 160
+    data = b"\x00\x00" * samples
+    fmt = struct.pack("<HHIIHH", 1, 1, rate, 2 * rate, 2, 16)
+    wav = b"RIFF" + struct.pack("<I", 36 + len(data)) + b"WAVEfmt " + struct.pack("<I", 16) + fmt
+    wav += b"data" + struct.pack("<I", len(data)) + data
+    try:
+        from torchcodec.decoders import AudioDecoder
+
+        decoded = AudioDecoder(io.BytesIO(wav).getvalue()).get_all_samples()
+        return int(decoded.sample_rate) == rate and decoded.data.shape[-1] == samples
+    except Exception:  # ImportError, OSError (missing libnvrtc / FFmpeg), RuntimeError: not usable
+        return False
 
 
 # -------------------------------------------------------------------------------------------------------- loading
@@ -103,7 +136,8 @@ def _read_audio_folder(root: Path):
     if not files:
         raise DatasetInputError(f"audio folder {str(root)!r} holds no audio files ({', '.join(AUDIO_EXTENSIONS)}).")
     metadata = {}
-    for meta in sorted(root.rglob("metadata.csv")) + sorted(root.rglob("metadata.jsonl")):
+    tables = find_audio_files(root, extensions=(".csv", ".jsonl"))  # the same walk: linked folders followed once
+    for meta in [p for p in tables if p.name == "metadata.csv"] + [p for p in tables if p.name == "metadata.jsonl"]:
         rows = _load_tables({"train": meta}, "file_name")["train"]
         if "file_name" not in rows.column_names:
             raise DatasetInputError(f"{str(meta)!r} has no 'file_name' column.")
@@ -164,7 +198,7 @@ def load_audio_dataset(
             }
             if tables:
                 dataset = _load_tables(tables, audio_column)
-            elif importlib.util.find_spec("torchcodec") is not None:
+            elif torchcodec_works():
                 dataset = datasets.load_dataset("audiofolder", data_dir=str(path), **load_kwargs)
             else:
                 dataset = _read_audio_folder(path)
@@ -346,7 +380,8 @@ def audio_name(value) -> str:
 
 
 def check_audio_files(dataset, column: str, split: str) -> None:
-    """Fail on the first audio file that does not exist or whose header cannot be read (header only: cheap)."""
+    """Fail on the first audio file that does not exist, whose header cannot be read, or that is a truncated WAV (its
+    header declares more audio than the file holds). Headers only: cheap."""
     import soundfile as sf
 
     for value in dataset[column]:
@@ -363,6 +398,10 @@ def check_audio_files(dataset, column: str, split: str) -> None:
             sf.info(str(path))
         except Exception as err:
             raise DatasetInputError(f"cannot read audio file {str(path)!r} (split {split!r}): {err}") from err
+        try:
+            check_not_truncated(path)
+        except AudioDecodeError as err:
+            raise DatasetInputError(f"{err} (split {split!r})") from None
 
 
 def one_line(err: BaseException) -> str:
@@ -387,4 +426,5 @@ __all__ = [
     "check_columns",
     "load_audio_dataset",
     "resolve_splits",
+    "torchcodec_works",
 ]

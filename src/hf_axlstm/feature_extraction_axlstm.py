@@ -54,10 +54,24 @@ _TORCH_PCM = {
 }
 
 _RESAMPLE_HINT = (
-    "Resample the audio first, e.g. with `scipy.signal.resample_poly(audio, 16000, orig_sr)` "
-    "(use integer up/down factors divided by their gcd), or, for a `datasets` dataset, with "
-    '`dataset.cast_column("audio", Audio(sampling_rate=16000))`.'
+    "Resample the audio first: with hf-axlstm installed, `hf_axlstm.audio.resample(audio, orig_sr, {rate})` (or "
+    "`hf_axlstm.audio.load_audio(path, {rate})` for a file); otherwise `scipy.signal.resample_poly(audio, up, down)` "
+    "with up/down = {rate}/orig_sr reduced by their gcd. For a `datasets` dataset, keep the column undecoded with "
+    '`dataset.cast_column("audio", Audio(decode=False))` and decode each value with '
+    "`hf_axlstm.audio.decode_audio_value(value, {rate})` (soundfile; `Audio(sampling_rate={rate})` decodes through "
+    'torchcodec, which needs FFmpeg\'s libraries). `pipeline("audio-classification")` resamples by itself after '
+    "`import hf_axlstm`."
 )
+
+# Upper bounds of the sizes (a crafted preprocessor_config.json must not make the extractor allocate gigabytes):
+# generous for any real front end (the AxLSTM one uses 80 bins, n_fft 400, 16 kHz), small enough that the mel filter
+# bank (n_fft // 2 + 1) x feature_size in float64 stays below ~70 MB.
+MAX_FEATURE_SIZE = 512
+MAX_N_FFT = 32768
+MAX_HOP_LENGTH = 32768
+MAX_SAMPLING_RATE = 768000
+# Longest padded / truncated output `padding="max_length"` may ask for: one hour of audio.
+MAX_SECONDS = 3600
 
 
 def _hz_to_mel(freq: float, mel_scale: str) -> float:
@@ -83,14 +97,16 @@ def _round_up(value: int, multiple: int) -> int:
     return ((value + multiple - 1) // multiple) * multiple
 
 
-def _positive_int(name: str, value: Any) -> int:
-    """A positive integer; an integral float such as 400.0 (hand-written JSON) is taken as 400."""
+def _positive_int(name: str, value: Any, maximum: int | None = None, why: str = "") -> int:
+    """A positive integer (at most `maximum`); an integral float such as 400.0 (hand-written JSON) is taken as 400."""
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
         raise ValueError(f"`{name}` must be a positive integer, got {value!r} ({type(value).__name__}).")
     if not isinstance(value, numbers.Integral) and not (math.isfinite(value) and float(value).is_integer()):
         raise ValueError(f"`{name}` must be a positive integer, got the fractional number {value!r}.")
     if value <= 0:
         raise ValueError(f"`{name}` must be a positive integer, got {value!r}.")
+    if maximum is not None and value > maximum:
+        raise ValueError(f"`{name}`={value!r} is too large: at most {maximum} is accepted{why}.")
     return int(value)
 
 
@@ -139,18 +155,19 @@ class AxLSTMFeatureExtractor(SequenceFeatureExtractor):
 
     Args:
         feature_size (`int`, *optional*, defaults to 80):
-            Number of mel bins (the last dimension of `input_values`).
+            Number of mel bins (the last dimension of `input_values`), at most 512.
         sampling_rate (`int`, *optional*, defaults to 16000):
-            Sampling rate in Hz the model was trained at. Audio at another rate is refused (resample it first).
+            Sampling rate in Hz the model was trained at (at most 768000). Audio at another rate is refused (resample
+            it first).
         padding_value (`float`, *optional*, defaults to 0.0):
             Value given to padding frames (after normalisation; 0.0 is the normalised mean).
         n_fft (`int`, *optional*, defaults to 400):
-            FFT size in samples (25 ms at 16 kHz); `n_fft // 2 + 1` frequency bins.
+            FFT size in samples (25 ms at 16 kHz); `n_fft // 2 + 1` frequency bins. At most 32768.
         win_length (`int`, *optional*, defaults to 400):
             Length of the periodic Hann window in samples (`<= n_fft`; a shorter window is zero-padded on both
             sides to `n_fft`).
         hop_length (`int`, *optional*, defaults to 160):
-            Hop between frames in samples (10 ms at 16 kHz).
+            Hop between frames in samples (10 ms at 16 kHz), at most 32768.
         f_min (`float`, *optional*, defaults to 50.0):
             Lowest edge of the mel filter bank in Hz.
         f_max (`float`, *optional*, defaults to 8000.0):
@@ -219,8 +236,16 @@ class AxLSTMFeatureExtractor(SequenceFeatureExtractor):
     def _validate_config(self) -> None:
         """Check every constructor value (also on `from_pretrained`), raising `ValueError` naming it; integral values
         are stored as `int`."""
-        for name in ("feature_size", "sampling_rate", "n_fft", "win_length", "hop_length"):
-            setattr(self, name, _positive_int(name, getattr(self, name)))
+        for name, maximum in (
+            ("feature_size", MAX_FEATURE_SIZE),
+            ("sampling_rate", MAX_SAMPLING_RATE),
+            ("n_fft", MAX_N_FFT),
+            ("win_length", MAX_N_FFT),
+            ("hop_length", MAX_HOP_LENGTH),
+        ):
+            setattr(
+                self, name, _positive_int(name, getattr(self, name), maximum, " (a sanity bound of this extractor)")
+            )
         if self.win_length > self.n_fft:
             raise ValueError(f"`win_length` ({self.win_length}) must not exceed `n_fft` ({self.n_fft}).")
         if not isinstance(self.mel_scale, str) or self.mel_scale not in ("htk", "slaney"):
@@ -610,6 +635,7 @@ class AxLSTMFeatureExtractor(SequenceFeatureExtractor):
         return_attention_mask: bool | None = None,
         device: str | torch.device | None = None,
         padding_side: str | None = None,
+        max_frames: int | None = None,
         **kwargs,
     ) -> BatchFeature:
         """
@@ -619,23 +645,32 @@ class AxLSTMFeatureExtractor(SequenceFeatureExtractor):
             raw_speech (`np.ndarray`, `torch.Tensor`, `list[float]` or a list of clips):
                 One clip (1-D array/tensor or list of floats) or a batch: a list of clips of any lengths, a 2-D
                 array/tensor `(batch, samples)` of equal-length mono clips, or a 3-D array/tensor
-                `(batch, channels, samples)`. A 2-D clip inside a list is one multi-channel clip whose shorter axis
-                is the channel axis (`(samples, channels)` from soundfile, `(channels, samples)` from torch).
+                `(batch, channels, samples)`. The rule for a bare 2-D array is transformers' (Whisper, AST and
+                Wav2Vec2 extractors read it the same way): its rows are separate mono clips, never the channels of
+                one clip. One multi-channel clip goes inside a list, `[clip]`: a 2-D clip inside a list is one clip
+                whose shorter axis is the channel axis (`(samples, channels)` from soundfile, `(channels, samples)`
+                from torch). A bare `(samples, channels)` array (rows of a few samples) is refused with that advice.
                 Channels are averaged to mono. Float samples are used as is; integer PCM is rescaled to [-1, 1)
                 (int16 / 32768, int32 / 2**31, int8 / 128, uint8 (x - 128) / 128). Each clip needs at least
                 `n_fft // 2 + 1` samples and only finite values.
             sampling_rate (`int`, *optional*):
                 Sampling rate of `raw_speech`; must equal `self.sampling_rate` (16000). Strongly recommended.
             padding (`bool`, `str` or [`~utils.PaddingStrategy`], *optional*, defaults to `True`):
-                `True` / `"longest"`: pad to the longest clip (in frames); `"max_length"`: pad to `max_length`
-                frames; `False` / `"do_not_pad"`: no padding.
+                `True` / `"longest"`: pad to the longest clip (in frames); `"max_length"`: pad every clip to the
+                frames of `max_length` samples (or to `max_frames`); `False` / `"do_not_pad"`: no padding.
             max_length (`int`, *optional*):
-                Length in frames for `padding="max_length"` and `truncation=True`.
+                Length **in samples of raw audio**, as in transformers' Wav2Vec2 and Whisper extractors
+                (`max_length=32000` is 2 s at 16 kHz): the output gets the frames a clip of that many samples gives,
+                `1 + max_length // hop_length` (201 for 32000). Used by `padding="max_length"` and
+                `truncation=True`. At least `n_fft // 2 + 1` (the shortest clip) and at most one hour of audio;
+                a smaller value is refused with a pointer to `max_frames` (it is most likely a number of frames).
             truncation (`bool`, *optional*, defaults to `False`):
-                Cut clips longer than `max_length` frames (normalisation statistics are still those of the whole
-                clip).
+                Cut clips longer than `max_length` samples (or `max_frames` frames) to that many frames. The
+                features are computed from the whole clip and then cut, so the normalisation statistics are the
+                whole clip's.
             pad_to_multiple_of (`int`, *optional*):
-                When padding, round the padded length (in frames) up to a multiple of this.
+                When padding, round the padded length **in frames** up to a multiple of this (e.g. 4, the patch
+                length in time).
             return_tensors (`str` or [`~utils.TensorType`], *optional*):
                 `"pt"` (torch tensors), `"np"` (numpy arrays) or `None` (lists of numpy arrays, one per clip).
             return_attention_mask (`bool`, *optional*):
@@ -645,6 +680,9 @@ class AxLSTMFeatureExtractor(SequenceFeatureExtractor):
                 device of the input tensor(s), else the CPU.
             padding_side (`str`, *optional*):
                 `"right"` or `"left"`; defaults to `self.padding_side`.
+            max_frames (`int`, *optional*):
+                The same length limit as `max_length`, given directly in output frames (e.g. 200 for the model's
+                2 s window); pass one of `max_length` and `max_frames`, not both. At most one hour of frames.
 
         Any other keyword argument is refused with a `TypeError` (a misspelt `sampling_rate` must not be ignored).
 
@@ -658,7 +696,7 @@ class AxLSTMFeatureExtractor(SequenceFeatureExtractor):
         if kwargs:
             raise TypeError(
                 f"{self.__class__.__name__}.__call__ got unexpected keyword argument(s) {sorted(kwargs)}; it takes "
-                "sampling_rate, padding, max_length, truncation, pad_to_multiple_of, return_tensors, "
+                "sampling_rate, padding, max_length, max_frames, truncation, pad_to_multiple_of, return_tensors, "
                 "return_attention_mask, device and padding_side."
             )
 
@@ -677,7 +715,7 @@ class AxLSTMFeatureExtractor(SequenceFeatureExtractor):
         elif sampling_rate != self.sampling_rate:
             raise ValueError(
                 f"`sampling_rate`={sampling_rate!r} does not match the model: {self.__class__.__name__} expects audio "
-                f"sampled at {self.sampling_rate} Hz. {_RESAMPLE_HINT}"
+                f"sampled at {self.sampling_rate} Hz. {_RESAMPLE_HINT.format(rate=self.sampling_rate)}"
             )
 
         # ---- options
@@ -692,21 +730,62 @@ class AxLSTMFeatureExtractor(SequenceFeatureExtractor):
                 raise ValueError(
                     f"`padding`={padding!r} is not supported: use True/'longest', 'max_length' or False/'do_not_pad'."
                 ) from None
-        for name, value in (("max_length", max_length), ("pad_to_multiple_of", pad_to_multiple_of)):
-            if value is not None and (isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1):
-                raise ValueError(f"`{name}` must be a positive integer (a number of frames), got {value!r}.")
         for name, value in (("truncation", truncation), ("return_attention_mask", return_attention_mask)):
             if value is not None and not isinstance(value, (bool, np.bool_)):
                 raise TypeError(f"`{name}` must be True, False or None, got {value!r} ({type(value).__name__}).")
-        truncation = bool(truncation)
-        if strategy == PaddingStrategy.MAX_LENGTH and max_length is None:
-            raise ValueError('`padding="max_length"` requires `max_length` (in frames).')
-        if truncation and max_length is None:
-            raise ValueError("`truncation=True` requires `max_length` (in frames).")
-        if max_length is not None and strategy != PaddingStrategy.MAX_LENGTH and not truncation:
+        max_hour_frames = self.num_frames(MAX_SECONDS * self.sampling_rate)
+        for name, value, unit in (
+            ("max_length", max_length, "a number of samples"),
+            ("max_frames", max_frames, "a number of frames"),
+            ("pad_to_multiple_of", pad_to_multiple_of, "a number of frames"),
+        ):
+            if value is not None and (
+                isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral) or value < 1
+            ):
+                raise ValueError(f"`{name}` must be a positive integer ({unit}), got {value!r}.")
+        if max_length is not None and max_frames is not None:
             raise ValueError(
-                f"`max_length`={max_length!r} has no effect with padding={padding!r} and truncation=False: pass "
-                "padding='max_length' and/or truncation=True, or leave max_length out."
+                f"Pass either `max_length` (samples) or `max_frames` (frames), not both: got max_length={max_length!r} "
+                f"and max_frames={max_frames!r}."
+            )
+        if max_length is not None:
+            if max_length < self.min_num_samples:
+                raise ValueError(
+                    f"`max_length`={max_length!r} counts samples of raw audio, and is shorter than the shortest clip "
+                    f"this extractor accepts ({self.min_num_samples} samples at {self.sampling_rate} Hz). For a "
+                    f"length in frames, pass `max_frames={max_length}` instead."
+                )
+            if max_length > MAX_SECONDS * self.sampling_rate:
+                raise ValueError(
+                    f"`max_length`={max_length!r} samples is too large: at most {MAX_SECONDS * self.sampling_rate} "
+                    f"(one hour at {self.sampling_rate} Hz) is accepted."
+                )
+            limit = self.num_frames(int(max_length))
+            limit_name = f"max_length={max_length} samples ({limit} frames)"
+        elif max_frames is not None:
+            if max_frames > max_hour_frames:
+                raise ValueError(
+                    f"`max_frames`={max_frames!r} is too large: at most {max_hour_frames} frames (one hour) is accepted."
+                )
+            limit = int(max_frames)
+            limit_name = f"max_frames={max_frames}"
+        else:
+            limit, limit_name = None, None
+        if pad_to_multiple_of is not None and pad_to_multiple_of > max_hour_frames:
+            raise ValueError(
+                f"`pad_to_multiple_of`={pad_to_multiple_of!r} is too large: at most {max_hour_frames} frames (one "
+                "hour) is accepted."
+            )
+        truncation = bool(truncation)
+        if strategy == PaddingStrategy.MAX_LENGTH and limit is None:
+            raise ValueError('`padding="max_length"` requires `max_length` (in samples) or `max_frames`.')
+        if truncation and limit is None:
+            raise ValueError("`truncation=True` requires `max_length` (in samples) or `max_frames`.")
+        if limit is not None and strategy != PaddingStrategy.MAX_LENGTH and not truncation:
+            given = f"`max_length`={max_length!r}" if max_length is not None else f"`max_frames`={max_frames!r}"
+            raise ValueError(
+                f"{given} has no effect with padding={padding!r} and truncation=False: pass padding='max_length' "
+                "and/or truncation=True, or leave it out."
             )
         if return_tensors is not None:
             try:
@@ -744,7 +823,7 @@ class AxLSTMFeatureExtractor(SequenceFeatureExtractor):
         clips = self._split_clips(raw_speech, target)
         features = self._features(clips)
         if truncation:
-            features = [feat[:max_length] for feat in features]
+            features = [feat[:limit] for feat in features]
         lengths = [feat.shape[0] for feat in features]
 
         # ---- padding
@@ -761,13 +840,13 @@ class AxLSTMFeatureExtractor(SequenceFeatureExtractor):
                 masks = torch.stack(masks)
         else:
             if strategy == PaddingStrategy.MAX_LENGTH:
-                too_long = [i for i, length in enumerate(lengths) if length > max_length]
+                too_long = [i for i, length in enumerate(lengths) if length > limit]
                 if too_long:
                     raise ValueError(
                         f"Clip {too_long[0]} of `raw_speech` has {lengths[too_long[0]]} frames, more than "
-                        f"max_length={max_length}; pass truncation=True or a larger max_length."
+                        f"{limit_name}; pass truncation=True or a larger limit."
                     )
-                target_length = max_length
+                target_length = limit
             else:
                 target_length = max(lengths)
             if pad_to_multiple_of is not None:

@@ -379,6 +379,8 @@ def load_model(
         raise ValueError(f"layout={layout!r} is invalid; expected one of {list(LAYOUTS)}.")
     if mode not in MODES:
         raise ValueError(f"mode={mode!r} is invalid; expected one of {list(MODES)}.")
+    if isinstance(window_batch_size, bool) or not isinstance(window_batch_size, int) or window_batch_size < 1:
+        raise ValueError(f"window_batch_size={window_batch_size!r} is invalid; expected a positive integer.")
     device = resolve_device(device)
     feature_extractor = None
     if isinstance(model_path, nn.Module):

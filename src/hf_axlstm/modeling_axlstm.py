@@ -982,6 +982,10 @@ class AxLSTMModel(SpectrogramEncoderMixin, AxLSTMPreTrainedModel):
     """The bare AxLSTM encoder: log-mel (batch, frames, mels) -> tokens (batch, 1 + patches, hidden_size)."""
 
     _auto_class = "AutoModel"
+    # The heads of this package are expected in a pretraining or classifier folder: loading the encoder (or the
+    # other head, which inherits this from its encoder) from one leaves them out without a LOAD REPORT. Any other
+    # unexpected key, and every missing one, is still reported.
+    _keys_to_ignore_on_load_unexpected = [r"^head\.(dense|decoder)\.(weight|bias)$", r"^classifier\.(weight|bias)$"]
     _attention_message = _ATTENTION_MESSAGE
     _block_class = AxLSTMBlock
 

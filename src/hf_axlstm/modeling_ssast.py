@@ -141,6 +141,10 @@ class SSASTModel(SpectrogramEncoderMixin, SSASTPreTrainedModel):
     `token_mask`, `hidden_states`)."""
 
     _auto_class = "AutoModel"
+    # The heads of this package are expected in a pretraining or classifier folder: loading the encoder (or the
+    # other head, which inherits this from its encoder) from one leaves them out without a LOAD REPORT. Any other
+    # unexpected key, and every missing one, is still reported.
+    _keys_to_ignore_on_load_unexpected = [r"^head\.(dense|decoder)\.(weight|bias)$", r"^classifier\.(weight|bias)$"]
     _attention_message = _ATTENTION_MESSAGE
     _block_class = SSASTBlock
 
