@@ -177,8 +177,8 @@ def test_cli_writes_into_an_empty_existing_folder_and_nothing_on_failure(officia
 
 # -------------------------------------------------------------------------- faults: a kill during --overwrite
 
-# Runs the converter with os.rename patched to kill the process (os._exit, no cleanup) at the Nth rename, before or
-# after it. In an overwrite the renames are: 1 stage -> ready, 2 old folder -> backup, 3 ready -> target.
+# Runs the converter with os.rename patched to kill the process (os._exit, no cleanup) at the Nth rename of a staging
+# folder, before or after it. In an overwrite the renames are: 1 stage -> ready, 2 old folder -> backup, 3 ready -> target.
 _KILLER = """
 import os, sys
 from hf_axlstm import convert_official
@@ -186,6 +186,8 @@ point, when = int(sys.argv[1]), sys.argv[2]
 real, count = os.rename, 0
 def rename(src, dst):
     global count
+    if not any(os.path.basename(str(p)).startswith(".tmp-") for p in (src, dst)):  # the swap's renames only
+        return real(src, dst)
     count += 1
     if count == point and when == "before":
         os._exit(99)

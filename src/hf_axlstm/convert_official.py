@@ -29,6 +29,7 @@ from pathlib import Path
 
 import torch
 
+from . import folder_swap
 from .configuration_axlstm import AxLSTMConfig
 from .configuration_ssast import SSASTConfig
 from .modeling_axlstm import AxLSTMForPreTraining, sincos_position_embedding
@@ -392,7 +393,6 @@ def _write_folder(model: AxLSTMForPreTraining, out: Path, overwrite: bool) -> No
     files the converter does not write are kept). A failure or a kill never leaves a half-written or mixed folder."""
     import shutil
 
-    from . import folder_swap
     from .feature_extraction_axlstm import AxLSTMFeatureExtractor
 
     for line in folder_swap.clean_stale(out):
@@ -433,6 +433,11 @@ def main(argv: list[str] | None = None) -> int:
 
     checkpoint = Path(args.checkpoint)
     out = Path(args.output_dir)
+    try:
+        for line in folder_swap.clean_stale(out):  # first: it may restore a folder a killed run left mid-swap
+            print(line)
+    except OSError as err:
+        return error(f"cannot tidy the staging folders beside output_dir {args.output_dir!r}: {err}")
     if out.exists() and not out.is_dir():
         return error(f"output_dir {args.output_dir!r} is a file; expected a folder (new or empty)")
     if out.is_dir() and any(out.iterdir()) and not args.overwrite:

@@ -539,7 +539,7 @@ def check_export(
     onnx_path = Path(onnx_path)
     problems = graph_problems(onnx.load(str(onnx_path), load_external_data=False))
     if problems:
-        raise ExportValidationError("the ONNX graph failed the graph check: " + "; ".join(problems))
+        raise ExportValidationError("the ONNX graph failed the graph check: " + "; ".join(problems) + ".")
     seen: dict = {}
     errors = validate(model, task, onnx_path, cases, gate_range=seen)
     report = {"max_relative_error": errors, "gate_range": {k: [round(v, 3) for v in r] for k, r in seen.items()}}
@@ -631,15 +631,15 @@ def export(
             f"{onnx.defs.onnx_opset_version()}."
         )
     out = Path(output_dir)
+    say = print if verbose else (lambda *a, **k: None)
+    for line in folder_swap.clean_stale(out):  # first: it may restore a folder a killed run left mid-swap
+        say(line)
     if out.is_dir() and any(out.iterdir()) and not overwrite:
         names = ", ".join(sorted(p.name for p in out.iterdir())[:5])
         raise ValueError(
             f"output_dir {str(out)!r} already holds files ({names}); pass --overwrite to replace the exported "
             "files (other files are kept), or choose a new folder."
         )
-    say = print if verbose else (lambda *a, **k: None)
-    for line in folder_swap.clean_stale(out):
-        say(line)
     model, feature_extractor, task = load_for_export(model_dir, task)
     report = {"task": task, "model_type": model.config.model_type}
     stage = folder_swap.make_stage(out)
