@@ -153,7 +153,11 @@ def load_for_export(model_dir: str | Path, task: str | None = None):
             f"model_dir {str(model_dir)!r} has no config.json; expected a folder written by save_pretrained "
             "(e.g. by examples/pretrain.py, examples/finetune.py or python -m hf_axlstm.convert_official)."
         )
-    config = AutoConfig.from_pretrained(model_dir)
+    try:
+        config = AutoConfig.from_pretrained(model_dir)
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        first = (str(err).strip().splitlines() or [type(err).__name__])[0]
+        raise ValueError(f"model_dir {str(model_dir)!r} has a config.json that cannot be read ({first}).") from None
     if config.model_type not in ("axlstm", "ssast"):
         raise ValueError(
             f"model_dir {str(model_dir)!r} holds a {config.model_type!r} model; expected an 'axlstm' or 'ssast' one."
@@ -168,7 +172,11 @@ def load_for_export(model_dir: str | Path, task: str | None = None):
             f"{config.architectures}; fine-tune one with examples/finetune.py or export --task feature-extraction."
         )
     auto = AutoModelForAudioClassification if task == "audio-classification" else AutoModel
-    model = auto.from_pretrained(model_dir, dtype=torch.float32).eval()
+    try:
+        model = auto.from_pretrained(model_dir, dtype=torch.float32).eval()
+    except (OSError, ValueError, RuntimeError) as err:  # no weights, torn weights, shapes that do not fit
+        first = (str(err).strip().splitlines() or [type(err).__name__])[0]
+        raise ValueError(f"model_dir {str(model_dir)!r}: the model cannot be loaded ({first}).") from None
     if (model_dir / "preprocessor_config.json").is_file():
         feature_extractor = AutoFeatureExtractor.from_pretrained(model_dir)
     else:
