@@ -309,6 +309,12 @@ CASES = [
         _cli(lambda tmp: OFFICIAL_PTH, lambda tmp: _file(tmp, "plain.txt", b"x") / "out"),
         "plain.txt",
     ),
+    Cli(
+        "convert-cli-push-to-a-bad-repo-id",
+        "convert_official",
+        lambda ctx, tmp: [str(OFFICIAL_PTH), str(tmp / "out"), "--push_to_hub", "bad id//x"],
+        "was written, but the upload to 'bad id//x' failed",
+    ),
     # export_onnx: the API (every case fails before an export starts)
     Api(
         "export-api-long-seconds-zero", _export(long_seconds=0), ValueError, r"long_seconds=0 is invalid.*0.1 and 600"

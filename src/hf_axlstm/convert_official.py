@@ -459,8 +459,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.push_to_hub:
         from .feature_extraction_axlstm import AxLSTMFeatureExtractor
 
-        model.push_to_hub(args.push_to_hub)
-        AxLSTMFeatureExtractor().push_to_hub(args.push_to_hub)
+        try:
+            model.push_to_hub(args.push_to_hub)
+            AxLSTMFeatureExtractor().push_to_hub(args.push_to_hub)
+        except Exception as err:  # noqa: BLE001 - offline, no token, a bad repo id: one clear line
+            first = (str(err).strip().splitlines() or [type(err).__name__])[0]
+            return error(f"{out} was written, but the upload to {args.push_to_hub!r} failed ({first})")
         print(f"uploaded to https://huggingface.co/{args.push_to_hub}")
     return 0
 

@@ -290,7 +290,8 @@ def quantize_int8(source: str | Path, target: str | Path) -> list[str]:
     import onnxruntime as ort
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    with tempfile.TemporaryDirectory() as tmp:
+    # (The folded copy sits beside `target`: in the exporter's staging folder, which a killed run's successor removes.)
+    with tempfile.TemporaryDirectory(prefix=".tmp-quantize-", dir=Path(target).parent) as tmp:
         # The graph computes its folded weights (transposes, the mixer's derived q/k and gate weights) from the
         # parameters; ONNX Runtime's basic optimisation level (standard ONNX ops only) folds them into constants
         # first, so that the quantiser sees the weight matrices.
