@@ -315,3 +315,16 @@ def test_cli_reports_an_unwritable_output_folder_in_one_line(official_dir, tmp_p
     assert main([str(official_dir / "official_checkpoint.pth"), str(parent / "out")]) == 2
     err = capsys.readouterr().err
     assert err.count("error:") == 1 and "Traceback" not in err
+
+
+def test_overwrite_through_a_symlinked_output_folder_keeps_the_link(official_dir, tmp_path):
+    from hf_axlstm.convert_official import main
+
+    real = tmp_path / "real"
+    real.mkdir()
+    (real / "notes.txt").write_text("mine")
+    link = tmp_path / "link"
+    link.symlink_to(real)
+    assert main([str(official_dir / "official_checkpoint.pth"), str(link), "--overwrite"]) == 0
+    assert link.is_symlink() and (link / "model.safetensors").is_file() and (link / "notes.txt").read_text() == "mine"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["link", "real"]

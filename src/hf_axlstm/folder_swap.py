@@ -13,14 +13,16 @@ A tool writes its whole set of files into a staging folder beside the target, `.
 
 So the target is at every instant either the old complete set or the new complete set, never a mix; only between
 the two renames of a swap (microseconds) is it absent, and a reader then finds no folder rather than a mixed one.
-A run killed anywhere leaves its staging folders behind; the next run of either tool on the same target removes
-those of dead processes (the pid in the name, checked on this host; a live run's folders are never touched). If the
+The renames of a swap and of a clean-up run under an flock on the parent folder, so two runs on one target never
+interleave them. A run killed anywhere leaves its staging folders behind; the next run of either tool on the same
+target removes those of dead processes (the pid in the name, checked on this host; a live run's folders are never touched). If the
 kill fell between the two renames, so that the target is missing, that run first restores it: the `-ready` folder
 (the new complete set) becomes the target, or failing that the `-old` one (the old complete set).
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import re
@@ -32,6 +34,29 @@ from pathlib import Path
 
 _READY = "-ready"
 _OLD = "-old"
+
+
+def _resolve(target: str | os.PathLike) -> Path:
+    """`target`, or where it points when it is a symlink (the link stays and sees the new folder)."""
+    target = Path(target)
+    return Path(os.path.realpath(target)) if target.is_symlink() else target
+
+
+@contextlib.contextmanager
+def _parent_lock(parent: Path):
+    """An exclusive flock on the parent folder itself, held while a swap or a clean-up renames in it: two runs on
+    one target never interleave their renames. (The kernel drops it when its holder dies; no lock file.)"""
+    try:
+        import fcntl
+    except ImportError:  # not POSIX
+        yield
+        return
+    fd = os.open(parent, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
 
 
 def _host_tag() -> str:
@@ -64,10 +89,15 @@ def _remove(path: Path) -> None:
 def clean_stale(target: str | os.PathLike) -> list[str]:
     """Remove the staging folders that dead runs left beside `target` (this host's only), restoring `target` first
     when a run died between the renames of a swap. Returns what was done, one line each."""
-    target = Path(target)
+    target = _resolve(target)
     parent = target.parent
     if not parent.is_dir():
         return []
+    with _parent_lock(parent):
+        return _clean_stale(target, parent)
+
+
+def _clean_stale(target: Path, parent: Path) -> list[str]:
     pattern, host = _pattern(target.name), _host_tag()
     stale: list[tuple[str, Path]] = []  # (kind: "", "-ready" or "-old", folder)
     for entry in parent.iterdir():
@@ -91,7 +121,7 @@ def clean_stale(target: str | os.PathLike) -> list[str]:
 
 def make_stage(target: str | os.PathLike) -> Path:
     """A new, empty staging folder beside `target` (created with the usual permissions, not mkdtemp's 0700)."""
-    target = Path(target)
+    target = _resolve(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     while True:
         stage = target.parent / f".tmp-{target.name}-{_host_tag()}-{os.getpid()}-{secrets.token_hex(4)}"
@@ -122,33 +152,37 @@ def publish(stage: Path, target: str | os.PathLike, owned: Callable[[str], bool]
     """Make the complete folder `stage` the `target` (see the module docstring). `owned(name)`: whether a top-level
     entry of an existing target is one the tool writes (replaced or removed); every other entry is kept. On failure
     the target is left as it was and the stage is removed."""
-    target = Path(target)
+    target = _resolve(target)
     try:
-        if not target.exists() and not target.is_symlink():
-            os.rename(stage, target)
-            return
-        if target.is_symlink() or not target.is_dir():
-            raise ValueError(
-                f"output_dir {str(target)!r} is not a folder; expected a folder (new, empty or to replace)."
-            )
-        os.chmod(stage, target.stat().st_mode & 0o7777)
-        for entry in target.iterdir():
-            if not owned(entry.name) and not (stage / entry.name).exists():
-                _link_tree(entry, stage / entry.name)
-        ready = stage.with_name(stage.name + _READY)
-        os.rename(stage, ready)
-        stage = ready
-        old = stage.with_name(stage.name[: -len(_READY)] + _OLD)
-        os.rename(target, old)
-        try:
-            os.rename(ready, target)
-        except BaseException:
-            os.rename(old, target)
-            raise
-        shutil.rmtree(old, ignore_errors=True)
+        with _parent_lock(target.parent):
+            _publish(stage, target, owned)
     finally:
-        if stage.exists():
-            shutil.rmtree(stage, ignore_errors=True)
+        for leftover in (stage, stage.with_name(stage.name + _READY)):  # (none after a success: both were renamed)
+            if leftover.exists():
+                shutil.rmtree(leftover, ignore_errors=True)
+
+
+def _publish(stage: Path, target: Path, owned: Callable[[str], bool]) -> None:
+    """The renames of `publish`, under the parent's lock."""
+    if not target.exists() and not target.is_symlink():
+        os.rename(stage, target)
+        return
+    if not target.is_dir():
+        raise ValueError(f"output_dir {str(target)!r} is not a folder; expected a folder (new, empty or to replace).")
+    os.chmod(stage, target.stat().st_mode & 0o7777)
+    for entry in target.iterdir():
+        if not owned(entry.name) and not (stage / entry.name).exists():
+            _link_tree(entry, stage / entry.name)
+    ready = stage.with_name(stage.name + _READY)
+    os.rename(stage, ready)
+    old = stage.with_name(stage.name + _OLD)
+    os.rename(target, old)
+    try:
+        os.rename(ready, target)
+    except BaseException:
+        os.rename(old, target)
+        raise
+    shutil.rmtree(old, ignore_errors=True)
 
 
 __all__ = ["clean_stale", "make_stage", "publish"]
