@@ -2,9 +2,10 @@
 """Export an AxLSTM (or SSAST) folder to ONNX, validated against PyTorch, optionally with a dynamic int8 copy.
 
     python -m hf_axlstm.export_onnx MODEL_DIR OUTPUT_DIR [--task feature-extraction | audio-classification]
-        [--opset N] [--quantize int8] [--overwrite]
+        [--opset N] [--quantize int8] [--long_seconds S] [--overwrite]
 
-`OUTPUT_DIR` receives `model.onnx` (float32), `config.json` and `preprocessor_config.json`, and with `--quantize int8`
+`OUTPUT_DIR` receives `model.onnx` (float32), `config.json`, `preprocessor_config.json` and `onnx_export.json` (the
+validation report and versions), and with `--quantize int8`
 also `model_int8.onnx` (ONNX Runtime's dynamic int8 quantisation of the projections, see `quantize_int8`). The graph takes
 `input_values` (batch, frames, num_mel_bins) float32 and `attention_mask` (batch, frames) int64, both dynamic in batch
 and frames, and returns `last_hidden_state` (batch, 1 + patches, hidden) and `pooler_output` (batch, hidden) for
