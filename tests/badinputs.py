@@ -40,7 +40,7 @@ class Api:
 @dataclass(frozen=True)
 class Cli:
     id: str
-    script: str  # "pretrain", "finetune", "prepare_features", "evaluate_embeddings", "convert_official"
+    script: str  # "pretrain", "finetune", "prepare_features", "evaluate_embeddings", "convert_official", "export_onnx"
     argv: Callable[[Any, Path], list[str]]
     match: str
     code: int = 2
@@ -87,6 +87,10 @@ def cli_entry(script: str) -> Callable[[list[str]], int]:
         from hf_axlstm import convert_official
 
         return convert_official.main
+    if script == "export_onnx":
+        from hf_axlstm import export_onnx
+
+        return export_onnx.main
     module = load_example(script)
     return module.cli if hasattr(module, "cli") else module.main
 

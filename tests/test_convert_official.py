@@ -173,3 +173,158 @@ def test_cli_writes_into_an_empty_existing_folder_and_nothing_on_failure(officia
     torch.save({"model": {"weight": torch.zeros(2)}}, bad)
     assert main([str(bad), str(tmp_path / "never")]) == 2
     assert not (tmp_path / "never").exists()
+
+
+# -------------------------------------------------------------------------- faults: a kill during --overwrite
+
+# Runs the converter with os.rename patched to kill the process (os._exit, no cleanup) at the Nth rename of a staging
+# folder, before or after it. In an overwrite the renames are: 1 stage -> ready, 2 old folder -> backup, 3 ready -> target.
+_KILLER = """
+import os, sys
+from hf_axlstm import convert_official
+point, when = int(sys.argv[1]), sys.argv[2]
+real, count = os.rename, 0
+def rename(src, dst):
+    global count
+    if not any(os.path.basename(str(p)).startswith(".tmp-") for p in (src, dst)):  # the swap's renames only
+        return real(src, dst)
+    count += 1
+    if count == point and when == "before":
+        os._exit(99)
+    real(src, dst)
+    if count == point and when == "after":
+        os._exit(99)
+os.rename = rename
+sys.exit(convert_official.main(sys.argv[3:]))
+"""
+# name: (rename number, before / after it, what the target holds right after the kill)
+_KILL_POINTS = {
+    "staged": (1, "before", "old"),
+    "marked-ready": (2, "before", "old"),
+    "between-the-swap-renames": (3, "before", None),
+    "swapped": (3, "after", "new"),
+}
+
+
+def _digest(folder) -> dict[str, str]:
+    import hashlib
+
+    return {
+        p.name: hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.iterdir())
+        if p.is_file() and p.name != "notes.txt"
+    }
+
+
+@pytest.fixture(scope="module")
+def old_and_new(official_dir, converted_dir, tmp_path_factory):
+    """An 'old' converted folder (other weights) and the digests of the old and the new complete sets."""
+    from hf_axlstm.convert_official import main
+
+    root = tmp_path_factory.mktemp("old")
+    state = extract_state_dict(load_official_checkpoint(official_dir / "official_checkpoint.pth"))
+    state["patch_embed.proj.weight"] = state["patch_embed.proj.weight"] * 2
+    torch.save({"model": state}, root / "old.pth")
+    assert main([str(root / "old.pth"), str(root / "old")]) == 0
+    return root / "old", _digest(root / "old"), _digest(converted_dir)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("point", list(_KILL_POINTS))
+def test_a_kill_during_overwrite_never_leaves_a_mixed_folder(point, official_dir, old_and_new, tmp_path):
+    import shutil
+
+    from hf_axlstm import folder_swap
+
+    old_dir, old_set, new_set = old_and_new
+    assert old_set != new_set
+    out = tmp_path / "out"
+    shutil.copytree(old_dir, out)
+    (out / "notes.txt").write_text("my notes")
+    number, when, expected = _KILL_POINTS[point]
+    ckpt = str(official_dir / "official_checkpoint.pth")
+    result = subprocess.run(
+        [sys.executable, "-c", _KILLER, str(number), when, ckpt, str(out), "--overwrite"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 99, result.stderr
+    leftovers = [p.name for p in tmp_path.iterdir() if p.name.startswith(".tmp-out-")]
+    assert leftovers  # the killed run's staging folder(s)
+    if expected is None:  # killed between the two renames: no folder, never a mixed one
+        assert not out.exists()
+    else:
+        assert _digest(out) == (old_set if expected == "old" else new_set)
+        assert (out / "notes.txt").read_text() == "my notes"
+    # The next run (here its first step alone) restores a missing folder from the complete new set and removes the
+    # dead run's staging folders.
+    done = folder_swap.clean_stale(out)
+    assert len(done) >= len(leftovers) - 1
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".tmp-")]
+    assert _digest(out) == (old_set if expected == "old" else new_set)
+    assert (out / "notes.txt").read_text() == "my notes"
+    AxLSTMForPreTraining.from_pretrained(out)  # a complete folder
+    # A whole next run: converts, and leaves nothing behind.
+    from hf_axlstm.convert_official import main
+
+    assert main([ckpt, str(out), "--overwrite"]) == 0
+    assert _digest(out) == new_set and (out / "notes.txt").read_text() == "my notes"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
+
+
+def test_overwrite_removes_the_converters_old_files_and_keeps_the_users(official_dir, tmp_path):
+    from hf_axlstm.convert_official import main
+
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "model-00001-of-00002.safetensors").write_bytes(b"an old shard")  # the converter's (an older run's)
+    (out / "model.safetensors.index.json").write_text("{}")
+    (out / "notes").mkdir()
+    (out / "notes" / "a.txt").write_text("mine")
+    mode = 0o750
+    out.chmod(mode)
+    assert main([str(official_dir / "official_checkpoint.pth"), str(out), "--overwrite"]) == 0
+    names = sorted(p.name for p in out.iterdir())
+    assert "model-00001-of-00002.safetensors" not in names and "model.safetensors.index.json" not in names
+    assert (out / "notes" / "a.txt").read_text() == "mine"
+    assert out.stat().st_mode & 0o777 == mode  # the folder keeps its permissions
+    assert AxLSTMForPreTraining.from_pretrained(out).config.hidden_size == 64
+
+
+def test_a_live_runs_staging_folder_is_never_removed(tmp_path):
+    from hf_axlstm import folder_swap
+
+    out = tmp_path / "out"
+    live = folder_swap.make_stage(out)  # this process: alive
+    (live / "model.safetensors").write_bytes(b"being written")
+    dead = tmp_path / live.name.replace(f"-{os.getpid()}-", "-999999999-")  # a pid that no process has
+    dead.mkdir()
+    assert folder_swap.clean_stale(out) == [f"removed {dead.name}, left by a killed run"]
+    assert live.is_dir() and not dead.exists()
+    (tmp_path / ".tmp-other-folder-123").mkdir()  # not a staging folder of this target: untouched
+    folder_swap.clean_stale(out)
+    assert (tmp_path / ".tmp-other-folder-123").is_dir()
+
+
+def test_cli_reports_an_unwritable_output_folder_in_one_line(official_dir, tmp_path, capsys):
+    from hf_axlstm.convert_official import main
+
+    parent = tmp_path / "file"
+    parent.write_text("not a folder")
+    assert main([str(official_dir / "official_checkpoint.pth"), str(parent / "out")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("error:") == 1 and "Traceback" not in err
+
+
+def test_overwrite_through_a_symlinked_output_folder_keeps_the_link(official_dir, tmp_path):
+    from hf_axlstm.convert_official import main
+
+    real = tmp_path / "real"
+    real.mkdir()
+    (real / "notes.txt").write_text("mine")
+    link = tmp_path / "link"
+    link.symlink_to(real)
+    assert main([str(official_dir / "official_checkpoint.pth"), str(link), "--overwrite"]) == 0
+    assert link.is_symlink() and (link / "model.safetensors").is_file() and (link / "notes.txt").read_text() == "mine"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["link", "real"]

@@ -5,7 +5,10 @@ states it keeps, and the fall-back when it cannot be built. The tests that build
 the first build, then torch's extension cache)."""
 
 import logging
+import re
 import shutil
+import types
+from pathlib import Path
 
 import pytest
 import torch
@@ -320,10 +323,151 @@ def test_a_failed_build_warns_and_leaves_the_eager_cell(monkeypatch, caplog):
     assert not kernels_axlstm.fused_cpu_cell_enabled()
 
 
-def test_the_build_is_named_for_the_torch_version_and_the_cpu_capability():
-    """A cache shared by machines or torch versions never loads a build made for another one."""
+def test_the_build_is_named_for_the_torch_version_the_cpu_capability_and_the_source_hash(tmp_path, monkeypatch):
+    """A cache shared by machines or torch versions never loads a build made for another one, nor a build of
+    another source."""
     name, flags = cpu_kernels._build_flags()
     capability = torch.backends.cpu.get_cpu_capability()
-    assert name.startswith("hf_axlstm_cpu_kernels_") and name.endswith(capability)
+    digest = re.fullmatch(r"hf_axlstm_cpu_kernels_.*_" + capability + r"_([0-9a-f]{16})", name)
+    assert digest is not None, name
     assert torch.__version__.split("+")[0].replace(".", "_") in name
     assert "-fopenmp" in flags and ("-mavx2" in flags) == (capability in ("AVX2", "AVX512"))
+    edited = tmp_path / "cpu_kernels.cpp"
+    edited.write_bytes(Path(cpu_kernels.SOURCE).read_bytes() + b"\n// one more line\n")
+    monkeypatch.setattr(cpu_kernels, "SOURCE", str(edited))
+    other, _ = cpu_kernels._build_flags()
+    assert other != name and other.rsplit("_", 1)[0] == name.rsplit("_", 1)[0]  # only the hash differs
+    monkeypatch.setattr(cpu_kernels, "LDFLAGS", ["-fopenmp", "-lm"])
+    assert cpu_kernels._build_flags()[0] not in (name, other)  # the flags are hashed too
+
+
+# ------------------------------------------------------------------- the cache: locks, permissions, warnings
+# These run `build` against a fake `cpp_extension.load` (it writes the library file as torch's would and counts the
+# calls), so no compiler runs.
+
+
+@pytest.fixture
+def fake_build(tmp_path, monkeypatch):
+    from torch.utils import cpp_extension
+
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("TORCH_EXTENSIONS_DIR", str(cache))
+    monkeypatch.setattr(cpu_kernels, "_ops", None)
+    monkeypatch.setattr(cpu_kernels.shutil, "which", lambda tool: f"/usr/bin/{tool}")
+    calls = []
+
+    def load(name, sources, extra_cflags, extra_ldflags, build_directory, verbose):
+        folder = Path(build_directory)
+        assert not (folder / "lock").exists(), "torch would wait for ever on its stale lock file"
+        library = folder / f"{name}.so"
+        if not library.exists():
+            library.write_bytes(b"a freshly built library")
+        calls.append(name)
+        return types.SimpleNamespace(name=name)
+
+    monkeypatch.setattr(cpp_extension, "load", load)
+    folder = cache / cpu_kernels._build_flags()[0]
+    return types.SimpleNamespace(cache=cache, folder=folder, calls=calls)
+
+
+def _build_fresh(monkeypatch):
+    monkeypatch.setattr(cpu_kernels, "_ops", None)  # as a new process
+    return cpu_kernels.build()
+
+
+def test_the_building_warning_appears_only_when_it_builds(fake_build, monkeypatch, caplog):
+    with caplog.at_level(logging.INFO, logger="hf_axlstm.cpu_kernels"):
+        _build_fresh(monkeypatch)
+    assert "building the fused CPU kernels (once; about a minute, then cached in" in caplog.text
+    assert "fused CPU kernels built" in caplog.text
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="hf_axlstm.cpu_kernels"):
+        _build_fresh(monkeypatch)
+        assert cpu_kernels.enable_fused_cpu_cell(build_now=True) is True
+    assert "building" not in caplog.text and "fused CPU kernels loaded" in caplog.text
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert len(fake_build.calls) == 2
+
+
+def test_a_replaced_or_torn_library_is_rebuilt_not_loaded(fake_build, monkeypatch, caplog):
+    _build_fresh(monkeypatch)
+    library = fake_build.folder / f"{fake_build.calls[0]}.so"
+    library.write_bytes(b"planted, or cut short by a kill")
+    with caplog.at_level(logging.WARNING, logger="hf_axlstm.cpu_kernels"):
+        _build_fresh(monkeypatch)
+    assert "building the fused CPU kernels" in caplog.text
+    assert library.read_bytes() == b"a freshly built library"
+
+
+def test_a_stale_lock_of_a_killed_build_is_removed(fake_build, monkeypatch, caplog):
+    fake_build.folder.mkdir(parents=True, mode=0o700)
+    (fake_build.folder / "lock").write_text("")  # torch's lock file, left by a build killed after 3 s
+    (fake_build.folder / cpu_kernels.LOCK_FILE).write_text("999999999")  # ours, naming the dead process
+    with caplog.at_level(logging.WARNING, logger="hf_axlstm.cpu_kernels"):
+        assert _build_fresh(monkeypatch).name == fake_build.folder.name
+    assert f"removed the lock file {fake_build.folder / 'lock'}, left by a build that was killed" in caplog.text
+    assert not (fake_build.folder / "lock").exists()
+
+
+_HOLDER = """
+import fcntl, os, sys, time
+fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT, 0o600)
+fcntl.flock(fd, fcntl.LOCK_EX)
+os.write(fd, str(os.getpid()).encode())
+print("holding", flush=True)
+time.sleep(60)
+"""
+
+
+def test_a_live_build_is_waited_for_at_most_build_wait_seconds(fake_build, monkeypatch):
+    import subprocess
+    import sys
+
+    fake_build.folder.mkdir(parents=True, mode=0o700)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", _HOLDER, str(fake_build.folder / cpu_kernels.LOCK_FILE)], stdout=subprocess.PIPE
+    )
+    try:
+        assert holder.stdout.readline() == b"holding\n"
+        monkeypatch.setattr(cpu_kernels, "BUILD_WAIT_SECONDS", 0.5)
+        with pytest.raises(
+            RuntimeError,
+            match=f"waited 0.5 s for process {holder.pid}, which is building .*"
+            f"{re.escape(str(fake_build.folder))}.*delete that folder",
+        ):
+            _build_fresh(monkeypatch)
+        assert fake_build.calls == []
+    finally:
+        holder.kill()
+        holder.wait()
+    assert _build_fresh(monkeypatch).name == fake_build.folder.name  # its holder gone: the lock is free
+
+
+@pytest.mark.parametrize("mode", [0o777, 0o775, 0o757], ids=["world-writable", "group-writable", "other-writable"])
+@pytest.mark.parametrize("where", ["cache", "build-folder"])
+def test_a_cache_others_can_write_to_is_refused(fake_build, monkeypatch, mode, where):
+    fake_build.folder.mkdir(parents=True, mode=0o700)
+    folder = fake_build.cache if where == "cache" else fake_build.folder
+    folder.chmod(mode)
+    with pytest.raises(RuntimeError, match=f"cache '{re.escape(str(folder))}' is writable by other users.*chmod go-w"):
+        _build_fresh(monkeypatch)
+    assert fake_build.calls == []
+
+
+def test_a_cache_of_another_user_is_refused(fake_build, monkeypatch):
+    import os
+
+    fake_build.cache.mkdir(mode=0o700)
+    monkeypatch.setattr(os, "getuid", lambda: os.stat(fake_build.cache).st_uid + 1)
+    with pytest.raises(RuntimeError, match="belongs to another user.*TORCH_EXTENSIONS_DIR"):
+        _build_fresh(monkeypatch)
+    assert fake_build.calls == []
+
+
+def test_a_refused_cache_leaves_training_on_the_eager_kernels(fake_build, monkeypatch, caplog):
+    fake_build.cache.mkdir(mode=0o777)
+    fake_build.cache.chmod(0o777)
+    with caplog.at_level(logging.WARNING, logger="hf_axlstm.cpu_kernels"):
+        assert cpu_kernels.enable_fused_cpu_cell(build_now=True) is False
+    assert "training runs the eager kernel: the fused-kernel cache" in caplog.text
+    assert not kernels_axlstm.fused_cpu_cell_enabled()

@@ -253,3 +253,203 @@ def test_ssast_encoder_exports_too(tmp_path):
     hidden, _ = _run(session, values)
     with torch.inference_mode():
         assert _rel(hidden, model(torch.from_numpy(values)).last_hidden_state.numpy()) < 1e-5
+
+
+# ------------------------------------------------------------------ the export never blesses a wrong graph
+
+
+def _gated_classifier(forget_gates, seed=2):
+    """A classifier whose forget gate pre-activations sit at `forget_gates` (per head; every block), whatever the
+    input: the forget-gate rows of the gate weights are 0 and their biases set."""
+    torch.manual_seed(seed)
+    model = AxLSTMForAudioClassification(small_config(id2label=dict(LABELS))).eval()
+    with torch.no_grad():
+        model.classifier.weight.normal_(0, 1.0)
+        for layer in model.axlstm.layers:
+            heads = layer.mixer.gate_proj.bias.shape[0] // 2
+            layer.mixer.gate_proj.weight[heads:] = 0.0
+            layer.mixer.gate_proj.bias[heads:] = torch.tensor(forget_gates, dtype=torch.float32)
+    return model
+
+
+def _save(model, folder):
+    model.save_pretrained(folder)
+    AxLSTMFeatureExtractor().save_pretrained(folder)
+    return folder
+
+
+def test_forget_gates_at_minus_and_plus_40_export_and_match_pytorch(tmp_path):
+    model = _gated_classifier([-40.0, 40.0, -40.0, 40.0])
+    out = tmp_path / "exported"
+    report = export_onnx.export(_save(model, tmp_path / "model"), out, long_seconds=3, verbose=False)
+    assert report["gate_range"]["forget_gate"] == [-40.0, 40.0]
+    assert report["max_relative_error"]["logits"] < 1e-5
+    assert report["extreme_gates_max_relative_error"]["logits"] < 1e-5
+    session = make_session(out / "model.onnx", threads=1)
+    rng = np.random.default_rng(11)
+    for values in (rng.standard_normal((2, 200, 80)), rng.standard_normal((1, 1500, 80)), np.zeros((1, 37, 80))):
+        (logits,) = _run(session, values)
+        with torch.inference_mode():
+            ref = model(torch.from_numpy(values.astype(np.float32))).logits.numpy()
+        assert np.isfinite(logits).all()
+        assert _rel(logits, ref) < 1e-5
+    proto = onnx.load(out / "model.onnx")
+    assert export_onnx.graph_problems(proto) == []
+    assert "Sigmoid" not in {proto_node_producer(proto, n.input[0]) for n in proto.graph.node if n.op_type == "Log"}
+
+
+def proto_node_producer(proto, name):
+    return next((n.op_type for n in proto.graph.node if name in n.output), None)
+
+
+def _log_of_sigmoid(x):
+    """What the exporter made of F.logsigmoid (in the graph only): -inf in ONNX Runtime for x <= -16.6."""
+    if not torch.compiler.is_exporting():
+        return torch.nn.functional.logsigmoid(x)
+    return torch.log(torch.sigmoid(x))
+
+
+def test_a_log_of_sigmoid_graph_is_refused_by_the_graph_check(tmp_path, monkeypatch):
+    from hf_axlstm import kernels_axlstm
+
+    monkeypatch.setattr(kernels_axlstm, "_log_sigmoid", _log_of_sigmoid)
+    source = _save(_gated_classifier([3.0, 4.0, 5.0, 6.0]), tmp_path / "model")  # finite even so: only the graph
+    with pytest.raises(export_onnx.ExportValidationError, match=r"graph check: Log node .* \(from Sigmoid\)"):
+        export_onnx.export(source, tmp_path / "exported", long_seconds=1, verbose=False)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model"]  # no folder, no staging folder
+
+
+def test_a_nan_graph_is_refused_and_nothing_is_written(tmp_path, monkeypatch, capsys):
+    from hf_axlstm import kernels_axlstm
+
+    monkeypatch.setattr(kernels_axlstm, "_log_sigmoid", _log_of_sigmoid)
+    monkeypatch.setattr(export_onnx, "graph_problems", lambda proto: [])  # only the comparison left to catch it
+    source = _save(_gated_classifier([-40.0, 40.0, -20.0, 3.0]), tmp_path / "model")
+    out = tmp_path / "exported"
+    with pytest.raises(export_onnx.ExportValidationError, match=r"logits holds \d+ NaN / Inf values on the padded"):
+        export_onnx.export(source, out, long_seconds=1, verbose=False)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model"]
+    # The CLI: one error line, exit 2, and an existing folder is left as it was.
+    out.mkdir()
+    (out / "model.onnx").write_bytes(b"the user's old graph")
+    with pytest.raises(SystemExit) as exit_info:
+        export_onnx.main([str(source), str(out), "--long_seconds", "1", "--overwrite"])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert err.count("error:") == 1 and "NaN / Inf" in err and "Nothing was written" in err
+    assert sorted(p.name for p in out.iterdir()) == ["model.onnx"]
+    assert (out / "model.onnx").read_bytes() == b"the user's old graph"
+
+
+def test_a_graph_wrong_only_at_extreme_gates_is_refused(tmp_path, monkeypatch):
+    """The inputs never reach the broken range (forget gates at 3..6), so only the extreme-gate check sees it."""
+    from hf_axlstm import kernels_axlstm
+
+    def wrong_above_20(x):  # in the graph only: finite, and right up to x = 20 only
+        right = torch.clamp_max(x, 0.0) - torch.log1p(torch.exp(-torch.abs(x)))
+        return torch.where(x > 20.0, -0.1 * x, right) if torch.compiler.is_exporting() else right
+
+    monkeypatch.setattr(kernels_axlstm, "_log_sigmoid", wrong_above_20)
+    source = _save(_gated_classifier([3.0, 4.0, 5.0, 6.0]), tmp_path / "model")
+    with pytest.raises(export_onnx.ExportValidationError, match="with its gates at the extremes by a relative"):
+        export_onnx.export(source, tmp_path / "exported", long_seconds=1, verbose=False)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model"]
+
+
+def test_relative_error_and_the_graph_check_never_pass_nan():
+    from onnx import TensorProto, helper
+
+    nan = np.array([np.nan, 1.0], np.float32)
+    assert export_onnx.relative_error(nan, np.ones(2, np.float32)) == float("inf")
+    assert export_onnx.relative_error(np.ones(2, np.float32), nan) == float("inf")
+    assert export_onnx.relative_error(np.full(2, np.inf, np.float32), np.ones(2, np.float32)) == float("inf")
+    assert export_onnx.relative_error(np.ones(2, np.float32), np.ones(2, np.float32)) == 0.0
+
+    def graph(*nodes, initializers=()):
+        x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [3])
+        y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [3])
+        return helper.make_model(helper.make_graph(list(nodes), "g", [x], [y], list(initializers)))
+
+    one = helper.make_tensor("one", TensorProto.FLOAT, [], [1.0])
+    safe = graph(
+        helper.make_node("Abs", ["x"], ["a"]),
+        helper.make_node("Neg", ["a"], ["n"]),
+        helper.make_node("Exp", ["n"], ["e"]),
+        helper.make_node("Add", ["e", "one"], ["p"]),
+        helper.make_node("Log", ["p"], ["y"], name="log1p"),
+        initializers=[one],
+    )
+    assert export_onnx.graph_problems(safe) == []
+    unsafe = graph(helper.make_node("Sigmoid", ["x"], ["s"]), helper.make_node("Log", ["s"], ["y"], name="ls"))
+    assert export_onnx.graph_problems(unsafe) == [
+        "Log node 'ls' takes 's' (from Sigmoid), which can be 0 or negative: log would give -inf / NaN"
+    ]
+    raw = graph(helper.make_node("Log", ["x"], ["y"], name="raw"))
+    assert "from an input" in export_onnx.graph_problems(raw)[0]
+
+
+# ------------------------------------------------------------------ overwrite: the whole set, in one step
+
+
+def test_overwrite_replaces_the_whole_set_and_keeps_the_users_files(classifier_export, tmp_path):
+    import shutil
+
+    _, source, old = classifier_export
+    out = tmp_path / "exported"
+    shutil.copytree(old, out)  # an int8 export
+    (out / "README.md").write_text("my notes")
+    assert (out / "model_int8.onnx").is_file()
+    report = export_onnx.export(source, out, overwrite=True, long_seconds=1, verbose=False)
+    names = {p.name for p in out.iterdir()}
+    assert "model_int8.onnx" not in names  # not written this time: the old one is gone, not left beside the new
+    assert {"model.onnx", "config.json", "README.md"} <= names and (out / "README.md").read_text() == "my notes"
+    assert report["files"] == ["model.onnx", "config.json", "preprocessor_config.json", "onnx_export.json"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["exported"]  # no staging folder left
+    with pytest.raises(ValueError, match="does not exist"):
+        ORTAxLSTMForAudioClassification.from_pretrained(out, file_name="model_int8.onnx")
+
+
+_EXPORT_KILLER = """
+import os, sys
+from hf_axlstm import export_onnx
+real, count = os.rename, 0
+def rename(src, dst):
+    global count
+    if any(os.path.basename(str(p)).startswith(".tmp-") for p in (src, dst)):
+        count += 1
+        if count == 3:  # stage -> ready, old -> backup, [kill] ready -> target
+            os._exit(99)
+    return real(src, dst)
+os.rename = rename
+sys.exit(export_onnx.main(sys.argv[1:]))
+"""
+
+
+def test_a_kill_between_the_swap_renames_is_recovered_by_the_next_run(classifier_export, tmp_path):
+    import shutil
+    import subprocess
+    import sys
+
+    model, source, old = classifier_export
+    out = tmp_path / "exported"
+    shutil.copytree(old, out)
+    result = subprocess.run(
+        [sys.executable, "-c", _EXPORT_KILLER, str(source), str(out), "--overwrite", "--long_seconds", "1"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 99, result.stderr
+    assert not out.exists()  # between the renames: no folder (never the new graph beside the old files)
+    staged = sorted(p.name.rsplit("-", 1)[-1] for p in tmp_path.iterdir() if p.name.startswith(".tmp-exported-"))
+    assert staged == ["old", "ready"]
+    # The next run's first step puts the complete new set in place and removes the rest.
+    with pytest.raises(ValueError, match="already holds files"):
+        export_onnx.export(source, out, long_seconds=1, verbose=False)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["exported"]
+    assert not (out / "model_int8.onnx").exists()
+    ort_model = ORTAxLSTMForAudioClassification.from_pretrained(out)
+    values = np.random.default_rng(4).standard_normal((2, 150, 80)).astype(np.float32)
+    with torch.inference_mode():
+        ref = model(torch.from_numpy(values)).logits.numpy()
+    assert _rel(ort_model(values).logits.numpy(), ref) < 1e-5

@@ -10,13 +10,15 @@ protocol, system info, object and storage keys) is read with an unpickler that o
 containers and turns every other class into an inert placeholder, so no pickled code runs and ml_collections is not
 needed; TorchScript archives (which `torch.load` would hand to `torch.jit.load`) and tar archives are refused. The
 configuration is inferred from the weight shapes, every weight is mapped, and any missing or unexpected key fails.
-The output folder must be new or empty unless `--overwrite` is given.
+The output folder must be new or empty unless `--overwrite` is given; the folder is written as a whole, in one step
+that no reader sees half done (`hf_axlstm.folder_swap`: a staging folder beside it, swapped in with renames; with
+`--overwrite` the user's other files in it are kept and the converter's own are all replaced). Staging folders left
+by a killed run are removed by the next run on the same output folder.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
 import pickle
 import re
 import sys
@@ -27,6 +29,7 @@ from pathlib import Path
 
 import torch
 
+from . import folder_swap
 from .configuration_axlstm import AxLSTMConfig
 from .configuration_ssast import SSASTConfig
 from .modeling_axlstm import AxLSTMForPreTraining, sincos_position_embedding
@@ -174,6 +177,18 @@ def extract_state_dict(checkpoint) -> dict[str, torch.Tensor]:
     not_tensors = sorted(str(k) for k, v in state.items() if not isinstance(v, torch.Tensor))
     if not_tensors:
         raise ValueError(f"checkpoint's state dict has entries that are not tensors: {not_tensors[:5]}.")
+    not_float = sorted(str(k) for k, v in state.items() if not v.is_floating_point())
+    if not_float:
+        raise ValueError(
+            f"checkpoint's state dict has weights that are not floating point: {not_float[:5]} "
+            f"({state[not_float[0]].dtype}); an AxLSTM / SSAST checkpoint holds float weights only."
+        )
+    not_finite = sorted(str(k) for k, v in state.items() if not bool(torch.isfinite(v).all()))
+    if not_finite:
+        raise ValueError(
+            f"checkpoint's weights {not_finite[:5]} hold NaN or Inf values (a diverged run?); converting them would "
+            "give a model whose every output is NaN."
+        )
     return {re.sub(r"^(module\.|_orig_mod\.)+", "", k): v for k, v in state.items()}
 
 
@@ -363,29 +378,34 @@ def convert_checkpoint(checkpoint_path: str | Path, **config_overrides) -> AxLST
     return model.eval()
 
 
+# What the converter writes into OUTPUT_DIR (save_pretrained's weights, possibly sharded, the configs and the remote
+# code files): an overwrite replaces all of them and keeps every other file.
+_WRITTEN = re.compile(
+    r"^(config\.json|preprocessor_config\.json|generation_config\.json|model\.safetensors(\.index\.json)?"
+    r"|model-\d+-of-\d+\.safetensors|(configuration|modeling)_(axlstm|ssast)\.py|feature_extraction_axlstm\.py"
+    r"|kernels_axlstm\.py)$"
+)
+
+
 def _write_folder(model: AxLSTMForPreTraining, out: Path, overwrite: bool) -> None:
-    """Save the model and feature extractor into `out` via a temporary sibling folder, so a failure half-way never
-    leaves a half-written folder, and only with `overwrite` into a folder that already holds files."""
+    """Save the model and feature extractor as `out`, the whole set in one step (`hf_axlstm.folder_swap`): written
+    into a staging folder beside `out`, then renamed into place (with `overwrite`, swapped with the old folder, whose
+    files the converter does not write are kept). A failure or a kill never leaves a half-written or mixed folder."""
     import shutil
-    import tempfile
 
     from .feature_extraction_axlstm import AxLSTMFeatureExtractor
 
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{out.name}-", dir=out.parent))
+    for line in folder_swap.clean_stale(out):
+        print(line)
+    if out.is_dir() and any(out.iterdir()) and not overwrite:
+        raise ValueError(f"output_dir {str(out)!r} already holds files; pass --overwrite to replace them.")
+    stage = folder_swap.make_stage(out)
     try:
-        model.save_pretrained(tmp)
-        AxLSTMFeatureExtractor().save_pretrained(tmp)
-        if not out.exists():
-            tmp.rename(out)
-            return
-        for item in tmp.iterdir():  # --overwrite: replace what the converter writes, keep the user's other files
-            target = out / item.name
-            if target.is_dir() and not target.is_symlink():
-                shutil.rmtree(target)
-            os.replace(item, target)
+        model.save_pretrained(stage)
+        AxLSTMFeatureExtractor().save_pretrained(stage)
+        folder_swap.publish(stage, out, owned=lambda name: _WRITTEN.match(name) is not None)
     finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+        shutil.rmtree(stage, ignore_errors=True)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -413,6 +433,11 @@ def main(argv: list[str] | None = None) -> int:
 
     checkpoint = Path(args.checkpoint)
     out = Path(args.output_dir)
+    try:
+        for line in folder_swap.clean_stale(out):  # first: it may restore a folder a killed run left mid-swap
+            print(line)
+    except OSError as err:
+        return error(f"cannot tidy the staging folders beside output_dir {args.output_dir!r}: {err}")
     if out.exists() and not out.is_dir():
         return error(f"output_dir {args.output_dir!r} is a file; expected a folder (new or empty)")
     if out.is_dir() and any(out.iterdir()) and not args.overwrite:
@@ -423,9 +448,9 @@ def main(argv: list[str] | None = None) -> int:
         )
     try:
         model = convert_checkpoint(checkpoint)
-    except (ValueError, FileNotFoundError) as err:
+        _write_folder(model, out, args.overwrite)
+    except (ValueError, OSError) as err:  # OSError: FileNotFoundError, a read-only or full output folder, ...
         return error(str(err))
-    _write_folder(model, out, args.overwrite)
     n_params = sum(p.numel() for p in model.base_model.parameters())
     print(
         f"converted {args.checkpoint} -> {out} ({model.config.model_type}, hidden_size={model.config.hidden_size}, "
@@ -434,8 +459,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.push_to_hub:
         from .feature_extraction_axlstm import AxLSTMFeatureExtractor
 
-        model.push_to_hub(args.push_to_hub)
-        AxLSTMFeatureExtractor().push_to_hub(args.push_to_hub)
+        try:
+            model.push_to_hub(args.push_to_hub)
+            AxLSTMFeatureExtractor().push_to_hub(args.push_to_hub)
+        except Exception as err:  # noqa: BLE001 - offline, no token, a bad repo id: one clear line
+            first = (str(err).strip().splitlines() or [type(err).__name__])[0]
+            return error(f"{out} was written, but the upload to {args.push_to_hub!r} failed ({first})")
         print(f"uploaded to https://huggingface.co/{args.push_to_hub}")
     return 0
 

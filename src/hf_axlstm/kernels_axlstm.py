@@ -141,6 +141,31 @@ def _cummax(x: torch.Tensor) -> torch.Tensor:
     return torch.cummax(x, dim=-1).values
 
 
+# Under export the normaliser's floor exp(-m) takes its exponent clamped at this value: exp(-m) overflows float32
+# above 88.7 (m below -88.7: every input gate of the visible past that negative), and the exported graph keeps every
+# intermediate finite (see `_log_sigmoid`). Eagerly the floor is inf there and h = numerator / inf = 0; the clamped
+# floor, e^80 = 5.5e34, gives h = numerator / 5.5e34: 0 to float32 precision next to any output of a finite model.
+_EXPORT_FLOOR_LOG_CEIL = 80.0
+
+
+def _log_sigmoid(x: torch.Tensor) -> torch.Tensor:
+    """logsigmoid(x), finite for every finite x. Eagerly torch's `F.logsigmoid`. Under export written out as
+    min(x, 0) - log(1 + exp(-|x|)), the form torch's own kernel computes: the ONNX exporter translates
+    `F.logsigmoid` as Log(Sigmoid(x)), and ONNX Runtime's Sigmoid returns exactly 0 for x <= -16.6, so the graph took
+    log(0) = -inf and its outputs were NaN for forget gates that negative. Here exp(-|x|) is in (0, 1], the Log's
+    argument in [1, 2]: nothing overflows, nothing reaches log(0)."""
+    if not torch.compiler.is_exporting():
+        return F.logsigmoid(x)
+    return torch.clamp_max(x, 0.0) - torch.log1p(torch.exp(-torch.abs(x)))
+
+
+def _floor(m: torch.Tensor) -> torch.Tensor:
+    """The normaliser's floor exp(-m) (its exponent clamped at _EXPORT_FLOOR_LOG_CEIL under export)."""
+    if torch.compiler.is_exporting():
+        return torch.exp(torch.clamp_max(-m, _EXPORT_FLOOR_LOG_CEIL))
+    return torch.exp(-m)
+
+
 def _causal_mask(size: int, device: torch.device) -> torch.Tensor:
     """(size, size) bool, True strictly above the diagonal (the positions a query must not see)."""
     return torch.ones(size, size, dtype=torch.bool, device=device).triu(1)
@@ -273,14 +298,14 @@ def mlstm_parallel(
             return _ParallelMLSTM.apply(q, k, v, igate.float(), fgate.float(), eps).to(out_dtype)
     scale = q.shape[-1] ** -0.5
     # Gates in float32: cum_i = sum_{t<=i} logsigmoid(f_t); log D[i, j] = cum_i + b_j with b_j = i_j - cum_j.
-    log_f_cum = _cumsum(F.logsigmoid(fgate.float()))  # (B, NH, S)
+    log_f_cum = _cumsum(_log_sigmoid(fgate.float()))  # (B, NH, S)
     b = igate.float() - log_f_cum  # (B, NH, S)
     b_max = _cummax(b)  # (B, NH, S): the stabiliser is m_i = cum_i + b_max_i
     decay = _stabilised_decay(b, b_max)  # (B, NH, S, S) = exp(log D - m), float32
     scores = q @ (k * scale).transpose(-2, -1)  # (B, NH, S, S) in the input dtype
     c = _weighted(scores, decay)  # (B, NH, S, S) float32
     # The normaliser n_i = max(|sum_j C_ij|, exp(-m_i)), in float32.
-    normaliser = torch.maximum(c.sum(dim=-1).abs(), torch.exp(-(log_f_cum + b_max)))  # (B, NH, S)
+    normaliser = torch.maximum(c.sum(dim=-1).abs(), _floor(log_f_cum + b_max))  # (B, NH, S)
     # Normalise the (S, head_dim) output instead of the (S, S) matrix: same numbers, less work.
     h = (c.to(v.dtype) @ v).float() / (normaliser + eps).unsqueeze(-1)
     return h.to(out_dtype)
@@ -301,7 +326,7 @@ class _ChunkGates(NamedTuple):
 def _chunk_gates(igate: torch.Tensor, fgate: torch.Tensor) -> _ChunkGates:
     """The gate sums and stabilisers of the chunkwise forms, from float32 gates cut into chunks (B, NH, NC, L)."""
     # g_s = sum_{t<=s} logsigmoid(f_t) (t, s in the chunk).
-    g = _cumsum(F.logsigmoid(fgate))
+    g = _cumsum(_log_sigmoid(fgate))
     b = igate - g
     b_max = _cummax(b)
     g_last = g[..., -1]  # (B, NH, NC): log decay across a whole chunk
@@ -701,7 +726,7 @@ def mlstm_chunkwise_graph(
     c_intra = (q @ k.transpose(-2, -1)).float() * decay  # (B, NH, NC, L, L)
     numerator = (c_intra.to(v.dtype) @ v).float() + state_weight.unsqueeze(-1) * (q @ c_in.to(q.dtype)).float()
     n_raw = c_intra.sum(dim=-1) + state_weight * (q.float() @ n_in.unsqueeze(-1)).squeeze(-1)  # (B, NH, NC, L)
-    normaliser = torch.maximum(n_raw.abs(), torch.exp(-(g + row_max)))  # (B, NH, NC, L)
+    normaliser = torch.maximum(n_raw.abs(), _floor(g + row_max))  # (B, NH, NC, L)
     h = numerator / (normaliser + eps).unsqueeze(-1)  # (B, NH, NC, L, DV)
     if aligned:
         return h.reshape(batch, heads, seq, value_dim).to(out_dtype)

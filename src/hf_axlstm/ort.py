@@ -39,6 +39,11 @@ def make_session(path: str | Path, threads: int | None = None, spinning: bool = 
     system (for measuring a call's peak)."""
     import onnxruntime as ort
 
+    if isinstance(threads, bool) or not (threads is None or (isinstance(threads, int) and threads >= 1)):
+        raise ValueError(f"threads={threads!r} is invalid; expected a positive integer or None.")
+    if not isinstance(path, (str, os.PathLike)) or not Path(path).is_file():
+        what = "is a folder" if isinstance(path, (str, os.PathLike)) and Path(path).is_dir() else "does not exist"
+        raise ValueError(f"ONNX model {str(path)!r} {what}; expected the path of a .onnx file.")
     options = ort.SessionOptions()
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     options.inter_op_num_threads = 1
@@ -46,10 +51,15 @@ def make_session(path: str | Path, threads: int | None = None, spinning: bool = 
     if not spinning:
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     if threads is not None:
-        if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
-            raise ValueError(f"threads={threads!r} is invalid; expected a positive integer or None.")
         options.intra_op_num_threads = threads
-    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    try:
+        return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    except Exception as err:  # noqa: BLE001 - ORT's own classes (InvalidProtobuf, InvalidGraph, ...): one clear error
+        first = (str(err).strip().splitlines() or [type(err).__name__])[0]
+        raise ValueError(
+            f"ONNX model {str(path)!r} cannot be loaded by ONNX Runtime ({first}); expected a graph written by "
+            "`python -m hf_axlstm.export_onnx`."
+        ) from None
 
 
 class _ORTModelBase:
@@ -79,6 +89,13 @@ class _ORTModelBase:
         a Hub repo id: only the ONNX file and the JSON configs are downloaded (no code is fetched or run)."""
         import hf_axlstm  # noqa: F401 - registers the configs
 
+        if not isinstance(folder, (str, os.PathLike)) or not str(folder).strip():
+            raise ValueError(f"folder={folder!r} is invalid; expected a folder path or a Hub repo id.")
+        if not isinstance(file_name, str) or Path(file_name).name != file_name or not file_name.endswith(".onnx"):
+            raise ValueError(
+                f"file_name={file_name!r} is invalid; expected the name of a .onnx file in the folder (e.g. "
+                f"{DEFAULT_FILE!r} or 'model_int8.onnx'), without a path."
+            )
         if not Path(folder).expanduser().is_dir() and not str(folder).startswith((".", "/", "~")):
             from huggingface_hub import snapshot_download
 
@@ -96,7 +113,18 @@ class _ORTModelBase:
                 f"{str(path)!r} does not exist; expected a folder written by `python -m hf_axlstm.export_onnx` "
                 f"holding {file_name!r}."
             )
-        config = AutoConfig.from_pretrained(folder)
+        try:
+            config = AutoConfig.from_pretrained(folder)
+        except (OSError, ValueError, KeyError, TypeError) as err:
+            first = (str(err).strip().splitlines() or [type(err).__name__])[0]
+            raise ValueError(
+                f"{str(folder)!r} has no readable config.json ({first}); expected a folder written by "
+                "`python -m hf_axlstm.export_onnx`."
+            ) from None
+        if config.model_type not in ("axlstm", "ssast"):
+            raise ValueError(
+                f"{str(folder)!r} holds a {config.model_type!r} config; expected an exported 'axlstm' or 'ssast' model."
+            )
         return cls(make_session(path, threads), config, path)
 
     # transformers' Pipeline moves the model to its device and reads these.
@@ -122,6 +150,10 @@ class _ORTModelBase:
             )
         if not np.issubdtype(values.dtype, np.floating):
             raise TypeError(f"input_values has dtype {values.dtype}; expected a floating-point log-mel spectrogram.")
+        if values.shape[0] == 0 or values.shape[1] == 0:
+            raise ValueError(
+                f"input_values has shape {tuple(values.shape)}; expected at least one clip of at least one frame."
+            )
         if attention_mask is None:
             mask = np.ones(values.shape[:2], dtype=np.int64)
         else:
@@ -136,6 +168,12 @@ class _ORTModelBase:
             if not np.isin(mask, (0, 1)).all() or not mask[:, 0].all():
                 raise ValueError(
                     "attention_mask must hold 0/1 values with at least the first frame of each clip real."
+                )
+            if (np.diff(mask.astype(np.int64), axis=1) > 0).any():
+                rows = np.flatnonzero((np.diff(mask.astype(np.int64), axis=1) > 0).any(axis=1)).tolist()
+                raise ValueError(
+                    f"attention_mask rows {rows[:5]} have real frames after padding; expected each clip's real frames "
+                    "first and its padding after them (right padding, as the feature extractor writes it)."
                 )
         if not np.isfinite(values).all():
             raise ValueError("input_values holds NaN or Inf; expected a finite log-mel spectrogram.")
