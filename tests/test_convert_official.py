@@ -9,12 +9,14 @@ from transformers import AutoModel, AutoModelForPreTraining
 
 from hf_axlstm import AxLSTMForPreTraining, AxLSTMModel
 from hf_axlstm.convert_official import (
+    checkpoint_in_folder,
     convert_checkpoint,
     convert_state_dict,
     extract_state_dict,
     infer_config,
     load_official_checkpoint,
 )
+from hf_axlstm.convert_official import main as convert_main
 
 from .conftest import rel_err
 
@@ -328,3 +330,27 @@ def test_overwrite_through_a_symlinked_output_folder_keeps_the_link(official_dir
     assert main([str(official_dir / "official_checkpoint.pth"), str(link), "--overwrite"]) == 0
     assert link.is_symlink() and (link / "model.safetensors").is_file() and (link / "notes.txt").read_text() == "mine"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["link", "real"]
+
+
+def test_an_authors_run_folder_is_converted_from_the_checkpoint_in_it(official_dir, expected, tmp_path, capsys):
+    """The authors publish a folder per run: the converter takes it as downloaded and finds its checkpoint; where the
+    run saved several, it converts the highest-numbered one and says so."""
+    import shutil
+
+    run = tmp_path / "axlstm_tiny_200_16x4_4x256_fp16_r1"
+    (run / "checkpoints").mkdir(parents=True)
+    shutil.copy(official_dir / "official_checkpoint.pth", run / "checkpoints" / "checkpoint_99.pth")
+    assert checkpoint_in_folder(run) == run / "checkpoints" / "checkpoint_99.pth"
+    assert convert_main([str(run), str(tmp_path / "out")]) == 0
+    model = AxLSTMForPreTraining.from_pretrained(tmp_path / "out")
+    out = model(expected["lms"][:, 0], mask=expected["mask"])
+    assert rel_err(out.logits, expected["pred"]) < 1e-5
+    # several checkpoints: the highest epoch number wins (not the name order: 100 > 99), and it is named
+    (run / "checkpoints" / "checkpoint_100.pth").write_bytes(b"")
+    (run / "notes.txt").write_text("not a checkpoint")
+    assert checkpoint_in_folder(run) == run / "checkpoints" / "checkpoint_100.pth"
+    assert "checkpoint_100.pth" in capsys.readouterr().out
+    # a folder without any checkpoint file is refused by name
+    (tmp_path / "empty_run").mkdir()
+    with pytest.raises(ValueError, match="empty_run.*is a directory without a checkpoint file"):
+        checkpoint_in_folder(tmp_path / "empty_run")

@@ -2,6 +2,10 @@
 """Convert a checkpoint saved by the AxLSTM authors' training script into a `save_pretrained` folder.
 
     python -m hf_axlstm.convert_official CHECKPOINT.pth OUTPUT_DIR [--overwrite] [--push_to_hub REPO_ID]
+    python -m hf_axlstm.convert_official axlstm_tiny_200_16x4_4x256_fp16_r1 axlstm-tiny   # an authors' run folder
+
+The authors publish one run folder per model on Google Drive (linked from their repository, SarthakYadav/
+axlstm-official); give the folder as downloaded, or the `.pth` file in it.
 
 The authors' script pickles the whole training state (`model`, `optimizer`, `epoch`, `scaler`, and `args`: an
 `argparse.Namespace` holding an `ml_collections.ConfigDict`). Loading it with a plain `torch.load` would execute
@@ -353,10 +357,41 @@ def convert_state_dict(state: dict[str, torch.Tensor], config: AxLSTMConfig | SS
     return {k: v.detach().clone().float().contiguous() for k, v in out.items()}
 
 
+_CHECKPOINT_SUFFIXES = (".pth", ".pt", ".ckpt")
+
+
+def checkpoint_in_folder(folder: str | Path) -> Path:
+    """The checkpoint file of an authors' run folder as downloaded from their Google Drive (for example
+    `axlstm_tiny_200_16x4_4x256_fp16_r1/`): its only `.pth` / `.pt` / `.ckpt` file, searched recursively, or, where
+    the run saved several, the one whose name carries the highest number (the last epoch), with a note naming it.
+    A path that is not a folder is returned as it is."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return folder
+    found = sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in _CHECKPOINT_SUFFIXES)
+    if not found:
+        raise ValueError(
+            f"checkpoint {str(folder)!r} is a directory without a checkpoint file ({', '.join(_CHECKPOINT_SUFFIXES)}) "
+            "in it; expected the authors' run folder or the .pth file their training script saves (for a "
+            "save_pretrained folder use from_pretrained)."
+        )
+    if len(found) == 1:
+        return found[0]
+
+    def number(path: Path) -> tuple[int, str]:
+        digits = re.findall(r"\d+", path.stem)
+        return (int(digits[-1]) if digits else -1, str(path))
+
+    chosen = max(found, key=number)
+    print(f"note: {str(folder)!r} holds {len(found)} checkpoints; converting {str(chosen)!r} (the highest-numbered).")
+    return chosen
+
+
 def convert_checkpoint(checkpoint_path: str | Path, **config_overrides) -> AxLSTMForPreTraining | SSASTForPreTraining:
-    """Load an official checkpoint into an `AxLSTMForPreTraining`, or an `SSASTForPreTraining` when its keys are the
-    SSAST baseline's (every weight checked)."""
-    state = extract_state_dict(load_official_checkpoint(checkpoint_path))
+    """Load an official checkpoint (a `.pth` file, or an authors' run folder holding one: `checkpoint_in_folder`)
+    into an `AxLSTMForPreTraining`, or an `SSASTForPreTraining` when its keys are the SSAST baseline's (every weight
+    checked)."""
+    state = extract_state_dict(load_official_checkpoint(checkpoint_in_folder(checkpoint_path)))
     config = infer_config(state, **config_overrides)
     weights = convert_state_dict(state, config)
     model = (SSASTForPreTraining if isinstance(config, SSASTConfig) else AxLSTMForPreTraining)(config)
@@ -413,7 +448,9 @@ def main(argv: list[str] | None = None) -> int:
         prog="python -m hf_axlstm.convert_official",
         description="Convert an AxLSTM checkpoint saved by the authors' training script into a save_pretrained folder.",
     )
-    parser.add_argument("checkpoint", help="path to the authors' .pth checkpoint")
+    parser.add_argument(
+        "checkpoint", help="the authors' .pth checkpoint, or their run folder as downloaded (its checkpoint is found)"
+    )
     parser.add_argument(
         "output_dir", help="folder to write (config.json, model.safetensors, preprocessor_config.json)"
     )
