@@ -2,13 +2,14 @@
 # Copyright 2026 The hf-axlstm developers. Licensed under the Apache License, Version 2.0.
 """The paper's comparison at equal budget: AxLSTM against the SSAST transformer baseline, on your corpus and tasks.
 
-    # your own corpus and task specs (see examples/evaluate_embeddings.py for the task JSON)
-    python examples/compare_architectures.py --train_dir wavs/ --task tasks/esc50.json --task tasks/speech.json \
+    # your own corpus and task specs (tasks/*.json; see docs/hear.md for the task JSON)
+    python examples/compare_architectures.py --train_dir wavs/ --task tasks/demo.json \
         --preset tiny --max_train_steps 20000 --per_device_train_batch_size 128 --output_dir compare/
-    # a built-in synthetic corpus and task, no downloads (a few CPU minutes per model)
-    python examples/compare_architectures.py --synthetic --output_dir compare_synth/
+    # a built-in synthetic corpus and task, no downloads (about 5 CPU minutes per variant on 2 cores)
+    python examples/compare_architectures.py --synthetic --output_dir compare_synth/ --num_hidden_layers 6 \
+        --max_train_steps 300 --per_device_train_batch_size 16 --learning_rate 5e-4
     # the recipe's ablations, for either architecture: NAME=TYPE[:key=value...]
-    python examples/compare_architectures.py --synthetic --output_dir ablations/ \
+    python examples/compare_architectures.py --synthetic --output_dir ablations/ --max_train_steps 300 \
         --variant axlstm=axlstm --variant axlstm-masked-loss=axlstm:loss_on=masked \
         --variant ssast=ssast --variant ssast-masked-loss=ssast:loss_on=masked:mask_token_positions=true \
         --variant axlstm-ratio-0.75=axlstm:mask_ratio=0.75

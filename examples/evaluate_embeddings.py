@@ -2,10 +2,11 @@
 # Copyright 2026 The hf-axlstm developers. Licensed under the Apache License, Version 2.0.
 """The paper's downstream protocol: frozen scene embeddings + a small MLP, over several tasks, models and seeds.
 
-    python examples/evaluate_embeddings.py \
-        --task tasks/esc50.json --task tasks/fsd50k.json \
-        --model pretrained=path/to/axlstm-tiny --model random=random:path/to/axlstm-tiny --model logmel=logmel \
+    python examples/evaluate_embeddings.py --task tasks/demo.json \
+        --model pretrained=axlstm_demo/pretrained --model random=random:axlstm_demo/pretrained --model logmel=logmel \
         --seeds 0 1 2 3 4 --output_dir eval_out
+
+(`tasks/demo.json` is the corpus `examples/demo.py` writes; `tasks/esc50.json` is ESC-50 from the Hub.)
 
 For every (model, task), the scene embedding of every clip (the HEAR API of `hf_axlstm.hear`: 2 s windows,
 patch tokens -> frames, mean over frames) is extracted once and cached on disk (`--cache_dir`, keyed by model,
