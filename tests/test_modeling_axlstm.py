@@ -531,3 +531,16 @@ def test_finite_input_whose_sum_overflows_is_accepted():
     x[0, 5, 5] = float("nan")
     with pytest.raises(ValueError, match=r"input_values has NaN or infinite values \(in clips \[0\]\)"):
         model(x)
+
+
+@pytest.mark.parametrize("dtype", [torch.int32, torch.int16, torch.uint8])
+def test_class_indices_of_any_integer_dtype_give_the_int64_loss(dtype):
+    """int32 class ids (numpy's default on some platforms, pandas' int32 columns) failed inside torch's cross-entropy;
+    every integer dtype of shape (batch,) is single-label class indices, with the int64 loss."""
+    model = perturbed(AxLSTMForAudioClassification(small_config(num_hidden_layers=1, num_labels=3))).eval()
+    x = torch.randn(3, 60, 80)
+    expected = model(x, labels=torch.tensor([0, 2, 1])).loss
+    model.config.problem_type = None  # the first call above recorded it; start from the same state
+    loss = model(x, labels=torch.tensor([0, 2, 1], dtype=dtype)).loss
+    assert model.config.problem_type == "single_label_classification"
+    assert torch.equal(loss, expected)

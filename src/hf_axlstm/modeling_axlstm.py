@@ -1260,8 +1260,9 @@ def _problem_type(config: AxLSTMConfig, labels: torch.Tensor) -> str:
         return config.problem_type
     if config.num_labels == 1:
         return "regression"
-    if labels.dtype in (torch.long, torch.int):
-        return "single_label_classification"
+    integer = not (labels.is_floating_point() or labels.is_complex() or labels.dtype == torch.bool)
+    if labels.dtype in (torch.long, torch.int) or (integer and labels.dim() == 1):
+        return "single_label_classification"  # class indices of any integer dtype (cast to long below)
     return "multi_label_classification"
 
 
@@ -1291,7 +1292,7 @@ def _check_labels(labels, logits: torch.Tensor, config: AxLSTMConfig) -> torch.T
                     f"labels has class indices {sorted({int(v) for v in bad[:8]})} outside [0, num_labels) = "
                     f"[0, {num_labels}) (-100 marks a clip to ignore)."
                 )
-        return labels
+        return labels.long()  # int32 / int16 / uint8 indices: the cross-entropy takes int64
     if problem == "multi_label_classification":
         if labels.shape != (batch, num_labels):
             raise ValueError(
