@@ -792,7 +792,7 @@ def truncate_log(path: str | os.PathLike, step: int) -> int:
 # ------------------------------------------------------------------------------------------------- output folders
 
 LOCK_FILE = ".hf_axlstm.lock"
-# Files a script of ours writes next to its outputs that do not make a folder "non-empty" for the overwrite rule.
+# Files of ours that do not make a folder "non-empty" for the overwrite rule (a killed run's unlocked lock file).
 IGNORED_IN_OUTPUT_DIR = (LOCK_FILE,)
 
 
@@ -807,8 +807,10 @@ def output_dir_entries(folder: str | os.PathLike) -> list[str]:
 class OutputDirLock:
     """An advisory lock on an output folder (`fcntl.flock` on `<folder>/.hf_axlstm.lock`), so that two runs never
     write one folder at once. The kernel releases it when the holding process ends, however it ends (`kill -9`
-    included), so a killed run never leaves it held; the file itself stays (deleting it would let two processes lock
-    two different files). The holder writes its process id into the file, which a refused run names.
+    included), so a killed run never leaves it held (its file may stay behind, unlocked; the next run takes it). The
+    holder writes its process id into the file, which a refused run names. `release` deletes the file (while still
+    holding the lock; `acquire` checks that the file it locked is still the one at the path, so a run never holds a
+    deleted file's lock) and the folder too when `acquire` created it and nothing else was written there.
 
     `acquire` creates the folder (and its parents) if needed; it raises `PretrainingError` naming the folder when
     another process holds the lock, and `OSError` when the folder cannot be created or written."""
@@ -818,26 +820,37 @@ class OutputDirLock:
         self.flag = flag
         self.path = self.folder / LOCK_FILE
         self._fd: int | None = None
+        self._created_folder = False
 
     def acquire(self) -> OutputDirLock:
         import fcntl
 
-        self.folder.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
+        if not self.folder.is_dir():
+            self.folder.mkdir(parents=True, exist_ok=True)
+            self._created_folder = True
+        while True:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
             try:
-                holder = os.read(fd, 64).decode(errors="replace").strip() or "unknown"
-            finally:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                try:
+                    holder = os.read(fd, 64).decode(errors="replace").strip() or "unknown"
+                finally:
+                    os.close(fd)
+                raise PretrainingError(
+                    f"{self.flag} {str(self.folder)!r} is in use by another run (process {holder} holds "
+                    f"{str(self.path)!r}); wait for it to end, or choose another folder."
+                ) from None
+            except BaseException:
                 os.close(fd)
-            raise PretrainingError(
-                f"{self.flag} {str(self.folder)!r} is in use by another run (process {holder} holds {str(self.path)!r})"
-                "; wait for it to end, or choose another folder."
-            ) from None
-        except BaseException:
-            os.close(fd)
-            raise
+                raise
+            try:
+                same = os.path.samestat(os.fstat(fd), os.stat(self.path))
+            except FileNotFoundError:
+                same = False
+            if same:
+                break
+            os.close(fd)  # the holder before us deleted the file as we opened it: lock the new one
         try:
             os.ftruncate(fd, 0)
             os.write(fd, f"{os.getpid()}\n".encode())
@@ -848,9 +861,19 @@ class OutputDirLock:
         return self
 
     def release(self) -> None:
-        if self._fd is not None:
-            os.close(self._fd)  # releases the flock
-            self._fd = None
+        if self._fd is None:
+            return
+        try:
+            os.unlink(self.path)  # still holding the lock: a run that opened the old file re-opens the path
+        except OSError:
+            pass
+        os.close(self._fd)  # releases the flock
+        self._fd = None
+        if self._created_folder:
+            try:
+                self.folder.rmdir()  # only when empty: a run refused before writing leaves no folder behind
+            except OSError:
+                pass
 
     @property
     def held(self) -> bool:
@@ -885,7 +908,7 @@ def is_write_failure(err: BaseException) -> bool:
     """Whether `err` is a failed write (full disk, read-only or forbidden folder), including the forms torch.save
     and safetensors raise them in."""
     if isinstance(err, OSError):
-        return err.errno in WRITE_ERRNOS or err.errno is None
+        return err.errno in WRITE_ERRNOS
     return any(text in str(err) for text in _WRITE_FAILURE_TEXT)
 
 
