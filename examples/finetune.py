@@ -292,6 +292,28 @@ def check_arguments(parser, model_args, data_args, aug_args, training_args, run_
         )
 
 
+def check_model_arguments(model_args: ModelArguments) -> None:
+    """--config_overrides before any data is read: every key a setting of the model's config class (a typo is
+    refused naming the closest key) and every value one the config accepts. The class comes from --config_name or
+    a local --model_name_or_path folder (a Hub id or the authors' .pth is checked when the model loads)."""
+    overrides = _parse_overrides(model_args.config_overrides)
+    if not overrides:
+        return
+    source = model_args.model_name_or_path
+    if source and Path(source).expanduser().is_dir():
+        try:
+            config = AutoConfig.from_pretrained(source)
+        except (OSError, ValueError) as err:
+            raise ModelInputError(f"cannot load the config of model {source!r}: {one_line(err)}") from None
+        check_overrides(type(config), overrides)
+        fields = {k: v for k, v in config.to_diff_dict().items() if k not in ("model_type", "transformers_version")}
+        _config(type(config), {**fields, **overrides}, overrides)
+    elif not source and model_args.config_name:
+        config_cls, base = scratch_config(model_args.config_name)
+        check_overrides(config_cls, overrides)
+        _config(config_cls, {**base, **overrides}, overrides)
+
+
 def check_output_dir(parser, training_args, run_args) -> None:
     """The output folder rules, checked while this run holds the folder's lock: a non-empty --output_dir is refused
     unless resuming or --overwrite_output_dir; `--resume_from_checkpoint latest` resolves to the newest complete
@@ -742,6 +764,7 @@ def run(argv: list[str] | None = None) -> int:
     except ValueError as err:  # TrainingArguments' own checks, unknown flags
         parser.error(one_line(err))
     check_arguments(parser, model_args, data_args, aug_args, training_args, run_args)
+    check_model_arguments(model_args)
     do_train = wants_training(training_args, argv)
     lock = lock_output_dir(parser, training_args)
     try:

@@ -725,6 +725,10 @@ def main(argv: list[str] | None = None) -> Path:
         from accelerate.utils import is_tensorboard_available
 
         log_with = args.report_to if (args.report_to != "tensorboard" or is_tensorboard_available()) else None
+    from accelerate.state import AcceleratorState
+
+    if AcceleratorState._shared_state:  # main() called again in one process (a notebook, tests): a fresh precision
+        AcceleratorState._reset_state()
     accelerator = Accelerator(mixed_precision=args.mixed_precision, log_with=log_with, project_dir=args.output_dir)
     check_precision(args, accelerator)
     lock = lock_output_dir(args, accelerator)

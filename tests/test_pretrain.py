@@ -608,11 +608,12 @@ def test_overwrite_output_dir_deletes_the_old_run_so_latest_never_finds_it(corpu
             "--per_device_train_batch_size", "2", "--validation_fraction", "0"]  # fmt: skip
     pretrain.main([*args, "--overwrite_output_dir"])
     assert "--overwrite_output_dir: deleted checkpoints/, clip_ids/, train_log.jsonl" in capsys.readouterr().err
-    assert not (out / "checkpoints").exists() and not (out / "clip_ids").exists()
+    # the old run's checkpoints are gone; the new run wrote its own at its last step
+    assert [p.name for p in (out / "checkpoints").iterdir()] == ["checkpoint-1"] and not (out / "clip_ids").exists()
     assert [r["step"] for r in _log(out)] == [1] and (out / "notes.txt").read_text() == "mine"
     assert json.loads((out / "trainer_state.json").read_text())["global_step"] == 1
-    pretrain.main([*args, "--resume_from_checkpoint", "latest"])  # the old run's checkpoint-6 is gone
-    assert "starting from scratch" in capsys.readouterr().out
+    pretrain.main([*args, "--resume_from_checkpoint", "latest"])  # never the old run's checkpoint-6
+    assert "checkpoint-1 at step 1" in capsys.readouterr().out
     assert [r["step"] for r in _log(out)] == [1]
 
 
