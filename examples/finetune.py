@@ -323,7 +323,8 @@ def check_output_dir(parser, training_args, run_args) -> None:
     resume = t.resume_from_checkpoint
     if resume is not None:
         try:
-            t.resume_from_checkpoint = str(resume_checkpoint(output_dir, resume))
+            main = t.process_index == 0
+            t.resume_from_checkpoint = str(resume_checkpoint(output_dir, resume, warn=main))
         except PretrainingError as err:
             parser.error(str(err))
     entries = output_dir_entries(output_dir)
@@ -336,7 +337,7 @@ def check_output_dir(parser, training_args, run_args) -> None:
         )
 
 
-def resume_checkpoint(output_dir: Path, spec: str) -> Path:
+def resume_checkpoint(output_dir: Path, spec: str, warn: bool = True) -> Path:
     """The checkpoint `--resume_from_checkpoint` continues from: the folder given (which must be complete), or for
     `latest` the newest complete `checkpoint-*` in `output_dir`. A checkpoint that a kill or a full disk left half
     written (`verify_trainer_checkpoint`) is skipped with a warning naming it and why."""
@@ -355,7 +356,8 @@ def resume_checkpoint(output_dir: Path, spec: str) -> Path:
         problem = verify_trainer_checkpoint(candidate)
         if problem is None:
             return candidate
-        logger.warning("checkpoint %s is not usable: %s; trying an older one.", candidate, problem)
+        if warn:
+            print(f"warning: checkpoint {candidate} is not usable: {problem}; trying an older one.", file=sys.stderr)
         skipped.append(f"{candidate.name}: {problem}")
     raise PretrainingError(
         f"--resume_from_checkpoint latest: no complete checkpoint in {str(output_dir)!r} ({'; '.join(skipped)})."
