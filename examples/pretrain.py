@@ -3,6 +3,10 @@
 """Masked-spectrogram pretraining of AxLSTM, from one CPU to many GPUs.
 
     python examples/pretrain.py --train_dir wavs/ --preset tiny --output_dir runs/tiny --max_train_steps 1000
+    python examples/pretrain.py --train_dir wavs/ --preset tiny --output_dir runs/tiny --max_train_steps 2000 \
+        --resume_from_checkpoint latest --extend_schedule
+    python examples/pretrain.py --train_dir my_wavs/ --model_name_or_path runs/tiny --output_dir runs/tiny-mine \
+        --max_train_steps 500
     accelerate launch --mixed_precision bf16 examples/pretrain.py --dataset_name user/audio --audio_column audio ...
     python examples/prepare_features.py --train_dir wavs/ --output_dir feats/ --num_proc 8
     accelerate launch examples/pretrain.py --features_dir feats/ ...
@@ -10,14 +14,31 @@
 The recipe defaults to the authors' (per-clip normalisation, random 2 s crops, mask ratio 0.5, loss on all patches,
 AdamW (0.9, 0.95) with weight decay 0.05 on >= 2-D weights, lr 1.5e-4 x global batch / 256, linear warm-up then
 cosine to 0). The final model is a `save_pretrained` folder at the top of `--output_dir`; checkpoints go to
-`--output_dir/checkpoints/checkpoint-<step>` and `--resume_from_checkpoint latest` continues exactly.
+`--output_dir/checkpoints/checkpoint-<step>`, every `--checkpointing_steps` (default 500) and always at the last step,
+and `--resume_from_checkpoint latest` continues exactly.
+
+Continuing: a finished run continues to more steps with `--resume_from_checkpoint latest --extend_schedule` and the
+new `--max_train_steps`: the warm-up keeps its steps and the cosine decay is recomputed over the new total (update
+t+1 gets lr x 0.5 (1 + cos(pi (t - warm-up) / (total - warm-up)))). `--model_name_or_path` starts a new run (fresh
+optimizer and schedule, step 0) from an existing model: a save_pretrained folder of AxLSTMForPreTraining or
+SSASTForPreTraining, an encoder-only folder (the pretraining head is initialised fresh, and the log says so) or the
+authors' .pth checkpoint; its architecture and feature extractor are used (--preset and the size flags are refused).
 
 Safety: a non-empty `--output_dir` is refused unless the run resumes (`--resume_from_checkpoint`) or
-`--overwrite_output_dir` is given (which first deletes what an earlier run wrote there). A checkpoint's completion
+`--overwrite_output_dir` is given (which first deletes what an earlier run wrote there); `--resume_from_checkpoint
+latest` that finds no checkpoint starts from scratch only when that overwrites nothing but a dead run's log (a model
+or config there is refused). While a run lives its main process holds a lock on `--output_dir` (`.hf_axlstm.lock`,
+released when the process ends, however it ends): a second run on the folder is refused. A checkpoint's completion
 marker records the sha256 of each of its files; a damaged checkpoint is skipped (with a warning naming it and the
 file) for the previous one. A resume whose schedule settings (steps, warm-up, learning rate, batch, accumulation,
 processes, optimizer, seed, split, crops, mask ratio, number of clips) differ from the checkpoint's is refused, naming
 the flag and both values. On resume `train_log.jsonl` is cut back to the checkpoint's step, so each step appears once.
+A full or read-only disk stops the run with one `error:` line (a half-written checkpoint is deleted). fp16 on a CPU
+is refused (accelerate would train float32 there): use bf16.
+
+Errors are one `error:` line on stderr with exit status 2. `accelerate launch` adds its own traceback after any
+non-zero exit of the script it started (quoting the script's stderr); `accelerate launch -q` shows the script's line
+alone.
 """
 
 from __future__ import annotations

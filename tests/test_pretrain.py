@@ -1139,3 +1139,26 @@ def test_a_read_only_output_dir_is_one_error_line_in_every_script(corpus, tmp_pa
             assert "Operation not permitted" in error or "Permission denied" in error, error
     finally:
         subprocess.run(["chattr", "-i", str(folder)], check=False)
+
+
+@pytest.mark.slow
+def test_a_cli_error_under_accelerate_launch_is_the_scripts_one_line(corpus, tmp_path):
+    """The checks run before the fused kernels are built, so the script's stderr is its one `error:` line (it began
+    with the build's warning, which accelerate's launcher then quoted as `RuntimeError: building ...`). The launcher
+    itself raises after any non-zero exit; `accelerate launch -q` leaves the script's line alone."""
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "model.safetensors").write_bytes(b"a user's model")
+    launcher = shutil.which("accelerate")
+    assert launcher is not None
+    command = [launcher, "launch", "--num_processes", "1", "--num_machines", "1", "--mixed_precision", "no",
+               "--dynamo_backend", "no", str(EXAMPLES / "pretrain.py"), "--train_dir", str(corpus), "--output_dir",
+               str(out), *TINY, "--max_train_steps", "1"]  # fmt: skip
+    loud = subprocess.run(command, capture_output=True, text=True, env=_env(), timeout=300)
+    assert loud.returncode != 0
+    assert loud.stderr.splitlines()[0].startswith("pretrain.py: error: --output_dir"), loud.stderr[:2000]
+    assert "building" not in loud.stderr and "RuntimeError: pretrain.py: error: --output_dir" in loud.stderr
+    quiet = subprocess.run([launcher, "launch", "-q", *command[2:]], capture_output=True, text=True, env=_env(),
+                           timeout=300)  # fmt: skip
+    assert quiet.returncode != 0 and "Traceback" not in quiet.stderr, quiet.stderr[-2000:]
+    assert [line for line in quiet.stderr.splitlines() if "error:" in line] == [loud.stderr.splitlines()[0]]
