@@ -279,6 +279,12 @@ def check_arguments(parser, model_args, data_args, aug_args, training_args, run_
     output_dir = Path(t.output_dir)
     if output_dir.exists() and not output_dir.is_dir():
         parser.error(f"--output_dir {t.output_dir!r} is a file; expected a folder (new or empty).")
+    source = model_args.model_name_or_path
+    if source and Path(source).expanduser().exists() and Path(source).expanduser().resolve() == output_dir.resolve():
+        parser.error(
+            f"--model_name_or_path {source!r} is the --output_dir: the run would write over the model it starts "
+            "from; choose another --output_dir."
+        )
     resume = t.resume_from_checkpoint
     if resume is not None and run_args.overwrite_output_dir:
         parser.error("--overwrite_output_dir deletes the checkpoints --resume_from_checkpoint would continue from.")

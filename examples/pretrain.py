@@ -417,6 +417,11 @@ def check_model_source(args: argparse.Namespace) -> None:
     expected = "a local save_pretrained folder of an AxLSTM or SSAST model, or the authors' .pth checkpoint"
     if not path.exists():
         raise PretrainingError(f"--model_name_or_path {source!r} does not exist; expected {expected}.")
+    if path.resolve() == Path(args.output_dir).expanduser().resolve():
+        raise PretrainingError(
+            f"--model_name_or_path {source!r} is the --output_dir: the new run would write over the model it starts "
+            "from; choose another --output_dir."
+        )
     conflicts = [f"--{name}" for name in ("preset", *CONFIG_OVERRIDES) if getattr(args, name) is not None]
     if conflicts:
         raise PretrainingError(
@@ -618,6 +623,25 @@ def validation_loss(accelerator, model, loader) -> float:
 # ------------------------------------------------------------------------------------------------ main
 
 
+def check_tracker(report_to: str) -> str:
+    """--report_to for --with_tracking: a tracker accelerate knows whose package is installed (accelerate itself
+    drops an unavailable one without a word, and the run would track nothing)."""
+    from accelerate.tracking import get_available_trackers
+    from accelerate.utils import LoggerType
+
+    known = [t for t in LoggerType.list() if t != "all"]
+    if report_to not in known:
+        raise PretrainingError(
+            f"--report_to {report_to!r} is not a tracker accelerate knows; expected one of {known}."
+        )
+    if report_to not in [str(t) for t in get_available_trackers()]:
+        raise PretrainingError(
+            f"--report_to {report_to}: its package is not installed, so --with_tracking would track nothing; install "
+            "it, or pick an installed tracker."
+        )
+    return report_to
+
+
 def check_precision(args, accelerator) -> None:
     """Refuse fp16 on a CPU: accelerate has no fp16 autocast there and would train float32 while reporting fp16."""
     if accelerator.device.type == "cpu" and accelerator.mixed_precision == "fp16":
@@ -741,11 +765,7 @@ def main(argv: list[str] | None = None) -> Path:
     args = parse_args(argv)
     from accelerate import Accelerator
 
-    log_with = None
-    if args.with_tracking:
-        from accelerate.utils import is_tensorboard_available
-
-        log_with = args.report_to if (args.report_to != "tensorboard" or is_tensorboard_available()) else None
+    log_with = check_tracker(args.report_to) if args.with_tracking else None
     from accelerate.state import AcceleratorState
 
     if AcceleratorState._shared_state:  # main() called again in one process (a notebook, tests): a fresh precision

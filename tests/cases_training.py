@@ -198,6 +198,22 @@ def _saved_dataset_args(ctx, tmp_path: Path, dict_: bool, split: str, script: st
     return [*args, *TINY_FLAGS, "--max_train_steps", "1"] if script == "pretrain" else args
 
 
+def _copy_of(folder: Path, to: Path) -> Path:
+    import shutil
+
+    shutil.copytree(folder, to)
+    return to
+
+
+def _uninstalled_tracker() -> str:
+    """A tracker accelerate knows whose package is not installed here."""
+    from accelerate.tracking import get_available_trackers
+    from accelerate.utils import LoggerType
+
+    available = {str(t) for t in get_available_trackers()}
+    return next(t for t in LoggerType.list() if t != "all" and t not in available)
+
+
 PRETRAIN_CASES = [
     _pretrain_bad("crop_frames", "-5", "a positive integer"),
     _pretrain_bad("crop_frames", "0", "a positive integer"),
@@ -416,6 +432,24 @@ PRETRAIN_CASES = [
         r"--train_split 'validation' is not a split of --dataset_name '.*ds'; its splits are \['other', 'train'\]",
     ),
     Cli(
+        "pretrain-model-is-the-output-dir",
+        "pretrain",
+        lambda ctx, tmp: _pretrain_from(_copy_of(ctx.pretrain_dir, tmp / "out"), "--overwrite_output_dir")(ctx, tmp),
+        r"--model_name_or_path '.*out' is the --output_dir: the new run would write over the model it starts from",
+    ),
+    Cli(
+        "pretrain-report-to-unknown",
+        "pretrain",
+        _pretrain("--with_tracking", "--report_to", "nosuch"),
+        r"--report_to 'nosuch' is not a tracker accelerate knows; expected one of \['aim', 'tensorboard'",
+    ),
+    Cli(
+        "pretrain-report-to-not-installed",
+        "pretrain",
+        lambda ctx, tmp: _pretrain("--with_tracking", "--report_to", _uninstalled_tracker())(ctx, tmp),
+        r"--report_to \w+: its package is not installed, so --with_tracking would track nothing",
+    ),
+    Cli(
         "pretrain-inf-clip-in-a-worker",
         "pretrain",
         _bad_clip_run(float("inf"), "--num_workers", "1"),
@@ -554,6 +588,13 @@ def _half_written(out: Path, step: int, state: str | None = None) -> Path:
     return folder
 
 
+def _from_output_dir(args: list[str], model: Path, tmp_path: Path) -> list[str]:
+    """`args` with --model_name_or_path pointing at a copy of `model` that is also the --output_dir."""
+    out = _copy_of(model, tmp_path / "out")
+    args[args.index("--model_name_or_path") + 1] = str(out)
+    return args
+
+
 FINETUNE_CASES = [
     Cli("finetune-mode-bad", "finetune", _finetune("--mode", "half"), r"--mode 'half' is invalid; expected full"),
     _finetune_bad("layer_decay", "0.0", r"a number in \(0, 1\]"),
@@ -690,6 +731,12 @@ FINETUNE_CASES = [
         ),
         r"no complete checkpoint in '.*out' \(checkpoint-4: its trainer_state\.json is truncated or damaged .*; "
         r"checkpoint-2: it has no trainer_state\.json",
+    ),
+    Cli(
+        "finetune-model-is-the-output-dir",
+        "finetune",
+        lambda ctx, tmp: _from_output_dir(_finetune("--overwrite_output_dir")(ctx, tmp), ctx.classifier_dir, tmp),
+        r"--model_name_or_path '.*out' is the --output_dir: the run would write over the model it starts from",
     ),
     Cli(
         "finetune-dataset-missing",
