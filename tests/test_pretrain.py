@@ -1162,3 +1162,31 @@ def test_a_cli_error_under_accelerate_launch_is_the_scripts_one_line(corpus, tmp
                            timeout=300)  # fmt: skip
     assert quiet.returncode != 0 and "Traceback" not in quiet.stderr, quiet.stderr[-2000:]
     assert [line for line in quiet.stderr.splitlines() if "error:" in line] == [loud.stderr.splitlines()[0]]
+
+
+@pytest.mark.slow
+def test_a_two_process_run_on_a_folder_in_use_stops_every_rank_with_one_line(corpus, tmp_path):
+    """DDP: rank 0 takes the lock and tells the other rank (a broadcast), so both stop, with one `error:` line (from
+    rank 0), instead of rank 1 waiting at a barrier for ever."""
+    import signal
+
+    out = tmp_path / "busy"
+    holder = _hold_lock(out)
+    env = _env()
+    env["ACCELERATE_USE_CPU"] = "1"
+    try:
+        result = subprocess.run(
+            [shutil.which("accelerate"), "launch", "-q", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
+             "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", "0",
+             str(EXAMPLES / "pretrain.py"), "--train_dir", str(corpus), "--output_dir", str(out), *TINY,
+             "--max_train_steps", "1", "--cpu_kernels", "eager"],
+            capture_output=True, text=True, env=env, timeout=300,
+        )  # fmt: skip
+    finally:
+        holder.send_signal(signal.SIGKILL)
+        holder.wait()
+    assert result.returncode != 0
+    errors = [line for line in result.stderr.splitlines() if "pretrain.py: error:" in line]
+    assert (
+        len(errors) == 1 and f"--output_dir {str(out)!r} is in use by another run (process {holder.pid}" in (errors[0])
+    ), result.stderr[-3000:]
