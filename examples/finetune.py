@@ -727,6 +727,35 @@ class AxLSTMTrainer(Trainer):
         return inputs, labels
 
 
+def metric_names(space: LabelSpace) -> list[str]:
+    """The evaluation metrics `make_compute_metrics` reports for `space` (plus the Trainer's loss)."""
+    return ["loss", "mAP", "macro_f1"] if space.multi_label else ["loss", "accuracy", "macro_f1", "mAP"]
+
+
+def check_metric_for_best_model(training_args, space: LabelSpace | None) -> None:
+    """--metric_for_best_model must name a metric this run reports (with or without `eval_`); the Trainer would
+    otherwise stop with a KeyError at the first evaluation, after training for an epoch. Without `space` (before the
+    data is read) any metric of either kind of data passes."""
+    name = training_args.metric_for_best_model
+    if name is None:
+        return
+    if space is None:
+        names = ["loss", "accuracy", "macro_f1", "mAP"]
+        if name.removeprefix("eval_") not in names:
+            raise DatasetInputError(
+                f"--metric_for_best_model {name!r} is not a metric this script reports; expected one of {names} "
+                "(optionally with the eval_ prefix; accuracy for single-label data only)."
+            )
+        return
+    names = metric_names(space)
+    if name.removeprefix("eval_") not in names:
+        kind = "multi-label" if space.multi_label else "single-label"
+        raise DatasetInputError(
+            f"--metric_for_best_model {name!r} is not a metric of this run; {kind} data gives {names} (optionally "
+            "with the eval_ prefix)."
+        )
+
+
 def make_compute_metrics(space: LabelSpace):
     import evaluate
 
@@ -773,6 +802,7 @@ def run(argv: list[str] | None = None) -> int:
         parser.error(one_line(err))
     check_arguments(parser, model_args, data_args, aug_args, training_args, run_args)
     check_model_arguments(model_args)
+    check_metric_for_best_model(training_args, None)
     do_train = wants_training(training_args, argv)
     lock = lock_output_dir(parser, training_args)
     try:
@@ -817,6 +847,7 @@ def finetune(parser, model_args, data_args, aug_args, run_args, training_args, d
         "multi-label" if space.multi_label else "single-label",
         {k: len(v) for k, v in splits.items() if v is not None},
     )
+    check_metric_for_best_model(training_args, space)
     model, feature_extractor = build_model(model_args, space)
     if model_args.mode == "linear_probe":
         for param in model.axlstm.parameters():

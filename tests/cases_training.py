@@ -739,6 +739,13 @@ FINETUNE_CASES = [
         r"--model_name_or_path '.*out' is the --output_dir: the run would write over the model it starts from",
     ),
     Cli(
+        "finetune-metric-for-best-model-unknown",
+        "finetune",
+        _finetune("--metric_for_best_model", "f1"),
+        r"--metric_for_best_model 'f1' is not a metric this script reports; expected one of \['loss', 'accuracy', "
+        r"'macro_f1', 'mAP'\]",
+    ),
+    Cli(
         "finetune-dataset-missing",
         "finetune",
         lambda ctx, tmp: _finetune()(ctx, tmp)[:3] + [str(tmp / "nods")] + _finetune()(ctx, tmp)[4:],

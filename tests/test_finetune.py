@@ -457,3 +457,11 @@ def test_a_folder_in_use_is_refused_and_free_after_kill(data, tmp_path, capsys):
     capsys.readouterr()
     assert finetune.main(args) == 2  # past the lock now: the data's own error
     assert "no column 'nope'" in capsys.readouterr().err
+
+
+def test_metric_for_best_model_of_the_other_kind_of_data_is_named_before_training(data, tmp_path, capsys):
+    args = ["--train_file", str(data / "train.csv"), "--validation_file", str(data / "validation.csv")]
+    err = bad(data, tmp_path, capsys, *args, "--audio_column", "file", "--label_column", "tags", "--label_delimiter",
+              ",", "--metric_for_best_model", "accuracy")  # fmt: skip
+    assert "--metric_for_best_model 'accuracy' is not a metric of this run; multi-label data gives " in err
+    assert not (tmp_path / "bad" / "model.safetensors").exists()
