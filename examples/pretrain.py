@@ -115,6 +115,18 @@ CONFIG_OVERRIDES = (
 # Overrides that only one architecture has.
 ARCHITECTURE_ONLY = {"num_heads": "axlstm", "expansion_factor": "axlstm", "num_attention_heads": "ssast"}
 MODEL_INPUTS = ("input_values", "attention_mask", "noise")
+# Upper bounds of the size flags: far above the paper's models (base: 768 wide, 12 blocks, 200 frames), far below
+# sizes whose first allocation would take the machine's memory (--hidden_size 1000000: terabytes of weights).
+SIZE_LIMITS = {
+    "hidden_size": 8192,
+    "num_hidden_layers": 256,
+    "num_heads": 256,
+    "num_attention_heads": 256,
+    "expansion_factor": 16,
+    "frames_per_window": 60000,
+    "crop_frames": 60000,
+}
+SIZE_LIMIT_NOTE = "a bound far above the paper's base model, against sizes that cannot fit in memory"
 ARCHITECTURES = {"axlstm": (AxLSTMConfig, AxLSTMForPreTraining), "ssast": (SSASTConfig, SSASTForPreTraining)}
 
 DEFAULT_CHECKPOINTING_STEPS = 500
@@ -351,6 +363,10 @@ def check_args(args: argparse.Namespace) -> None:
         value = getattr(args, name)
         if value is not None and value < 1:
             raise _bad(name, value, "a positive integer")
+    for name, limit in SIZE_LIMITS.items():
+        value = getattr(args, name)
+        if value is not None and value > limit:
+            raise _bad(name, value, f"a positive integer up to {limit} ({SIZE_LIMIT_NOTE})")
     for name, architecture in ARCHITECTURE_ONLY.items():
         if getattr(args, name) is not None and (args.model_type or "axlstm") != architecture:
             raise PretrainingError(
