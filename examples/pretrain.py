@@ -132,7 +132,7 @@ ARCHITECTURES = {"axlstm": (AxLSTMConfig, AxLSTMForPreTraining), "ssast": (SSAST
 DEFAULT_CHECKPOINTING_STEPS = 500
 
 # What a finished (or interrupted) run writes at the top of --output_dir: --overwrite_output_dir deletes these.
-RUN_DIRS = ("checkpoints", "clip_ids", "axlstm_pretraining")
+RUN_DIRS = ("checkpoints", "clip_ids", "axlstm_pretraining", ".tmp-final-model")
 RUN_FILES = (
     "train_log.jsonl",
     "trainer_state.json",
@@ -143,9 +143,11 @@ RUN_FILES = (
     "model.safetensors.index.json",
     "model-*-of-*.safetensors",
     "*_axlstm.py",
+    "*_ssast.py",
     "training_curve.png",
     "reconstructions.png",
     ".train_log.jsonl.tmp",
+    ".trainer_state.json.tmp",
 )
 
 
@@ -616,6 +618,35 @@ def save_model_folder(accelerator, model, feature_extractor, folder: Path, histo
         unwrapped.train(was_training)
 
 
+FINAL_TMP = ".tmp-final-model"
+
+
+def save_final_model(accelerator, model, feature_extractor, output_dir: Path, state, val_batch) -> None:
+    """The final model at the top of `output_dir`, never torn: written whole into `.tmp-final-model/`, then each file
+    moved into place with one rename (an earlier version's file is replaced, never half overwritten), and
+    `trainer_state.json` last: it is deleted first, so a folder without it holds a final model being written (a kill
+    then leaves the run's last checkpoint, from which `--resume_from_checkpoint latest` writes it again). Call on
+    every process."""
+    tmp = output_dir / FINAL_TMP
+    if accelerator.is_main_process and tmp.exists():
+        shutil.rmtree(tmp)
+    accelerator.wait_for_everyone()
+    save_model_folder(accelerator, model, feature_extractor, tmp, state.history, val_batch)
+    accelerator.wait_for_everyone()
+    if accelerator.is_main_process:
+        (output_dir / "trainer_state.json").unlink(missing_ok=True)
+        for file in sorted(tmp.iterdir()):
+            os.replace(file, output_dir / file.name)
+        tmp.rmdir()
+        state_tmp = output_dir / ".trainer_state.json.tmp"
+        with open(state_tmp, "w") as f:
+            f.write(state.to_json())
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(state_tmp, output_dir / "trainer_state.json")
+    accelerator.wait_for_everyone()
+
+
 @torch.no_grad()
 def validation_loss(accelerator, model, loader) -> float:
     """Mean reconstruction loss over the held-out clips with their fixed crops and masks (main process)."""
@@ -941,8 +972,8 @@ def train(args, accelerator) -> Path:
 
     output_dir.mkdir(parents=True, exist_ok=True)
     checkpoints_dir = output_dir / "checkpoints"
-    if accelerator.is_main_process and checkpoints_dir.is_dir():  # leftovers of a crash while writing a checkpoint
-        for leftover in checkpoints_dir.glob(".tmp-*"):
+    if accelerator.is_main_process:  # leftovers of a crash while writing a checkpoint or the final model
+        for leftover in [*checkpoints_dir.glob(".tmp-*"), output_dir / FINAL_TMP]:
             shutil.rmtree(leftover, ignore_errors=True)
     accelerator.wait_for_everyone()
     log_path = output_dir / "train_log.jsonl"
@@ -1132,11 +1163,8 @@ def train(args, accelerator) -> Path:
     if checkpointed_at[0] != state.global_step:
         validate()  # (else validated at the final checkpoint)
     try:
-        save_model_folder(accelerator, model, feature_extractor, output_dir, state.history, val_batch)
-        accelerator.wait_for_everyone()
-        if accelerator.is_main_process:
-            state.scheduler = scheduler.state_dict()
-            (output_dir / "trainer_state.json").write_text(state.to_json())
+        state.scheduler = scheduler.state_dict()
+        save_final_model(accelerator, model, feature_extractor, output_dir, state, val_batch)
     except Exception as err:
         if not is_write_failure(err):
             raise

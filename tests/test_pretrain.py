@@ -1190,3 +1190,38 @@ def test_a_two_process_run_on_a_folder_in_use_stops_every_rank_with_one_line(cor
     assert (
         len(errors) == 1 and f"--output_dir {str(out)!r} is in use by another run (process {holder.pid}" in (errors[0])
     ), result.stderr[-3000:]
+
+
+class _Killed(BaseException):
+    """Stands for SIGKILL in the middle of a write (no clean-up code runs for a BaseException we never catch)."""
+
+
+def test_a_kill_while_the_final_model_is_moved_into_place_is_seen_and_repaired_by_resume(
+    corpus, tmp_path, monkeypatch, capsys
+):
+    out = tmp_path / "run"
+    args = ["--train_dir", str(corpus), "--output_dir", str(out), *TINY, "--max_train_steps", "2",
+            "--per_device_train_batch_size", "2", "--validation_fraction", "0", "--cpu_kernels", "eager"]  # fmt: skip
+    pretrain.main(args)
+    first = _weights(out)
+    real, moved = os.replace, []
+
+    def kill_after_two_files(src, dst):
+        if Path(src).parent.name == ".tmp-final-model":
+            if len(moved) == 2:
+                raise _Killed
+            moved.append(Path(dst).name)
+        return real(src, dst)
+
+    monkeypatch.setattr(os, "replace", kill_after_two_files)
+    with pytest.raises(_Killed):
+        pretrain.main([*args, "--resume_from_checkpoint", "latest"])  # a finished run: only the final save runs
+    monkeypatch.setattr(os, "replace", real)
+    assert len(moved) == 2 and not (out / "trainer_state.json").exists()  # the folder says: not complete
+    assert (out / ".tmp-final-model").is_dir()
+    pretrain.main([*args, "--resume_from_checkpoint", "latest"])
+    assert "checkpoint-2 at step 2" in capsys.readouterr().out
+    assert json.loads((out / "trainer_state.json").read_text())["global_step"] == 2
+    assert not (out / ".tmp-final-model").exists()
+    again = _weights(out)
+    assert all(torch.equal(first[k], again[k]) for k in first)
