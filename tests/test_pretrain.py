@@ -1225,3 +1225,18 @@ def test_a_kill_while_the_final_model_is_moved_into_place_is_seen_and_repaired_b
     assert not (out / ".tmp-final-model").exists()
     again = _weights(out)
     assert all(torch.equal(first[k], again[k]) for k in first)
+
+
+def test_fp16_from_accelerate_launch_on_a_cpu_is_refused_naming_where_it_came_from(corpus, tmp_path, monkeypatch,
+                                                                                    capsys):  # fmt: skip
+    """`accelerate launch --mixed_precision fp16` sets ACCELERATE_MIXED_PRECISION; on a CPU accelerate would train
+    float32 while the log said fp16."""
+    monkeypatch.setenv("ACCELERATE_MIXED_PRECISION", "fp16")
+    capsys.readouterr()
+    code = pretrain.cli(["--train_dir", str(corpus), "--output_dir", str(tmp_path / "out"), *TINY,
+                         "--max_train_steps", "1"])  # fmt: skip
+    assert code == 2
+    error = _one_error(capsys)
+    expected = "mixed precision fp16 (from `accelerate launch --mixed_precision` or `accelerate config`) cannot run"
+    assert expected in error and "on a CPU" in error, error
+    assert not (tmp_path / "out").exists()  # refused before anything was written
