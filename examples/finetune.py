@@ -285,6 +285,16 @@ def check_arguments(parser, model_args, data_args, aug_args, training_args, run_
             f"--model_name_or_path {source!r} is the --output_dir: the run would write over the model it starts "
             "from; choose another --output_dir."
         )
+    if (
+        source
+        and run_args.overwrite_output_dir
+        and Path(source).expanduser().exists()
+        and output_dir.resolve() in Path(source).expanduser().resolve().parents
+    ):
+        parser.error(
+            f"--model_name_or_path {source!r} is inside --output_dir, which --overwrite_output_dir would clear before "
+            "the model is loaded; copy the model elsewhere or choose another --output_dir."
+        )
     resume = t.resume_from_checkpoint
     if resume is not None and run_args.overwrite_output_dir:
         parser.error("--overwrite_output_dir deletes the checkpoints --resume_from_checkpoint would continue from.")

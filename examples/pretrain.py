@@ -435,10 +435,16 @@ def check_model_source(args: argparse.Namespace) -> None:
     expected = "a local save_pretrained folder of an AxLSTM or SSAST model, or the authors' .pth checkpoint"
     if not path.exists():
         raise PretrainingError(f"--model_name_or_path {source!r} does not exist; expected {expected}.")
-    if path.resolve() == Path(args.output_dir).expanduser().resolve():
+    output_dir = Path(args.output_dir).expanduser().resolve()
+    if path.resolve() == output_dir:
         raise PretrainingError(
             f"--model_name_or_path {source!r} is the --output_dir: the new run would write over the model it starts "
             "from; choose another --output_dir."
+        )
+    if args.overwrite_output_dir and output_dir in path.resolve().parents:
+        raise PretrainingError(
+            f"--model_name_or_path {source!r} is inside --output_dir, which --overwrite_output_dir would clear before "
+            "the model is loaded; copy the model elsewhere or choose another --output_dir."
         )
     conflicts = [f"--{name}" for name in ("preset", *CONFIG_OVERRIDES) if getattr(args, name) is not None]
     if conflicts:

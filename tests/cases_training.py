@@ -441,6 +441,15 @@ PRETRAIN_CASES = [
         r"--model_name_or_path '.*out' is the --output_dir: the new run would write over the model it starts from",
     ),
     Cli(
+        "pretrain-model-inside-the-output-dir-with-overwrite",
+        "pretrain",
+        lambda ctx, tmp: _pretrain_from(
+            _copy_of(ctx.pretrain_dir, tmp / "out" / "checkpoints" / "checkpoint-4" / "pretrained"),
+            "--overwrite_output_dir",
+        )(ctx, tmp),
+        r"--model_name_or_path '.*pretrained' is inside --output_dir, which --overwrite_output_dir would clear",
+    ),
+    Cli(
         "pretrain-report-to-unknown",
         "pretrain",
         _pretrain("--with_tracking", "--report_to", "nosuch"),
@@ -591,9 +600,10 @@ def _half_written(out: Path, step: int, state: str | None = None) -> Path:
     return folder
 
 
-def _from_output_dir(args: list[str], model: Path, tmp_path: Path) -> list[str]:
-    """`args` with --model_name_or_path pointing at a copy of `model` that is also the --output_dir."""
-    out = _copy_of(model, tmp_path / "out")
+def _from_output_dir(args: list[str], model: Path, tmp_path: Path, inside: str | None = None) -> list[str]:
+    """`args` with --model_name_or_path pointing at a copy of `model` that is the --output_dir (or, with `inside`,
+    that subfolder of it)."""
+    out = _copy_of(model, tmp_path / "out" / inside if inside else tmp_path / "out")
     args[args.index("--model_name_or_path") + 1] = str(out)
     return args
 
@@ -747,6 +757,14 @@ FINETUNE_CASES = [
         _finetune("--metric_for_best_model", "f1"),
         r"--metric_for_best_model 'f1' is not a metric this script reports; expected one of \['loss', 'accuracy', "
         r"'macro_f1', 'mAP'\]",
+    ),
+    Cli(
+        "finetune-model-inside-the-output-dir-with-overwrite",
+        "finetune",
+        lambda ctx, tmp: _from_output_dir(
+            _finetune("--overwrite_output_dir")(ctx, tmp), ctx.classifier_dir, tmp, "checkpoint-5"
+        ),  # fmt: skip
+        r"--model_name_or_path '.*out/checkpoint-5' is inside --output_dir, which --overwrite_output_dir would clear",
     ),
     Cli(
         "finetune-dataset-missing",
