@@ -816,7 +816,7 @@ def run(argv: list[str] | None = None) -> int:
     do_train = wants_training(training_args, argv)
     lock = lock_output_dir(parser, training_args)
     try:
-        return finetune(parser, model_args, data_args, aug_args, run_args, training_args, do_train)
+        return finetune(parser, model_args, data_args, aug_args, run_args, training_args, do_train, lock)
     finally:
         if lock is not None:
             lock.release()
@@ -835,7 +835,7 @@ def wants_training(training_args, argv: list[str] | None) -> bool:
     return not (asked_eval or asked_predict)
 
 
-def finetune(parser, model_args, data_args, aug_args, run_args, training_args, do_train: bool) -> int:
+def finetune(parser, model_args, data_args, aug_args, run_args, training_args, do_train: bool, lock=None) -> int:
     """Everything after the argument checks, while the main process holds the output folder's lock."""
     check_output_dir(parser, training_args, run_args)
     if run_args.overwrite_output_dir and training_args.process_index == 0:
@@ -903,6 +903,8 @@ def finetune(parser, model_args, data_args, aug_args, run_args, training_args, d
         trainer.log_metrics("test", test_metrics)
         trainer.save_metrics("test", test_metrics)
     if training_args.push_to_hub:
+        if lock is not None:
+            lock.release()  # deletes the lock file, which would otherwise be uploaded with the folder
         trainer.push_to_hub(
             finetuned_from=model_args.model_name_or_path,
             tasks="audio-classification",
