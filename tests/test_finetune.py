@@ -465,3 +465,9 @@ def test_metric_for_best_model_of_the_other_kind_of_data_is_named_before_trainin
               ",", "--metric_for_best_model", "accuracy")  # fmt: skip
     assert "--metric_for_best_model 'accuracy' is not a metric of this run; multi-label data gives " in err
     assert not (tmp_path / "bad" / "model.safetensors").exists()
+
+
+def test_do_predict_alone_needs_a_test_split(data, tmp_path, capsys):
+    args = ["--train_file", str(data / "train.csv"), "--validation_file", str(data / "validation.csv")]
+    err = bad(data, tmp_path, capsys, *args, "--audio_column", "file", "--do_predict")
+    assert "finetune.py: error: --do_predict: the dataset has no test split to predict on." in err

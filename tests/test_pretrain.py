@@ -1240,3 +1240,18 @@ def test_fp16_from_accelerate_launch_on_a_cpu_is_refused_naming_where_it_came_fr
     expected = "mixed precision fp16 (from `accelerate launch --mixed_precision` or `accelerate config`) cannot run"
     assert expected in error and "on a CPU" in error, error
     assert not (tmp_path / "out").exists()  # refused before anything was written
+
+
+def test_train_split_picks_the_split_of_a_saved_dataset_dict(corpus, tmp_path):
+    import datasets
+
+    files = sorted(str(p) for p in corpus.rglob("*") if p.suffix in (".wav", ".flac", ".ogg"))
+    splits = {"train": datasets.Dataset.from_dict({"audio": files[:9]}),
+              "other": datasets.Dataset.from_dict({"audio": files[9:13]})}  # fmt: skip
+    datasets.DatasetDict(splits).save_to_disk(str(tmp_path / "dd"))
+    for split, clips in (("other", 4), (None, 9)):
+        out = tmp_path / f"run-{split}"
+        pretrain.main(["--dataset_name", str(tmp_path / "dd"), "--output_dir", str(out), *TINY, "--max_train_steps",
+                       "1", "--per_device_train_batch_size", "2", "--validation_fraction", "0", "--cpu_kernels",
+                       "eager", *(["--train_split", split] if split else [])])  # fmt: skip
+        assert json.loads((out / "trainer_state.json").read_text())["schedule"]["num_training_clips"] == clips
