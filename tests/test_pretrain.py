@@ -1255,3 +1255,16 @@ def test_train_split_picks_the_split_of_a_saved_dataset_dict(corpus, tmp_path):
                        "1", "--per_device_train_batch_size", "2", "--validation_fraction", "0", "--cpu_kernels",
                        "eager", *(["--train_split", split] if split else [])])  # fmt: skip
         assert json.loads((out / "trainer_state.json").read_text())["schedule"]["num_training_clips"] == clips
+
+
+def test_model_name_or_path_takes_the_authors_checkpoint(corpus, tmp_path):
+    from hf_axlstm.convert_official import convert_checkpoint
+
+    pth = REPO / "tests" / "fixtures" / "official_parity" / "official_checkpoint.pth"
+    out = tmp_path / "from_pth"
+    pretrain.main(["--train_dir", str(corpus), "--model_name_or_path", str(pth), "--output_dir", str(out),
+                   "--max_train_steps", "1", "--per_device_train_batch_size", "2", "--validation_fraction", "0",
+                   "--learning_rate", "1e-12", "--no_progress_bar", "--cpu_kernels", "eager"])  # fmt: skip
+    saved = _weights(out)
+    for key, value in convert_checkpoint(pth).state_dict().items():
+        torch.testing.assert_close(saved[key], value, rtol=0, atol=1e-8)
