@@ -29,9 +29,18 @@ single-label data; mAP and macro F1 (threshold 0.5) for multi-label data. The ou
 `pipeline("audio-classification", model=output_dir)` (with `import hf_axlstm`, or `trust_remote_code=True`).
 Every Trainer flag works (`--use_cpu`, `--report_to`, `--push_to_hub`, `--hub_model_id`, ...).
 
+What runs: the script trains (then saves the model to `--output_dir` and writes `train_results.json`), evaluates on
+the validation split and, where there is one, the test split. `--do_train` is not needed; `--eval_strategy` and
+`--save_strategy` say when to evaluate and checkpoint during training. Only `--do_eval` and/or `--do_predict` given
+without `--do_train` make an evaluation-only run (of a fine-tuned `--model_name_or_path`): no training, no model
+saved; `--do_eval` evaluates the validation split, `--do_predict` the test split.
+
 A non-empty `--output_dir` is refused unless `--resume_from_checkpoint` (a checkpoint folder, or `latest` for the
-newest `checkpoint-*` there) or `--overwrite_output_dir` is given; the latter first deletes what an earlier run wrote
-there (its `checkpoint-*` folders, `runs/`, the model, metrics and state files), so they are never resumed from.
+newest complete `checkpoint-*` there: one that a kill or a full disk left half written is skipped, with a warning
+naming it and why) or `--overwrite_output_dir` is given; the latter first deletes what an earlier run wrote there
+(its `checkpoint-*` folders, `runs/`, the model, metrics and state files), so they are never resumed from. While a
+run lives it holds a lock on `--output_dir` (`.hf_axlstm.lock`, released when the process ends, however it ends): a
+second run on the same folder is refused. `--fp16` on a CPU is refused (it would train float32); use `--bf16`.
 """
 
 from __future__ import annotations
@@ -71,6 +80,15 @@ from hf_axlstm.data import (
     load_audio_dataset,
     one_line,
     resolve_splits,
+)
+from hf_axlstm.pretraining import (
+    OutputDirLock,
+    PretrainingError,
+    describe_os_error,
+    is_write_failure,
+    output_dir_entries,
+    trainer_checkpoints,
+    verify_trainer_checkpoint,
 )
 
 logger = logging.getLogger("finetune")
@@ -261,27 +279,128 @@ def check_arguments(parser, model_args, data_args, aug_args, training_args, run_
     output_dir = Path(t.output_dir)
     if output_dir.exists() and not output_dir.is_dir():
         parser.error(f"--output_dir {t.output_dir!r} is a file; expected a folder (new or empty).")
+    source = model_args.model_name_or_path
+    if source and Path(source).expanduser().exists() and Path(source).expanduser().resolve() == output_dir.resolve():
+        parser.error(
+            f"--model_name_or_path {source!r} is the --output_dir: the run would write over the model it starts "
+            "from; choose another --output_dir."
+        )
+    if (
+        source
+        and run_args.overwrite_output_dir
+        and Path(source).expanduser().exists()
+        and output_dir.resolve() in Path(source).expanduser().resolve().parents
+    ):
+        parser.error(
+            f"--model_name_or_path {source!r} is inside --output_dir, which --overwrite_output_dir would clear before "
+            "the model is loaded; copy the model elsewhere or choose another --output_dir."
+        )
     resume = t.resume_from_checkpoint
     if resume is not None and run_args.overwrite_output_dir:
         parser.error("--overwrite_output_dir deletes the checkpoints --resume_from_checkpoint would continue from.")
-    if resume == "latest":
-        from transformers.trainer_utils import get_last_checkpoint
-
-        last = get_last_checkpoint(str(output_dir)) if output_dir.is_dir() else None
-        if last is None:
-            parser.error(f"--resume_from_checkpoint latest: --output_dir {t.output_dir!r} has no checkpoint-* folder.")
-        t.resume_from_checkpoint = last
-    elif resume is not None and not Path(resume).is_dir():
+    if resume not in (None, "latest") and not Path(resume).is_dir():
         what = "is a file" if Path(resume).exists() else "does not exist"
         parser.error(f"--resume_from_checkpoint {resume!r} {what}; expected a checkpoint folder or 'latest'.")
-    if resume is None and output_dir.is_dir() and any(output_dir.iterdir()) and not run_args.overwrite_output_dir:
-        names = sorted(p.name for p in output_dir.iterdir())
-        shown = ", ".join(names[:4]) + (", ..." if len(names) > 4 else "")
+    if t.fp16 and t.device.type == "cpu":
+        parser.error(
+            "--fp16 cannot run on a CPU: the Trainer has no fp16 autocast there and would train in float32. Use "
+            "--bf16 (CPU autocast) or leave it out."
+        )
+
+
+def check_model_arguments(model_args: ModelArguments) -> None:
+    """--config_overrides before any data is read: every key a setting of the model's config class (a typo is
+    refused naming the closest key) and every value one the config accepts. The class comes from --config_name or
+    a local --model_name_or_path folder (a Hub id or the authors' .pth is checked when the model loads)."""
+    overrides = _parse_overrides(model_args.config_overrides)
+    if not overrides:
+        return
+    source = model_args.model_name_or_path
+    if source and Path(source).expanduser().is_dir():
+        try:
+            config = AutoConfig.from_pretrained(source)
+        except (OSError, ValueError) as err:
+            raise ModelInputError(f"cannot load the config of model {source!r}: {one_line(err)}") from None
+        check_overrides(type(config), overrides)
+        fields = {k: v for k, v in config.to_diff_dict().items() if k not in ("model_type", "transformers_version")}
+        _config(type(config), {**fields, **overrides}, overrides)
+    elif not source and model_args.config_name:
+        config_cls, base = scratch_config(model_args.config_name)
+        check_overrides(config_cls, overrides)
+        _config(config_cls, {**base, **overrides}, overrides)
+
+
+def check_output_dir(parser, training_args, run_args) -> None:
+    """The output folder rules, checked while this run holds the folder's lock: a non-empty --output_dir is refused
+    unless resuming or --overwrite_output_dir; `--resume_from_checkpoint latest` resolves to the newest complete
+    checkpoint (`resume_checkpoint`)."""
+    t = training_args
+    output_dir = Path(t.output_dir)
+    resume = t.resume_from_checkpoint
+    if resume is not None:
+        try:
+            main = t.process_index == 0
+            t.resume_from_checkpoint = str(resume_checkpoint(output_dir, resume, warn=main))
+        except PretrainingError as err:
+            parser.error(str(err))
+    entries = output_dir_entries(output_dir)
+    if resume is None and entries and not run_args.overwrite_output_dir:
+        shown = ", ".join(entries[:4]) + (", ..." if len(entries) > 4 else "")
         parser.error(
             f"--output_dir {t.output_dir!r} is not empty ({shown}): pass --resume_from_checkpoint to continue "
             "the run there, --overwrite_output_dir to start a new one (deleting its checkpoints and model), or "
             "choose another folder."
         )
+
+
+def resume_checkpoint(output_dir: Path, spec: str, warn: bool = True) -> Path:
+    """The checkpoint `--resume_from_checkpoint` continues from: the folder given (which must be complete), or for
+    `latest` the newest complete `checkpoint-*` in `output_dir`. A checkpoint that a kill or a full disk left half
+    written (`verify_trainer_checkpoint`) is skipped with a warning naming it and why."""
+    if spec != "latest":
+        problem = verify_trainer_checkpoint(spec)
+        if problem is not None:
+            raise PretrainingError(f"--resume_from_checkpoint {spec!r} cannot be resumed: {problem}.")
+        return Path(spec)
+    candidates = trainer_checkpoints(output_dir)
+    if not candidates:
+        raise PretrainingError(
+            f"--resume_from_checkpoint latest: --output_dir {str(output_dir)!r} has no checkpoint-* folder."
+        )
+    skipped = []
+    for candidate in candidates:
+        problem = verify_trainer_checkpoint(candidate)
+        if problem is None:
+            return candidate
+        if warn:
+            print(f"warning: checkpoint {candidate} is not usable: {problem}; trying an older one.", file=sys.stderr)
+        skipped.append(f"{candidate.name}: {problem}")
+    raise PretrainingError(
+        f"--resume_from_checkpoint latest: no complete checkpoint in {str(output_dir)!r} ({'; '.join(skipped)})."
+    )
+
+
+def lock_output_dir(parser, training_args):
+    """The main process locks --output_dir (creating it) before anything is written there, so that a second run on
+    the folder is refused while this one lives (the lock goes with the process, however it ends); with several
+    processes the others learn the outcome from it. Returns the held lock (main process) or None."""
+    lock, error = None, None
+    if training_args.process_index == 0:
+        try:
+            lock = OutputDirLock(training_args.output_dir).acquire()
+        except PretrainingError as err:
+            error = str(err)
+        except OSError as err:
+            error = f"cannot create or write --output_dir {training_args.output_dir!r}: {describe_os_error(err)}."
+    if training_args.world_size > 1 and torch.distributed.is_available() and torch.distributed.is_initialized():
+        shared = [error]
+        torch.distributed.broadcast_object_list(shared, src=0)
+        error = shared[0]
+    if error is not None:
+        if lock is not None:
+            lock.release()
+        parser.error(error)
+    return lock
 
 
 def clear_output_dir(output_dir: Path) -> list[str]:
@@ -391,6 +510,34 @@ def prepare_splits(data_args: DataArguments, seed: int):
 # ---------------------------------------------------------------------------------------------------------- model
 
 
+def check_overrides(config_cls, overrides: dict) -> None:
+    """Refuse `--config_overrides` keys that `config_cls` does not have (a typo would otherwise become a silent,
+    unused attribute), naming the closest known key."""
+    import difflib
+    import inspect
+
+    known = set(config_cls().to_dict()) | set(inspect.signature(config_cls.__init__).parameters)
+    known -= {"self", "kwargs", "model_type", "transformers_version", "_name_or_path", "architectures"}
+    for key in overrides:
+        if key not in known:
+            close = difflib.get_close_matches(key, sorted(known), n=1)
+            hint = f"did you mean {close[0]!r}?" if close else f"known keys: {', '.join(sorted(known))}."
+            raise ModelInputError(f"--config_overrides key {key!r} is not a setting of {config_cls.__name__}; {hint}")
+
+
+def _config(config_cls, fields: dict, overrides: dict, **from_pretrained):
+    """`config_cls(**fields)`, or `config_cls.from_pretrained(...)`, with the config's own checks as
+    `ModelInputError` naming --config_overrides where an override is involved."""
+    try:
+        if from_pretrained:
+            return config_cls.from_pretrained(from_pretrained.pop("source"), **fields, **from_pretrained)
+        return config_cls(**fields)
+    except (ValueError, TypeError) as err:
+        given = ", ".join(f"{k}={v!r}" for k, v in overrides.items())
+        where = f"--config_overrides {given}: " if overrides else ""
+        raise ModelInputError(f"{where}{one_line(err)}") from None
+
+
 def _parse_overrides(text: str | None) -> dict:
     overrides = {}
     for item in (text or "").split(","):
@@ -453,12 +600,17 @@ def build_model(model_args: ModelArguments, space: LabelSpace):
 
             pretrained = convert_checkpoint(source)  # AxLSTM or the SSAST baseline, by its keys
             config_cls = type(pretrained.config)
-            config = config_cls(**{**pretrained.config.to_diff_dict(), **overrides, **label_kwargs})
+            check_overrides(config_cls, overrides)
+            fields = {**pretrained.config.to_diff_dict(), **overrides, **label_kwargs}
+            fields = {k: v for k, v in fields.items() if k not in ("model_type", "transformers_version")}
+            config = _config(config_cls, fields, overrides)
             model = AutoModelForAudioClassification.from_config(config)
             model.base_model.load_state_dict(pretrained.base_model.state_dict())
             return model, AxLSTMFeatureExtractor()
         if source:
-            config = AutoConfig.from_pretrained(source, **overrides, **label_kwargs)
+            config_cls = type(AutoConfig.from_pretrained(source))
+            check_overrides(config_cls, overrides)
+            config = _config(AutoConfig, {**overrides, **label_kwargs}, overrides, source=source)
             model = AutoModelForAudioClassification.from_pretrained(
                 source, config=config, ignore_mismatched_sizes=True
             )
@@ -474,7 +626,8 @@ def build_model(model_args: ModelArguments, space: LabelSpace):
             return model, feature_extractor
         if model_args.config_name:
             config_cls, base = scratch_config(model_args.config_name)
-            config = config_cls(**{**base, **overrides, **label_kwargs})
+            check_overrides(config_cls, overrides)
+            config = _config(config_cls, {**base, **overrides, **label_kwargs}, overrides)
             return AutoModelForAudioClassification.from_config(config), AxLSTMFeatureExtractor()
     except OSError as err:
         raise ModelInputError(f"cannot load model {source!r}: {err}") from err
@@ -550,6 +703,12 @@ class AxLSTMTrainer(Trainer):
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         inputs = dict(inputs)
         labels = inputs.pop("labels")
+        # class ids of any integer dtype (int32 from Arrow or numpy) as the int64 torch's losses take; multi-hot
+        # targets as floats
+        if self.multi_label:
+            labels = labels.float()
+        elif not labels.is_floating_point():
+            labels = labels.long()
         if model.training:
             inputs, labels = self._augment(inputs, labels, model.config.num_labels)
         outputs = model(**inputs)
@@ -576,6 +735,35 @@ class AxLSTMTrainer(Trainer):
             targets = labels.float() if self.multi_label else F.one_hot(labels, num_labels).float()
             labels = lam * targets + (1 - lam) * targets[perm]
         return inputs, labels
+
+
+def metric_names(space: LabelSpace) -> list[str]:
+    """The evaluation metrics `make_compute_metrics` reports for `space` (plus the Trainer's loss)."""
+    return ["loss", "mAP", "macro_f1"] if space.multi_label else ["loss", "accuracy", "macro_f1", "mAP"]
+
+
+def check_metric_for_best_model(training_args, space: LabelSpace | None) -> None:
+    """--metric_for_best_model must name a metric this run reports (with or without `eval_`); the Trainer would
+    otherwise stop with a KeyError at the first evaluation, after training for an epoch. Without `space` (before the
+    data is read) any metric of either kind of data passes."""
+    name = training_args.metric_for_best_model
+    if name is None:
+        return
+    if space is None:
+        names = ["loss", "accuracy", "macro_f1", "mAP"]
+        if name.removeprefix("eval_") not in names:
+            raise DatasetInputError(
+                f"--metric_for_best_model {name!r} is not a metric this script reports; expected one of {names} "
+                "(optionally with the eval_ prefix; accuracy for single-label data only)."
+            )
+        return
+    names = metric_names(space)
+    if name.removeprefix("eval_") not in names:
+        kind = "multi-label" if space.multi_label else "single-label"
+        raise DatasetInputError(
+            f"--metric_for_best_model {name!r} is not a metric of this run; {kind} data gives {names} (optionally "
+            "with the eval_ prefix)."
+        )
 
 
 def make_compute_metrics(space: LabelSpace):
@@ -623,15 +811,41 @@ def run(argv: list[str] | None = None) -> int:
     except ValueError as err:  # TrainingArguments' own checks, unknown flags
         parser.error(one_line(err))
     check_arguments(parser, model_args, data_args, aug_args, training_args, run_args)
+    check_model_arguments(model_args)
+    check_metric_for_best_model(training_args, None)
+    do_train = wants_training(training_args, argv)
+    lock = lock_output_dir(parser, training_args)
+    try:
+        return finetune(parser, model_args, data_args, aug_args, run_args, training_args, do_train, lock)
+    finally:
+        if lock is not None:
+            lock.release()
+
+
+def wants_training(training_args, argv: list[str] | None) -> bool:
+    """Whether this run trains. It does unless `--do_eval` or `--do_predict` was given on the command line without
+    `--do_train` (an evaluation-only run of a fine-tuned model). `--eval_strategy` alone sets the Trainer's
+    `do_eval` too, but asks for evaluation during training, not instead of it, so it never turns training off."""
+    if training_args.do_train:
+        return True
+    tokens = sys.argv[1:] if argv is None else argv
+    given = {token.split("=", 1)[0] for token in tokens if token.startswith("--")}
+    asked_eval = "--do_eval" in given and training_args.do_eval
+    asked_predict = "--do_predict" in given and training_args.do_predict
+    return not (asked_eval or asked_predict)
+
+
+def finetune(parser, model_args, data_args, aug_args, run_args, training_args, do_train: bool, lock=None) -> int:
+    """Everything after the argument checks, while the main process holds the output folder's lock."""
+    check_output_dir(parser, training_args, run_args)
     if run_args.overwrite_output_dir and training_args.process_index == 0:
         removed = clear_output_dir(Path(training_args.output_dir))
         if removed:
             logger.warning("--overwrite_output_dir: deleted %s in %s", ", ".join(removed), training_args.output_dir)
     logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO)
-    if training_args.device.type == "cpu" and run_args.cpu_allocator == "tuned":
-        tune_cpu_allocator()
-    if training_args.device.type == "cpu" and run_args.cpu_kernels == "fused":
-        enable_fused_cpu_cell(build_now=True)  # before the first step: the build is not timed as training
+    training_args.do_train = do_train
+    if not do_train:
+        logger.info("evaluation only (--do_eval / --do_predict without --do_train): no training, no model saved")
     training_args.remove_unused_columns = False  # the transform produces the model inputs from the audio column
     training_args.label_names = ["labels"]
     set_seed(training_args.seed)
@@ -643,6 +857,7 @@ def run(argv: list[str] | None = None) -> int:
         "multi-label" if space.multi_label else "single-label",
         {k: len(v) for k, v in splits.items() if v is not None},
     )
+    check_metric_for_best_model(training_args, space)
     model, feature_extractor = build_model(model_args, space)
     if model_args.mode == "linear_probe":
         for param in model.axlstm.parameters():
@@ -653,6 +868,13 @@ def run(argv: list[str] | None = None) -> int:
     for split, data in splits.items():
         if data is not None:
             data.set_transform(DecodeAndCrop(data_args.audio_column, max_samples, min_samples, split == "train"))
+    if training_args.do_predict and not do_train and splits["test"] is None:
+        raise DatasetInputError("--do_predict: the dataset has no test split to predict on.")
+    # The CPU allocator and the fused kernels only once the data and the model loaded (a refused run never builds).
+    if training_args.device.type == "cpu" and run_args.cpu_allocator == "tuned":
+        tune_cpu_allocator()
+    if do_train and training_args.device.type == "cpu" and run_args.cpu_kernels == "fused":
+        enable_fused_cpu_cell(build_now=True)  # before the first step: the build is not timed as training
 
     trainer = AxLSTMTrainer(
         model=model,
@@ -666,20 +888,23 @@ def run(argv: list[str] | None = None) -> int:
         multi_label=space.multi_label,
         layer_decay=model_args.layer_decay if model_args.mode == "lld" else None,
     )
-    if training_args.do_train or not (training_args.do_eval or training_args.do_predict):
+    if do_train:
         result = trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
         trainer.save_model()
         trainer.log_metrics("train", result.metrics)
         trainer.save_metrics("train", result.metrics)
         trainer.save_state()
-    metrics = trainer.evaluate(splits["validation"], metric_key_prefix="eval")
-    trainer.log_metrics("eval", metrics)
-    trainer.save_metrics("eval", metrics)
-    if splits["test"] is not None:
+    if do_train or training_args.do_eval:
+        metrics = trainer.evaluate(splits["validation"], metric_key_prefix="eval")
+        trainer.log_metrics("eval", metrics)
+        trainer.save_metrics("eval", metrics)
+    if splits["test"] is not None and (do_train or training_args.do_predict):
         test_metrics = trainer.evaluate(splits["test"], metric_key_prefix="test")
         trainer.log_metrics("test", test_metrics)
         trainer.save_metrics("test", test_metrics)
     if training_args.push_to_hub:
+        if lock is not None:
+            lock.release()  # deletes the lock file, which would otherwise be uploaded with the folder
         trainer.push_to_hub(
             finetuned_from=model_args.model_name_or_path,
             tasks="audio-classification",
@@ -691,9 +916,18 @@ def run(argv: list[str] | None = None) -> int:
 def main(argv: list[str] | None = None) -> int:
     try:
         return run(argv)
-    except (DatasetInputError, AudioDecodeError, ModelInputError) as err:
+    except (DatasetInputError, AudioDecodeError, ModelInputError, PretrainingError) as err:
         print(f"finetune.py: error: {one_line(err)}", file=sys.stderr)
         return 2
+    except Exception as err:
+        if is_write_failure(err):  # a read-only or full output folder, a file in the way (also in torch.save)
+            reason = describe_os_error(err) if isinstance(err, OSError) else one_line(err)
+            print(f"finetune.py: error: cannot write the run's files: {reason}", file=sys.stderr)
+            return 2
+        if isinstance(err, OSError):
+            print(f"finetune.py: error: {describe_os_error(err)}", file=sys.stderr)
+            return 2
+        raise
 
 
 if __name__ == "__main__":

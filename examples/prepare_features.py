@@ -28,9 +28,14 @@ from hf_axlstm.data import audio_name, one_line
 from hf_axlstm.pretraining import (
     FEATURES_METADATA_FILE,
     NonFiniteClipError,
+    OutputDirLock,
     PretrainingError,
     clip_log_mel,
+    describe_os_error,
     feature_metadata,
+    is_write_failure,
+    load_dataset_split,
+    output_dir_entries,
     undecoded_audio_column,
 )
 
@@ -40,7 +45,12 @@ def parse_args(argv=None):
     parser.add_argument("--train_dir", type=str, help="Folder of audio files (recursive).")
     parser.add_argument("--dataset_name", type=str, help="A `datasets` dataset: Hub id or local path.")
     parser.add_argument("--dataset_config_name", type=str)
-    parser.add_argument("--train_split", type=str, default="train")
+    parser.add_argument(
+        "--train_split",
+        type=str,
+        default=None,
+        help="Split of --dataset_name (default: train); a folder of one saved Dataset is the split itself.",
+    )
     parser.add_argument("--audio_column", type=str, default="audio")
     parser.add_argument("--output_dir", type=str, required=True)
     parser.add_argument("--format", choices=["parquet", "arrow"], default="parquet")
@@ -66,12 +76,17 @@ def parse_args(argv=None):
     out = Path(args.output_dir)
     if out.exists() and not out.is_dir():
         raise PretrainingError(f"--output_dir {args.output_dir!r} is a file; expected a folder (new or empty).")
-    if out.is_dir() and any(out.iterdir()) and not args.overwrite_output_dir:
+    check_output_dir(args)
+    return args
+
+
+def check_output_dir(args) -> None:
+    """Refuse a non-empty --output_dir without --overwrite_output_dir (checked again under the folder's lock)."""
+    if output_dir_entries(args.output_dir) and not args.overwrite_output_dir:
         raise PretrainingError(
             f"--output_dir {args.output_dir!r} is not empty; pass --overwrite_output_dir to replace the features "
             "there, or choose another folder."
         )
-    return args
 
 
 OUTPUT_PATTERNS = ("*.parquet", "*.arrow", "state.json", "dataset_info.json", FEATURES_METADATA_FILE)
@@ -111,27 +126,28 @@ def build_dataset(args, feature_extractor):
         return datasets.Dataset.from_dict(
             {"path": [str(f) for f in files], "clip_id": [f.relative_to(root).as_posix() for f in files]}
         )
-    path = Path(args.dataset_name)
     try:
-        if path.is_dir() and ((path / "dataset_dict.json").is_file() or (path / "state.json").is_file()):
-            dataset = datasets.load_from_disk(str(path))
-        else:
-            dataset = datasets.load_dataset(args.dataset_name, args.dataset_config_name, split=args.train_split)
-    except Exception as err:  # not found, offline, a damaged folder: one line naming the flag
+        dataset = load_dataset_split(args.dataset_name, args.dataset_config_name, args.train_split)
+    except PretrainingError:
+        raise
+    except Exception as err:  # offline, a damaged folder: one line naming the flag
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise PretrainingError(f"cannot load --dataset_name {args.dataset_name!r}: {first}") from None
-    if isinstance(dataset, datasets.DatasetDict):
-        if args.train_split not in dataset:
-            raise PretrainingError(f"--train_split {args.train_split!r} is not in {sorted(dataset)}.")
-        dataset = dataset[args.train_split]
     if len(dataset) == 0:
-        raise PretrainingError(f"--dataset_name {args.dataset_name!r} (split {args.train_split!r}) is empty.")
+        split = args.train_split or "train"
+        raise PretrainingError(f"--dataset_name {args.dataset_name!r} (split {split!r}) is empty.")
     dataset = undecoded_audio_column(dataset, args.audio_column)
     return dataset.add_column("clip_id", [str(i) for i in range(len(dataset))])
 
 
 def main(argv=None) -> Path:
     args = parse_args(argv)
+    with OutputDirLock(args.output_dir):  # a second run on the folder is refused while this one lives
+        check_output_dir(args)
+        return write_features(args)
+
+
+def write_features(args) -> Path:
     try:
         feature_extractor = AxLSTMFeatureExtractor(feature_size=args.num_mel_bins, sampling_rate=args.sampling_rate)
     except ValueError as err:
@@ -186,6 +202,15 @@ def cli(argv=None) -> int:
     except (PretrainingError, AudioDecodeError) as err:
         print(f"prepare_features.py: error: {one_line(err)}", file=sys.stderr)
         return 2
+    except Exception as err:
+        if is_write_failure(err):  # a read-only or full --output_dir, a file where a folder should be
+            reason = describe_os_error(err) if isinstance(err, OSError) else one_line(err)
+            print(f"prepare_features.py: error: cannot write the features: {reason}", file=sys.stderr)
+            return 2
+        if isinstance(err, OSError):
+            print(f"prepare_features.py: error: {describe_os_error(err)}", file=sys.stderr)
+            return 2
+        raise
     return 0
 
 

@@ -3,6 +3,10 @@
 """Masked-spectrogram pretraining of AxLSTM, from one CPU to many GPUs.
 
     python examples/pretrain.py --train_dir wavs/ --preset tiny --output_dir runs/tiny --max_train_steps 1000
+    python examples/pretrain.py --train_dir wavs/ --preset tiny --output_dir runs/tiny --max_train_steps 2000 \
+        --resume_from_checkpoint latest --extend_schedule
+    python examples/pretrain.py --train_dir my_wavs/ --model_name_or_path runs/tiny --output_dir runs/tiny-mine \
+        --max_train_steps 500
     accelerate launch --mixed_precision bf16 examples/pretrain.py --dataset_name user/audio --audio_column audio ...
     python examples/prepare_features.py --train_dir wavs/ --output_dir feats/ --num_proc 8
     accelerate launch examples/pretrain.py --features_dir feats/ ...
@@ -10,14 +14,31 @@
 The recipe defaults to the authors' (per-clip normalisation, random 2 s crops, mask ratio 0.5, loss on all patches,
 AdamW (0.9, 0.95) with weight decay 0.05 on >= 2-D weights, lr 1.5e-4 x global batch / 256, linear warm-up then
 cosine to 0). The final model is a `save_pretrained` folder at the top of `--output_dir`; checkpoints go to
-`--output_dir/checkpoints/checkpoint-<step>` and `--resume_from_checkpoint latest` continues exactly.
+`--output_dir/checkpoints/checkpoint-<step>`, every `--checkpointing_steps` (default 500) and always at the last step,
+and `--resume_from_checkpoint latest` continues exactly.
+
+Continuing: a finished run continues to more steps with `--resume_from_checkpoint latest --extend_schedule` and the
+new `--max_train_steps`: the warm-up keeps its steps and the cosine decay is recomputed over the new total (update
+t+1 gets lr x 0.5 (1 + cos(pi (t - warm-up) / (total - warm-up)))). `--model_name_or_path` starts a new run (fresh
+optimizer and schedule, step 0) from an existing model: a save_pretrained folder of AxLSTMForPreTraining or
+SSASTForPreTraining, an encoder-only folder (the pretraining head is initialised fresh, and the log says so) or the
+authors' .pth checkpoint; its architecture and feature extractor are used (--preset and the size flags are refused).
 
 Safety: a non-empty `--output_dir` is refused unless the run resumes (`--resume_from_checkpoint`) or
-`--overwrite_output_dir` is given (which first deletes what an earlier run wrote there). A checkpoint's completion
+`--overwrite_output_dir` is given (which first deletes what an earlier run wrote there); `--resume_from_checkpoint
+latest` that finds no checkpoint starts from scratch only when that overwrites nothing but a dead run's log (a model
+or config there is refused). While a run lives its main process holds a lock on `--output_dir` (`.hf_axlstm.lock`,
+released when the process ends, however it ends): a second run on the folder is refused. A checkpoint's completion
 marker records the sha256 of each of its files; a damaged checkpoint is skipped (with a warning naming it and the
 file) for the previous one. A resume whose schedule settings (steps, warm-up, learning rate, batch, accumulation,
 processes, optimizer, seed, split, crops, mask ratio, number of clips) differ from the checkpoint's is refused, naming
 the flag and both values. On resume `train_log.jsonl` is cut back to the checkpoint's step, so each step appears once.
+A full or read-only disk stops the run with one `error:` line (a half-written checkpoint is deleted). fp16 on a CPU
+is refused (accelerate would train float32 there): use bf16.
+
+Errors are one `error:` line on stderr with exit status 2. `accelerate launch` adds its own traceback after any
+non-zero exit of the script it started (quoting the script's stderr); `accelerate launch -q` shows the script's line
+alone.
 """
 
 from __future__ import annotations
@@ -46,6 +67,7 @@ from hf_axlstm.pretraining import (
     FeatureShardSource,
     HFAudioSource,
     NonFiniteClipError,
+    OutputDirLock,
     PretrainingCrops,
     PretrainingError,
     StreamingCrops,
@@ -55,12 +77,17 @@ from hf_axlstm.pretraining import (
     check_schedule,
     clip_log_mel,
     collate_crops,
+    describe_os_error,
     epoch_order,
     finalize_checkpoint,
     format_duration,
+    is_write_failure,
+    list_checkpoints,
+    load_dataset_split,
     load_feature_shards,
     load_scheduler_state,
     num_patches,
+    output_dir_entries,
     parameter_groups,
     plot_reconstructions,
     plot_training_curve,
@@ -71,7 +98,9 @@ from hf_axlstm.pretraining import (
     truncate_log,
     undecoded_audio_column,
     verify_checkpoint,
+    warmup_cosine_lambda,
     warmup_cosine_schedule,
+    write_failure_message,
 )
 from hf_axlstm.pretraining import ClipSource as _ClipSource
 
@@ -86,10 +115,24 @@ CONFIG_OVERRIDES = (
 # Overrides that only one architecture has.
 ARCHITECTURE_ONLY = {"num_heads": "axlstm", "expansion_factor": "axlstm", "num_attention_heads": "ssast"}
 MODEL_INPUTS = ("input_values", "attention_mask", "noise")
+# Upper bounds of the size flags: far above the paper's models (base: 768 wide, 12 blocks, 200 frames), far below
+# sizes whose first allocation would take the machine's memory (--hidden_size 1000000: terabytes of weights).
+SIZE_LIMITS = {
+    "hidden_size": 8192,
+    "num_hidden_layers": 256,
+    "num_heads": 256,
+    "num_attention_heads": 256,
+    "expansion_factor": 16,
+    "frames_per_window": 60000,
+    "crop_frames": 60000,
+}
+SIZE_LIMIT_NOTE = "a bound far above the paper's base model, against sizes that cannot fit in memory"
 ARCHITECTURES = {"axlstm": (AxLSTMConfig, AxLSTMForPreTraining), "ssast": (SSASTConfig, SSASTForPreTraining)}
 
+DEFAULT_CHECKPOINTING_STEPS = 500
+
 # What a finished (or interrupted) run writes at the top of --output_dir: --overwrite_output_dir deletes these.
-RUN_DIRS = ("checkpoints", "clip_ids", "axlstm_pretraining")
+RUN_DIRS = ("checkpoints", "clip_ids", "axlstm_pretraining", ".tmp-final-model")
 RUN_FILES = (
     "train_log.jsonl",
     "trainer_state.json",
@@ -100,9 +143,11 @@ RUN_FILES = (
     "model.safetensors.index.json",
     "model-*-of-*.safetensors",
     "*_axlstm.py",
+    "*_ssast.py",
     "training_curve.png",
     "reconstructions.png",
     ".train_log.jsonl.tmp",
+    ".trainer_state.json.tmp",
 )
 
 
@@ -116,7 +161,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     data.add_argument("--train_dir", type=str, help="Folder of audio files (recursive; wav/flac/ogg...).")
     data.add_argument("--dataset_name", type=str, help="A `datasets` dataset: Hub id or local path.")
     data.add_argument("--dataset_config_name", type=str, help="Configuration of --dataset_name.")
-    data.add_argument("--train_split", type=str, default="train", help="Split of --dataset_name to train on.")
+    data.add_argument(
+        "--train_split",
+        type=str,
+        default=None,
+        help="Split of --dataset_name to train on (default: train). A folder of one saved `Dataset` (not a "
+        "`DatasetDict`) is the split itself: a --train_split naming another split is refused.",
+    )
     data.add_argument("--streaming", action="store_true", help="Stream --dataset_name (needs --max_train_steps).")
     data.add_argument("--audio_column", type=str, default="audio", help="Audio column of --dataset_name.")
     data.add_argument("--features_dir", type=str, help="Log-mel shards written by examples/prepare_features.py.")
@@ -136,13 +187,25 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
     model = parser.add_argument_group("model")
     model.add_argument(
+        "--model_name_or_path",
+        type=str,
+        default=None,
+        help="Continue pretraining from an existing model instead of a fresh one: a local save_pretrained folder of "
+        "AxLSTMForPreTraining / SSASTForPreTraining (encoder and head), of an encoder alone (AxLSTMModel, a "
+        "classifier, ...: the pretraining head is then initialised fresh, and the log says so), or the authors' "
+        ".pth checkpoint. The architecture comes from the model (--preset, --model_type and the size flags are "
+        "refused with it); the optimizer and schedule start fresh at step 0.",
+    )
+    model.add_argument(
         "--model_type",
         type=str,
-        default="axlstm",
+        default=None,
         choices=sorted(ARCHITECTURES),
         help="axlstm (default) or ssast, the paper's transformer baseline; every other flag is the same.",
     )
-    model.add_argument("--preset", type=str, default="tiny", choices=["tiny", "small", "base"])
+    model.add_argument(
+        "--preset", type=str, default=None, choices=["tiny", "small", "base"], help="Model size (default: tiny)."
+    )
     for name in CONFIG_OVERRIDES:
         only = f" ({ARCHITECTURE_ONLY[name]} only)" if name in ARCHITECTURE_ONLY else ""
         model.add_argument(f"--{name}", type=int, default=None, help=f"Override the preset's {name}{only}.")
@@ -151,8 +214,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         action="store_true",
         help="Add the position embedding to the mask tokens too (the original SSAST; the authors' code does not).",
     )
-    model.add_argument("--mask_ratio", type=float, default=0.5, help="Share of patches masked (authors: 0.5).")
-    model.add_argument("--loss_on", type=str, default="all", choices=["all", "masked"], help="Patches in the MSE.")
+    model.add_argument(
+        "--mask_ratio",
+        type=float,
+        default=None,
+        help="Share of patches masked (default: the authors' 0.5, or the --model_name_or_path model's).",
+    )
+    model.add_argument(
+        "--loss_on",
+        type=str,
+        default=None,
+        choices=["all", "masked"],
+        help="Patches in the MSE (default: all, or the --model_name_or_path model's).",
+    )
     model.add_argument("--torch_compile", action="store_true", help="torch.compile the model.")
 
     train = parser.add_argument_group("training")
@@ -207,14 +281,30 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     train.add_argument("--seed", type=int, default=0)
 
     ckpt = parser.add_argument_group("checkpoints and logging")
-    ckpt.add_argument("--checkpointing_steps", type=int, default=None, help="Checkpoint every N optimizer steps.")
+    ckpt.add_argument(
+        "--checkpointing_steps",
+        type=int,
+        default=DEFAULT_CHECKPOINTING_STEPS,
+        help=f"Checkpoint every N optimizer steps (default: {DEFAULT_CHECKPOINTING_STEPS}), and always at the last "
+        "step, so that a finished run can be continued (--extend_schedule).",
+    )
     ckpt.add_argument("--checkpoints_total_limit", type=int, default=3, help="Keep the newest K checkpoints.")
     ckpt.add_argument(
         "--resume_from_checkpoint",
         type=str,
         default=None,
-        help="A checkpoint folder or `latest` (the newest intact one under --output_dir/checkpoints, if any). The "
-        "schedule flags must equal the checkpoint's.",
+        help="A checkpoint folder or `latest` (the newest intact one under --output_dir/checkpoints; with none yet, "
+        "a new run starts there, unless --output_dir holds a model or other files a new run would overwrite: that "
+        "is refused). The schedule flags must equal the checkpoint's (see --extend_schedule).",
+    )
+    ckpt.add_argument(
+        "--extend_schedule",
+        action="store_true",
+        help="With --resume_from_checkpoint: continue the run to a larger --max_train_steps (or --num_train_epochs) "
+        "than the checkpoint's, e.g. a finished run. The warm-up keeps the checkpoint's steps and the cosine decay "
+        "is recomputed over the new total: from the checkpoint's step t on, update t+1 gets lr x 0.5 (1 + cos(pi (t "
+        "- warm-up) / (new total - warm-up))), the rate the run would have had with the new total from the start. "
+        "Every other schedule flag must still match; without this flag a different --max_train_steps is refused.",
     )
     ckpt.add_argument(
         "--overwrite_output_dir",
@@ -256,6 +346,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         raise PretrainingError("--streaming applies to --dataset_name only.")
     if args.streaming and args.max_train_steps is None:
         raise PretrainingError("--streaming needs --max_train_steps (a stream has no known length).")
+    check_model_source(args)
     check_args(args)
     return args
 
@@ -274,10 +365,14 @@ def check_args(args: argparse.Namespace) -> None:
         value = getattr(args, name)
         if value is not None and value < 1:
             raise _bad(name, value, "a positive integer")
+    for name, limit in SIZE_LIMITS.items():
+        value = getattr(args, name)
+        if value is not None and value > limit:
+            raise _bad(name, value, f"a positive integer up to {limit} ({SIZE_LIMIT_NOTE})")
     for name, architecture in ARCHITECTURE_ONLY.items():
-        if getattr(args, name) is not None and args.model_type != architecture:
+        if getattr(args, name) is not None and (args.model_type or "axlstm") != architecture:
             raise PretrainingError(
-                f"--{name} applies to --model_type {architecture}, not {args.model_type}"
+                f"--{name} applies to --model_type {architecture}, not {args.model_type or 'axlstm'}"
                 + (" (SSAST's heads: --num_attention_heads)." if name == "num_heads" else ".")
             )
     for name in ("num_workers", "warmup_steps", "max_validation_clips", "seed"):
@@ -303,7 +398,7 @@ def check_args(args: argparse.Namespace) -> None:
         raise PretrainingError(
             f"--prefetch_factor={args.prefetch_factor} needs --num_workers >= 1 (without workers nothing loads ahead)."
         )
-    if not 0 < args.mask_ratio < 1:
+    if args.mask_ratio is not None and not 0 < args.mask_ratio < 1:
         raise _bad("mask_ratio", args.mask_ratio, "a number in (0, 1)")
     for flag in ("train_dir", "features_dir"):
         value = getattr(args, flag)
@@ -322,13 +417,90 @@ def check_args(args: argparse.Namespace) -> None:
         raise PretrainingError(
             "--overwrite_output_dir deletes the checkpoints --resume_from_checkpoint would continue from; give one."
         )
+    if args.extend_schedule and resume is None:
+        raise PretrainingError(
+            "--extend_schedule continues a run from a checkpoint: give --resume_from_checkpoint (e.g. latest) too."
+        )
+
+
+def check_model_source(args: argparse.Namespace) -> None:
+    """`--model_name_or_path`: it exists, holds an AxLSTM or SSAST model, and no flag that sets the architecture
+    contradicts it; sets `args.model_type` from it (a folder) and the defaults of --preset / --model_type otherwise."""
+    source = args.model_name_or_path
+    if source is None:
+        args.model_type = args.model_type or "axlstm"
+        args.preset = args.preset or "tiny"
+        return
+    path = Path(source).expanduser()
+    expected = "a local save_pretrained folder of an AxLSTM or SSAST model, or the authors' .pth checkpoint"
+    if not path.exists():
+        raise PretrainingError(f"--model_name_or_path {source!r} does not exist; expected {expected}.")
+    output_dir = Path(args.output_dir).expanduser().resolve()
+    if path.resolve() == output_dir:
+        raise PretrainingError(
+            f"--model_name_or_path {source!r} is the --output_dir: the new run would write over the model it starts "
+            "from; choose another --output_dir."
+        )
+    if args.overwrite_output_dir and output_dir in path.resolve().parents:
+        raise PretrainingError(
+            f"--model_name_or_path {source!r} is inside --output_dir, which --overwrite_output_dir would clear before "
+            "the model is loaded; copy the model elsewhere or choose another --output_dir."
+        )
+    conflicts = [f"--{name}" for name in ("preset", *CONFIG_OVERRIDES) if getattr(args, name) is not None]
+    if conflicts:
+        raise PretrainingError(
+            f"--model_name_or_path takes the architecture from {source!r}; {', '.join(conflicts)} would contradict "
+            "it: leave them out (or start a new model without --model_name_or_path)."
+        )
+    if path.is_file():
+        if path.suffix not in (".pth", ".pt", ".ckpt"):
+            raise PretrainingError(
+                f"--model_name_or_path {source!r} is a file but not a .pth checkpoint; expected {expected}."
+            )
+        return  # the model type comes from the checkpoint's keys (main)
+    config_file = path / "config.json"
+    if not config_file.is_file():
+        raise PretrainingError(f"--model_name_or_path {source!r} has no config.json; expected {expected}.")
+    try:
+        fields = json.loads(config_file.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise PretrainingError(f"--model_name_or_path {source!r}: config.json is not valid JSON ({err}).") from None
+    model_type = fields.get("model_type") if isinstance(fields, dict) else None
+    if model_type not in ARCHITECTURES:
+        raise PretrainingError(
+            f"--model_name_or_path {source!r} holds a {model_type!r} model; expected one of {sorted(ARCHITECTURES)}."
+        )
+    if args.model_type is not None and args.model_type != model_type:
+        raise PretrainingError(
+            f"--model_type {args.model_type} contradicts --model_name_or_path {source!r}, a {model_type} model; "
+            "leave --model_type out."
+        )
+    args.model_type = model_type
+
+
+# What a new run would write over at the top of --output_dir; `--resume_from_checkpoint latest` that finds no
+# checkpoint refuses to start from scratch over them (a user's model, a finished run of an older version).
+NEW_RUN_WOULD_OVERWRITE = tuple(p for p in RUN_FILES if p not in ("train_log.jsonl", ".train_log.jsonl.tmp"))
 
 
 def prepare_output_dir(args, accelerator) -> None:
     """Refuse a non-empty --output_dir unless resuming or --overwrite_output_dir; with the latter, delete what an
-    earlier run wrote (main process). Every process checks before any writes (the barrier at the end)."""
+    earlier run wrote (main process). `--resume_from_checkpoint latest` with no checkpoint yet starts a new run only
+    when that writes over nothing but a dead run's log. Every process checks before any writes (the barrier at the
+    end); the main process holds the folder's lock (`lock_output_dir`) before this runs."""
     output_dir = Path(args.output_dir)
-    existing = sorted(p.name for p in output_dir.iterdir()) if output_dir.is_dir() else []
+    existing = output_dir_entries(output_dir)
+    if existing and args.resume_from_checkpoint == "latest" and not list_checkpoints(output_dir / "checkpoints"):
+        kept = sorted({p.name for pattern in NEW_RUN_WOULD_OVERWRITE for p in output_dir.glob(pattern)})
+        if kept:
+            shown = ", ".join(kept[:4]) + (", ..." if len(kept) > 4 else "")
+            raise PretrainingError(
+                f"--resume_from_checkpoint latest: {str(output_dir / 'checkpoints')!r} holds no checkpoint, and "
+                f"--output_dir {args.output_dir!r} holds files a new run would overwrite ({shown}): not starting "
+                "from scratch over them. Pass --model_name_or_path to continue pretraining from that model in "
+                "another folder, --overwrite_output_dir to start a new run there (deleting them), or choose another "
+                "folder."
+            )
     if existing and args.resume_from_checkpoint is None:
         if not args.overwrite_output_dir:
             shown = ", ".join(existing[:4]) + (", ..." if len(existing) > 4 else "")
@@ -373,27 +545,7 @@ class _ListSource(_ClipSource):
 
 
 def load_hf_dataset(args):
-    import datasets
-
-    path = Path(args.dataset_name)
-    try:
-        if path.is_dir() and ((path / "dataset_dict.json").is_file() or (path / "state.json").is_file()):
-            dataset = datasets.load_from_disk(str(path))
-            if isinstance(dataset, datasets.DatasetDict):
-                if args.train_split not in dataset:
-                    raise PretrainingError(f"--train_split {args.train_split!r} is not in {sorted(dataset)}.")
-                dataset = dataset[args.train_split]
-            if args.streaming:
-                dataset = dataset.to_iterable_dataset(num_shards=max(1, min(64, len(dataset))))
-            return dataset
-        return datasets.load_dataset(
-            args.dataset_name, args.dataset_config_name, split=args.train_split, streaming=args.streaming
-        )
-    except PretrainingError:
-        raise
-    except (FileNotFoundError, ValueError, datasets.exceptions.DatasetNotFoundError) as err:
-        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise PretrainingError(f"cannot load --dataset_name {args.dataset_name!r}: {first}") from None
+    return load_dataset_split(args.dataset_name, args.dataset_config_name, args.train_split, args.streaming)
 
 
 def build_data(args, config, feature_extractor, accelerator):
@@ -472,6 +624,35 @@ def save_model_folder(accelerator, model, feature_extractor, folder: Path, histo
         unwrapped.train(was_training)
 
 
+FINAL_TMP = ".tmp-final-model"
+
+
+def save_final_model(accelerator, model, feature_extractor, output_dir: Path, state, val_batch) -> None:
+    """The final model at the top of `output_dir`, never torn: written whole into `.tmp-final-model/`, then each file
+    moved into place with one rename (an earlier version's file is replaced, never half overwritten), and
+    `trainer_state.json` last: it is deleted first, so a folder without it holds a final model being written (a kill
+    then leaves the run's last checkpoint, from which `--resume_from_checkpoint latest` writes it again). Call on
+    every process."""
+    tmp = output_dir / FINAL_TMP
+    if accelerator.is_main_process and tmp.exists():
+        shutil.rmtree(tmp)
+    accelerator.wait_for_everyone()
+    save_model_folder(accelerator, model, feature_extractor, tmp, state.history, val_batch)
+    accelerator.wait_for_everyone()
+    if accelerator.is_main_process:
+        (output_dir / "trainer_state.json").unlink(missing_ok=True)
+        for file in sorted(tmp.iterdir()):
+            os.replace(file, output_dir / file.name)
+        tmp.rmdir()
+        state_tmp = output_dir / ".trainer_state.json.tmp"
+        with open(state_tmp, "w") as f:
+            f.write(state.to_json())
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(state_tmp, output_dir / "trainer_state.json")
+    accelerator.wait_for_everyone()
+
+
 @torch.no_grad()
 def validation_loss(accelerator, model, loader) -> float:
     """Mean reconstruction loss over the held-out clips with their fixed crops and masks (main process)."""
@@ -495,43 +676,182 @@ def validation_loss(accelerator, model, loader) -> float:
 # ------------------------------------------------------------------------------------------------ main
 
 
+def check_tracker(report_to: str) -> str:
+    """--report_to for --with_tracking: a tracker accelerate knows whose package is installed (accelerate itself
+    drops an unavailable one without a word, and the run would track nothing)."""
+    from accelerate.tracking import get_available_trackers
+    from accelerate.utils import LoggerType
+
+    known = [t for t in LoggerType.list() if t != "all"]
+    if report_to not in known:
+        raise PretrainingError(
+            f"--report_to {report_to!r} is not a tracker accelerate knows; expected one of {known}."
+        )
+    if report_to not in [str(t) for t in get_available_trackers()]:
+        raise PretrainingError(
+            f"--report_to {report_to}: its package is not installed, so --with_tracking would track nothing; install "
+            "it, or pick an installed tracker."
+        )
+    return report_to
+
+
+def check_precision(args, accelerator) -> None:
+    """Refuse fp16 on a CPU: accelerate has no fp16 autocast there and would train float32 while reporting fp16."""
+    if accelerator.device.type == "cpu" and accelerator.mixed_precision == "fp16":
+        source = (
+            "--mixed_precision fp16"
+            if args.mixed_precision == "fp16"
+            else "mixed precision fp16 (from `accelerate launch --mixed_precision` or `accelerate config`)"
+        )
+        raise PretrainingError(
+            f"{source} cannot run on a CPU: accelerate has no fp16 autocast there and would train in float32. Use "
+            "--mixed_precision bf16 (CPU autocast) or no."
+        )
+
+
+def lock_output_dir(args, accelerator) -> OutputDirLock | None:
+    """The main process locks --output_dir (creating it) before anything is written there, so that a second run on
+    the folder is refused while this one lives; the other processes learn the outcome from it (a broadcast), so all
+    of them stop with the same error. Returns the held lock (main process) or None."""
+    lock, error = None, None
+    if accelerator.is_main_process:
+        try:
+            lock = OutputDirLock(args.output_dir).acquire()
+        except PretrainingError as err:
+            error = str(err)
+        except OSError as err:
+            error = f"cannot create or write --output_dir {args.output_dir!r}: {describe_os_error(err)}."
+    if accelerator.num_processes > 1:
+        from accelerate.utils import broadcast_object_list
+
+        error = broadcast_object_list([error], from_process=0)[0]
+    if error is not None:
+        raise PretrainingError(error)
+    return lock
+
+
+def start_feature_extractor(args, config) -> AxLSTMFeatureExtractor:
+    """The --model_name_or_path folder's feature extractor where it has one (checked against the config), else the
+    paper's log-mel with the config's number of mel bins."""
+    folder = Path(args.model_name_or_path).expanduser() if args.model_name_or_path else None
+    if folder is not None and (folder / "preprocessor_config.json").is_file():
+        try:
+            extractor = AxLSTMFeatureExtractor.from_pretrained(folder)
+        except (OSError, ValueError, TypeError) as err:
+            raise PretrainingError(
+                f"--model_name_or_path {args.model_name_or_path!r}: its preprocessor_config.json cannot be loaded "
+                f"({one_line(err)})."
+            ) from None
+        if extractor.feature_size != config.num_mel_bins:
+            raise PretrainingError(
+                f"--model_name_or_path {args.model_name_or_path!r}: its feature extractor makes "
+                f"{extractor.feature_size} mel bins but the model expects {config.num_mel_bins}."
+            )
+        return extractor
+    return AxLSTMFeatureExtractor(feature_size=config.num_mel_bins)
+
+
+def load_start_model(args, log=print):
+    """(config, model) to pretrain: a fresh one from --model_type / --preset / the size flags, or the
+    --model_name_or_path model (its pretraining head initialised fresh when the folder holds the encoder alone)."""
+    recipe = {"mask_ratio": args.mask_ratio, "loss_on": args.loss_on}
+    recipe = {k: v for k, v in recipe.items() if v is not None}
+    if args.mask_token_positions:
+        recipe["mask_token_positions"] = True
+    source = args.model_name_or_path
+    if source is None:
+        overrides = {n: getattr(args, n) for n in CONFIG_OVERRIDES if getattr(args, n) is not None}
+        config_cls, model_cls = ARCHITECTURES[args.model_type]
+        try:
+            config = config_cls.from_preset(
+                args.preset, **{"mask_ratio": 0.5, "loss_on": "all", **recipe}, **overrides
+            )
+        except ValueError as err:
+            raise PretrainingError(str(err)) from None
+        return config, model_cls(config)
+    path = Path(source).expanduser()
+    if path.is_file():
+        from hf_axlstm.convert_official import convert_checkpoint
+
+        try:
+            model = convert_checkpoint(path, **recipe)
+        except Exception as err:  # not a checkpoint of the authors, an unknown layout
+            raise PretrainingError(f"--model_name_or_path {source!r} cannot be converted: {one_line(err)}") from None
+        model_type = model.config.model_type
+        if args.model_type is not None and args.model_type != model_type:
+            raise PretrainingError(
+                f"--model_type {args.model_type} contradicts --model_name_or_path {source!r}, a {model_type} "
+                "checkpoint; leave --model_type out."
+            )
+        args.model_type = model_type
+        return model.config, model
+    config_cls, model_cls = ARCHITECTURES[args.model_type]
+    from transformers.utils import logging as hf_logging
+
+    verbosity = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()  # the load report of the head keys is summed up below in one line
+    try:
+        config = config_cls.from_pretrained(path, **recipe)
+        model, info = model_cls.from_pretrained(path, config=config, output_loading_info=True)
+    except (OSError, ValueError) as err:
+        raise PretrainingError(f"cannot load --model_name_or_path {source!r}: {one_line(err)}") from None
+    finally:
+        hf_logging.set_verbosity(verbosity)
+    missing = sorted(info.get("missing_keys", []))
+    encoder_missing = [k for k in missing if not k.startswith("head.")]
+    if encoder_missing:
+        raise PretrainingError(
+            f"--model_name_or_path {source!r} lacks encoder weights ({', '.join(encoder_missing[:3])}"
+            f"{', ...' if len(encoder_missing) > 3 else ''}); expected a complete save_pretrained folder."
+        )
+    if info.get("mismatched_keys"):
+        raise PretrainingError(f"--model_name_or_path {source!r} has weights whose shapes do not match its config.")
+    if missing:
+        log(
+            f"{source}: an encoder without the pretraining head: the head ({len(missing)} tensors, head.*) starts "
+            "from a fresh initialisation; the encoder continues from the saved weights."
+        )
+    return config, model
+
+
 def main(argv: list[str] | None = None) -> Path:
     args = parse_args(argv)
     from accelerate import Accelerator
+
+    log_with = check_tracker(args.report_to) if args.with_tracking else None
+    from accelerate.state import AcceleratorState
+
+    if AcceleratorState._shared_state:  # main() called again in one process (a notebook, tests): a fresh precision
+        AcceleratorState._reset_state()
+    accelerator = Accelerator(mixed_precision=args.mixed_precision, log_with=log_with, project_dir=args.output_dir)
+    check_precision(args, accelerator)
+    lock = lock_output_dir(args, accelerator)
+    try:
+        return train(args, accelerator)
+    finally:
+        if lock is not None:
+            lock.release()
+
+
+def train(args, accelerator) -> Path:
+    """Everything after the checks: the output folder, data, model, the loop, the checkpoints and the final save.
+    Runs while the main process holds the folder's lock."""
     from accelerate.utils import set_seed
 
     output_dir = Path(args.output_dir)
-    log_with = None
-    if args.with_tracking:
-        from accelerate.utils import is_tensorboard_available
-
-        log_with = args.report_to if (args.report_to != "tensorboard" or is_tensorboard_available()) else None
-    accelerator = Accelerator(mixed_precision=args.mixed_precision, log_with=log_with, project_dir=str(output_dir))
     rank, world = accelerator.process_index, accelerator.num_processes
+    prepare_output_dir(args, accelerator)
+    set_seed(args.seed)
+    config, model = load_start_model(args, accelerator.print)
+    feature_extractor = start_feature_extractor(args, config)
+    feature_extractor.register_for_auto_class("AutoFeatureExtractor")
+
+    train_data, val_data = build_data(args, config, feature_extractor, accelerator)
+    # The CPU allocator and the fused kernels only once every cheap check passed (a refused run never builds).
     if accelerator.device.type == "cpu" and args.cpu_allocator == "tuned":
         tune_cpu_allocator()
     if accelerator.device.type == "cpu" and args.cpu_kernels == "fused":
         enable_fused_cpu_cell(build_now=True)  # before the first step: the build is not timed as training
-    prepare_output_dir(args, accelerator)
-    set_seed(args.seed)
-
-    overrides = {n: getattr(args, n) for n in CONFIG_OVERRIDES if getattr(args, n) is not None}
-    config_cls, model_cls = ARCHITECTURES[args.model_type]
-    try:
-        config = config_cls.from_preset(
-            args.preset,
-            mask_ratio=args.mask_ratio,
-            loss_on=args.loss_on,
-            mask_token_positions=args.mask_token_positions,
-            **overrides,
-        )
-    except ValueError as err:
-        raise PretrainingError(str(err)) from None
-    feature_extractor = AxLSTMFeatureExtractor(feature_size=config.num_mel_bins)
-    feature_extractor.register_for_auto_class("AutoFeatureExtractor")
-    model = model_cls(config)
-
-    train_data, val_data = build_data(args, config, feature_extractor, accelerator)
     streaming = isinstance(train_data, StreamingCrops)
     batch_size, accum = args.per_device_train_batch_size, args.gradient_accumulation_steps
     global_batch = batch_size * accum * world
@@ -567,12 +887,13 @@ def main(argv: list[str] | None = None) -> Path:
         "max_validation_clips": args.max_validation_clips,
         "crop_frames": crop,
         "crop_frames:from": None if args.crop_frames else "the config's frames_per_window",
-        "mask_ratio": args.mask_ratio,
-        "loss_on": args.loss_on,
+        "mask_ratio": config.mask_ratio,
+        "loss_on": config.loss_on,
         "model_type": args.model_type,
         "preset": args.preset,
-        **{name: value for name, value in overrides.items()},
-        "mask_token_positions": args.mask_token_positions,
+        "model_name_or_path": args.model_name_or_path,
+        **{name: getattr(args, name) for name in CONFIG_OVERRIDES if getattr(args, name) is not None},
+        "mask_token_positions": config.mask_token_positions,
         "streaming": bool(streaming),
         "num_training_clips": None if streaming else len(train_data),
     }
@@ -616,7 +937,7 @@ def main(argv: list[str] | None = None) -> Path:
                 _warn(accelerator, f"checkpoint {candidate} cannot be loaded ({one_line(err)}); trying an older one.")
                 skipped.append(f"{candidate.name}: {one_line(err)}")
                 continue
-            note = check_schedule(schedule, loaded.schedule, candidate)  # a user error: no fallback
+            note = check_schedule(schedule, loaded.schedule, candidate, extend=args.extend_schedule)  # no fallback
             if note is not None:
                 _warn(accelerator, note)
             try:
@@ -633,6 +954,8 @@ def main(argv: list[str] | None = None) -> Path:
                 continue
             state = loaded
             accelerator.print(f"resumed from {candidate} at step {state.global_step}")
+            if args.extend_schedule or (loaded.schedule or {}).get("extended_from"):
+                warmup = extend_schedule(accelerator, optimizer, scheduler, schedule, loaded.schedule)
             state.last_checkpoint = str(candidate)
             break
         else:
@@ -655,8 +978,8 @@ def main(argv: list[str] | None = None) -> Path:
 
     output_dir.mkdir(parents=True, exist_ok=True)
     checkpoints_dir = output_dir / "checkpoints"
-    if accelerator.is_main_process and checkpoints_dir.is_dir():  # leftovers of a crash while writing a checkpoint
-        for leftover in checkpoints_dir.glob(".tmp-*"):
+    if accelerator.is_main_process:  # leftovers of a crash while writing a checkpoint or the final model
+        for leftover in [*checkpoints_dir.glob(".tmp-*"), output_dir / FINAL_TMP]:
             shutil.rmtree(leftover, ignore_errors=True)
     accelerator.wait_for_everyone()
     log_path = output_dir / "train_log.jsonl"
@@ -677,20 +1000,32 @@ def main(argv: list[str] | None = None) -> Path:
         f"precision {accelerator.mixed_precision}"
     )
 
+    checkpointed_at = [None]  # the step of this process's last checkpoint (every rank: validation is collective)
+
     def checkpoint():
         step = state.global_step
+        checkpointed_at[0] = step
         tmp = temporary_checkpoint_dir(checkpoints_dir, step)
         if accelerator.is_main_process and tmp.exists():
             shutil.rmtree(tmp)
         accelerator.wait_for_everyone()
-        accelerator.save_state(str(tmp))
-        save_model_folder(accelerator, model, feature_extractor, tmp / "pretrained", state.history, val_batch)
-        accelerator.wait_for_everyone()  # every rank's random_states_<rank>.pkl is written before it is hashed
-        if accelerator.is_main_process:
-            state.scheduler = scheduler.state_dict()
-            (tmp / "trainer_state.json").write_text(state.to_json())
-            final = finalize_checkpoint(tmp, step, args.checkpoints_total_limit)
-            state.last_checkpoint = str(final)
+        try:
+            accelerator.save_state(str(tmp))
+            save_model_folder(accelerator, model, feature_extractor, tmp / "pretrained", state.history, val_batch)
+            accelerator.wait_for_everyone()  # every rank's random_states_<rank>.pkl is written before it is hashed
+            if accelerator.is_main_process:
+                state.scheduler = scheduler.state_dict()
+                (tmp / "trainer_state.json").write_text(state.to_json())
+                final = finalize_checkpoint(tmp, step, args.checkpoints_total_limit)
+                state.last_checkpoint = str(final)
+        except Exception as err:
+            if not is_write_failure(err):
+                raise
+            shutil.rmtree(tmp, ignore_errors=True)  # the half-written folder: never listed, and its space back
+            raise PretrainingError(
+                write_failure_message(err, f"checkpoint {step} in {str(checkpoints_dir)!r}")
+                + f" Last complete checkpoint: {state.last_checkpoint or 'none'}."
+            ) from None
         accelerator.wait_for_everyone()
 
     def validate():
@@ -807,7 +1142,8 @@ def main(argv: list[str] | None = None) -> Path:
                 progress.update(1)
 
             validating = args.validation_steps and state.global_step % args.validation_steps == 0
-            checkpointing = args.checkpointing_steps and state.global_step % args.checkpointing_steps == 0
+            # every --checkpointing_steps and at the last step (a finished run can be continued)
+            checkpointing = state.global_step % args.checkpointing_steps == 0 or state.global_step == max_steps
             if validating or checkpointing or state.global_step % args.logging_steps == 0:
                 flush()
             if validating or checkpointing:
@@ -830,16 +1166,53 @@ def main(argv: list[str] | None = None) -> Path:
         accelerator.print(f"stopped after step {state.global_step} (--stop_after_steps)")
         accelerator.end_training()
         return output_dir
-    if not (args.checkpointing_steps and state.global_step % args.checkpointing_steps == 0):
-        validate()
-    save_model_folder(accelerator, model, feature_extractor, output_dir, state.history, val_batch)
-    accelerator.wait_for_everyone()
-    if accelerator.is_main_process:
+    if checkpointed_at[0] != state.global_step:
+        validate()  # (else validated at the final checkpoint)
+    try:
         state.scheduler = scheduler.state_dict()
-        (output_dir / "trainer_state.json").write_text(state.to_json())
+        save_final_model(accelerator, model, feature_extractor, output_dir, state, val_batch)
+    except Exception as err:
+        if not is_write_failure(err):
+            raise
+        raise PretrainingError(
+            write_failure_message(err, f"the final model in {str(output_dir)!r}")
+            + f" The run's last checkpoint ({state.last_checkpoint or 'none'}) holds it: resume from it with "
+            "--resume_from_checkpoint latest once the folder is writable."
+        ) from None
     accelerator.print(f"saved the pretrained model to {output_dir}")
     accelerator.end_training()
     return output_dir
+
+
+def extend_schedule(accelerator, optimizer, scheduler, schedule: dict, recorded: dict) -> int:
+    """--extend_schedule (or a resume of a schedule extended before) after a checkpoint's optimizer and scheduler
+    were loaded: the warm-up keeps the recorded steps unless --warmup_steps was given (checked equal by
+    `check_schedule`), and the cosine decay runs over the new total; the next update gets the rate the new schedule
+    gives the checkpoint's step. Records the earlier totals in `schedule["extended_from"]`. Returns the warm-up."""
+    total, old_total = schedule["max_train_steps"], recorded["max_train_steps"]
+    warmup = recorded["warmup_steps"] if schedule.get("warmup_steps:from") else schedule["warmup_steps"]
+    schedule["warmup_steps"] = warmup
+    earlier = list(recorded.get("extended_from") or [])
+    schedule["extended_from"] = earlier + ([old_total] if total != old_total else [])
+    factor = warmup_cosine_lambda(warmup, total)
+    scheduler.lr_lambdas = [factor] * len(scheduler.lr_lambdas)
+    step = scheduler.last_epoch
+    for group, base in zip(optimizer.param_groups, scheduler.base_lrs):
+        group["lr"] = base * factor(step)
+    scheduler._last_lr = [group["lr"] for group in optimizer.param_groups]
+    if total == old_total:
+        if earlier:
+            accelerator.print(
+                f"the schedule was extended before (from {earlier}): warm-up {warmup}, cosine to {total}"
+            )
+        else:
+            accelerator.print(f"--extend_schedule: --max_train_steps {total} is the checkpoint's own: nothing to do")
+    else:
+        accelerator.print(
+            f"--extend_schedule: {old_total} -> {total} steps; warm-up {warmup} steps, then cosine to 0 at step "
+            f"{total}; the next update (step {step + 1}) gets lr {scheduler._last_lr[0]:.3g}"
+        )
+    return warmup
 
 
 def load_accelerator_state(accelerator, folder: Path) -> None:
@@ -872,6 +1245,10 @@ def cli(argv: list[str] | None = None) -> int:
     except (PretrainingError, AudioDecodeError) as err:
         if _is_main_rank():
             print(f"pretrain.py: error: {one_line(err)}", file=sys.stderr, flush=True)
+        return 2
+    except OSError as err:  # a folder that cannot be created or written (read-only, full, a file in the way)
+        if _is_main_rank():
+            print(f"pretrain.py: error: {describe_os_error(err)}", file=sys.stderr, flush=True)
         return 2
     except TrainingDiverged as err:
         if _is_main_rank():

@@ -127,6 +127,93 @@ def _empty_dir(flag_builder):
     return argv
 
 
+def _pretrain_from(model, *extra: str):
+    """argv of a 1-step pretraining run that continues from `model` (no size flags)."""
+
+    def argv(ctx, tmp_path: Path) -> list[str]:
+        return ["--train_dir", str(ctx.wav_dir), "--output_dir", str(tmp_path / "out"), "--model_name_or_path",
+                str(model), "--max_train_steps", "1", "--no_progress_bar", *extra]  # fmt: skip
+
+    return argv
+
+
+def _folder_with_config(tmp_path: Path, config) -> Path:
+    """A folder `model` with `config` as its config.json (a dict as JSON, a str as is, None: no config.json)."""
+    import json
+
+    folder = tmp_path / "model"
+    folder.mkdir()
+    if config is not None:
+        (folder / "config.json").write_text(config if isinstance(config, str) else json.dumps(config))
+    return folder
+
+
+def _config_only_model(ctx, tmp_path: Path) -> Path:
+    """An AxLSTM config.json and a weights file holding none of the encoder's tensors."""
+    import shutil
+
+    import torch
+    from safetensors.torch import save_file
+
+    folder = tmp_path / "model"
+    folder.mkdir()
+    shutil.copy(ctx.pretrain_dir / "config.json", folder / "config.json")
+    save_file({"unrelated.weight": torch.zeros(2)}, str(folder / "model.safetensors"))
+    return folder
+
+
+def _users_model_out(ctx, tmp_path: Path) -> bool:
+    """--output_dir holding a user's model (config.json, model.safetensors) and no run."""
+    import shutil
+
+    out = tmp_path / "out"
+    out.mkdir()
+    for name in ("config.json", "model.safetensors"):
+        shutil.copy(ctx.pretrain_dir / name, out / name)
+    return True
+
+
+def _under_a_file(script_args):
+    """--output_dir inside a file (fails with ENOTDIR, for root too), replacing the argv's --output_dir."""
+
+    def argv(ctx, tmp_path):
+        (tmp_path / "a_file").write_text("a file, not a folder")
+        args = script_args(ctx, tmp_path)
+        args[args.index("--output_dir") + 1] = str(tmp_path / "a_file" / "out")
+        return args
+
+    return argv
+
+
+def _saved_dataset_args(ctx, tmp_path: Path, dict_: bool, split: str, script: str = "pretrain") -> list[str]:
+    """A `save_to_disk` folder of the wav clips (a DatasetDict with splits train / other, or a single Dataset that
+    is the train split) and the argv that asks for `split` of it."""
+    import datasets
+
+    files = sorted(str(p) for p in ctx.wav_dir.rglob("*.wav"))
+    train = datasets.Dataset.from_dict({"audio": files[:3]}, split="train")
+    data = datasets.DatasetDict({"train": train, "other": datasets.Dataset.from_dict({"audio": files[3:]})})
+    (data if dict_ else train).save_to_disk(str(tmp_path / "ds"))
+    args = ["--dataset_name", str(tmp_path / "ds"), "--train_split", split, "--output_dir", str(tmp_path / "out")]
+    return [*args, *TINY_FLAGS, "--max_train_steps", "1"] if script == "pretrain" else args
+
+
+def _copy_of(folder: Path, to: Path) -> Path:
+    import shutil
+
+    shutil.copytree(folder, to)
+    return to
+
+
+def _uninstalled_tracker() -> str:
+    """A tracker accelerate knows whose package is not installed here."""
+    from accelerate.tracking import get_available_trackers
+    from accelerate.utils import LoggerType
+
+    available = {str(t) for t in get_available_trackers()}
+    return next(t for t in LoggerType.list() if t != "all" and t not in available)
+
+
 PRETRAIN_CASES = [
     _pretrain_bad("crop_frames", "-5", "a positive integer"),
     _pretrain_bad("crop_frames", "0", "a positive integer"),
@@ -167,6 +254,9 @@ PRETRAIN_CASES = [
         r"--prefetch_factor=4 needs --num_workers >= 1",
     ),
     _pretrain_bad("hidden_size", "0", "a positive integer"),
+    _pretrain_bad("hidden_size", "1000000", "a positive integer up to 8192"),
+    _pretrain_bad("num_hidden_layers", "100000", "a positive integer up to 256"),
+    _pretrain_bad("crop_frames", "10000000", "a positive integer up to 60000"),
     _pretrain_bad("num_heads", "-4", "a positive integer"),
     Cli("pretrain-crop-frames-not-int", "pretrain", _pretrain("--crop_frames", "1.5"), r"--crop_frames.*invalid int"),
     Cli("pretrain-loss-on-bad-choice", "pretrain", _pretrain("--loss_on", "some"), r"--loss_on.*invalid choice"),
@@ -253,6 +343,125 @@ PRETRAIN_CASES = [
         r"clip 'bad\.wav' \(dataset index 0\): 10 of its 8000 audio samples are NaN or inf; remove or repair it",
     ),
     Cli(
+        "pretrain-extend-schedule-without-resume",
+        "pretrain",
+        _pretrain("--extend_schedule"),
+        r"--extend_schedule continues a run from a checkpoint: give --resume_from_checkpoint",
+    ),
+    Cli(
+        "pretrain-model-missing",
+        "pretrain",
+        lambda ctx, tmp: _pretrain_from(tmp / "nomodel")(ctx, tmp),
+        r"--model_name_or_path '.*nomodel' does not exist; expected a local save_pretrained folder",
+    ),
+    Cli(
+        "pretrain-model-wrong-type",
+        "pretrain",
+        lambda ctx, tmp: _pretrain_from(_folder_with_config(tmp, {"model_type": "bert"}))(ctx, tmp),
+        r"--model_name_or_path '.*model' holds a 'bert' model; expected one of \['axlstm', 'ssast'\]",
+    ),
+    Cli(
+        "pretrain-model-without-config",
+        "pretrain",
+        lambda ctx, tmp: _pretrain_from(_folder_with_config(tmp, None))(ctx, tmp),
+        r"--model_name_or_path '.*model' has no config\.json",
+    ),
+    Cli(
+        "pretrain-model-config-not-json",
+        "pretrain",
+        lambda ctx, tmp: _pretrain_from(_folder_with_config(tmp, "{not json"))(ctx, tmp),
+        r"--model_name_or_path '.*model': config\.json is not valid JSON",
+    ),
+    Cli(
+        "pretrain-model-is-a-text-file",
+        "pretrain",
+        lambda ctx, tmp: (tmp / "model.txt").write_text("x") and _pretrain_from(tmp / "model.txt")(ctx, tmp),
+        r"--model_name_or_path '.*model\.txt' is a file but not a \.pth checkpoint",
+    ),
+    Cli(
+        "pretrain-model-with-preset",
+        "pretrain",
+        lambda ctx, tmp: _pretrain_from(ctx.pretrain_dir, "--preset", "small")(ctx, tmp),
+        r"--model_name_or_path takes the architecture from '.*pretrained'; --preset would contradict it",
+    ),
+    Cli(
+        "pretrain-model-with-size-flags",
+        "pretrain",
+        lambda ctx, tmp: _pretrain_from(ctx.pretrain_dir, "--hidden_size", "64", "--num_heads", "2")(ctx, tmp),
+        r"--hidden_size, --num_heads would contradict it",
+    ),
+    Cli(
+        "pretrain-model-type-contradicts",
+        "pretrain",
+        lambda ctx, tmp: _pretrain_from(ctx.pretrain_dir, "--model_type", "ssast")(ctx, tmp),
+        r"--model_type ssast contradicts --model_name_or_path '.*pretrained', a axlstm model",
+    ),
+    Cli(
+        "pretrain-model-encoder-weights-missing",
+        "pretrain",
+        lambda ctx, tmp: _pretrain_from(_config_only_model(ctx, tmp))(ctx, tmp),
+        r"cannot load --model_name_or_path '.*model'|--model_name_or_path '.*model' lacks encoder weights",
+    ),
+    Cli(
+        "pretrain-resume-latest-over-a-users-model",
+        "pretrain",
+        lambda ctx, tmp: _users_model_out(ctx, tmp) and _pretrain("--resume_from_checkpoint", "latest")(ctx, tmp),
+        r"--resume_from_checkpoint latest: '.*out/checkpoints' holds no checkpoint, and --output_dir '.*out' holds "
+        r"files a new run would overwrite \(config\.json, model\.safetensors\): not starting from scratch",
+    ),
+    Cli(
+        "pretrain-fp16-on-a-cpu",
+        "pretrain",
+        _pretrain("--mixed_precision", "fp16"),
+        r"--mixed_precision fp16 cannot run on a CPU: accelerate has no fp16 autocast there and would train in "
+        r"float32\. Use --mixed_precision bf16",
+    ),
+    Cli(
+        "pretrain-output-dir-under-a-file",
+        "pretrain",
+        _under_a_file(_pretrain()),
+        r"cannot create or write --output_dir '.*a_file/out': Not a directory \(ENOTDIR\)",
+    ),
+    Cli(
+        "pretrain-train-split-of-a-single-saved-dataset",
+        "pretrain",
+        lambda ctx, tmp: _saved_dataset_args(ctx, tmp, dict_=False, split="test"),
+        r"--train_split 'test': --dataset_name '.*ds' is a single saved Dataset.*not a DatasetDict",
+    ),
+    Cli(
+        "pretrain-train-split-not-in-the-saved-dict",
+        "pretrain",
+        lambda ctx, tmp: _saved_dataset_args(ctx, tmp, dict_=True, split="validation"),
+        r"--train_split 'validation' is not a split of --dataset_name '.*ds'; its splits are \['other', 'train'\]",
+    ),
+    Cli(
+        "pretrain-model-is-the-output-dir",
+        "pretrain",
+        lambda ctx, tmp: _pretrain_from(_copy_of(ctx.pretrain_dir, tmp / "out"), "--overwrite_output_dir")(ctx, tmp),
+        r"--model_name_or_path '.*out' is the --output_dir: the new run would write over the model it starts from",
+    ),
+    Cli(
+        "pretrain-model-inside-the-output-dir-with-overwrite",
+        "pretrain",
+        lambda ctx, tmp: _pretrain_from(
+            _copy_of(ctx.pretrain_dir, tmp / "out" / "checkpoints" / "checkpoint-4" / "pretrained"),
+            "--overwrite_output_dir",
+        )(ctx, tmp),
+        r"--model_name_or_path '.*pretrained' is inside --output_dir, which --overwrite_output_dir would clear",
+    ),
+    Cli(
+        "pretrain-report-to-unknown",
+        "pretrain",
+        _pretrain("--with_tracking", "--report_to", "nosuch"),
+        r"--report_to 'nosuch' is not a tracker accelerate knows; expected one of \['aim', 'tensorboard'",
+    ),
+    Cli(
+        "pretrain-report-to-not-installed",
+        "pretrain",
+        lambda ctx, tmp: _pretrain("--with_tracking", "--report_to", _uninstalled_tracker())(ctx, tmp),
+        r"--report_to \w+: its package is not installed, so --with_tracking would track nothing",
+    ),
+    Cli(
         "pretrain-inf-clip-in-a-worker",
         "pretrain",
         _bad_clip_run(float("inf"), "--num_workers", "1"),
@@ -329,6 +538,18 @@ PREPARE_CASES = [
         r"clip '.*bad\.wav': 10 of its 8000 audio samples are NaN or inf; remove or repair it \(nothing was written\)",
     ),
     Cli(
+        "prepare-output-dir-under-a-file",
+        "prepare_features",
+        _under_a_file(_prepare()),
+        r"cannot write the features: Not a directory \(ENOTDIR\): '.*a_file/out'",
+    ),
+    Cli(
+        "prepare-train-split-of-a-single-saved-dataset",
+        "prepare_features",
+        lambda ctx, tmp: _saved_dataset_args(ctx, tmp, dict_=False, split="other", script="prepare"),
+        r"--train_split 'other': --dataset_name '.*ds' is a single saved Dataset",
+    ),
+    Cli(
         "prepare-inf-clip",
         "prepare_features",
         _prepare_bad_clip(float("-inf")),
@@ -355,6 +576,36 @@ def _finetune_bad(flag: str, value: str, expected: str) -> Cli:
         _finetune(f"--{flag}", value),
         rf"--{flag} {value}\b.* is invalid; expected {expected}",
     )
+
+
+def _scratch(*extra: str):
+    """argv of a tiny CPU fine-tuning run of a model built from the tiny preset (--config_name) plus `extra`."""
+
+    def argv(ctx, tmp_path):
+        return ["--config_name", "tiny", "--dataset_name", str(ctx.wav_dir), "--output_dir", str(tmp_path / "out"),
+                "--use_cpu", "--report_to", "none", "--max_steps", "1", *extra]  # fmt: skip
+
+    return argv
+
+
+def _half_written(out: Path, step: int, state: str | None = None) -> Path:
+    """A Trainer checkpoint folder cut short by a kill: the model files, no optimizer; `state`: a torn
+    trainer_state.json."""
+    folder = out / f"checkpoint-{step}"
+    folder.mkdir(parents=True)
+    (folder / "config.json").write_text("{}")
+    (folder / "model.safetensors").write_bytes(b"\x10\x00\x00\x00\x00\x00\x00\x00{}")
+    if state is not None:
+        (folder / "trainer_state.json").write_text(state)
+    return folder
+
+
+def _from_output_dir(args: list[str], model: Path, tmp_path: Path, inside: str | None = None) -> list[str]:
+    """`args` with --model_name_or_path pointing at a copy of `model` that is the --output_dir (or, with `inside`,
+    that subfolder of it)."""
+    out = _copy_of(model, tmp_path / "out" / inside if inside else tmp_path / "out")
+    args[args.index("--model_name_or_path") + 1] = str(out)
+    return args
 
 
 FINETUNE_CASES = [
@@ -434,6 +685,87 @@ FINETUNE_CASES = [
         r"--overwrite_output_dir",
     ),
     Cli("finetune-output-dir-is-a-file", "finetune", _file_out(_finetune()), r"--output_dir '.*out' is a file"),
+    Cli(
+        "finetune-config-overrides-typo",
+        "finetune",
+        _finetune("--config_overrides", "hiden_size=32"),
+        r"--config_overrides key 'hiden_size' is not a setting of AxLSTMConfig; did you mean 'hidden_size'\?",
+    ),
+    Cli(
+        "finetune-config-overrides-typo-from-scratch",
+        "finetune",
+        _scratch("--config_overrides", "num_hiden_layers=2"),
+        r"--config_overrides key 'num_hiden_layers' is not a setting of AxLSTMConfig; did you mean "
+        r"'num_hidden_layers'\?",
+    ),
+    Cli(
+        "finetune-config-overrides-not-a-number",
+        "finetune",
+        _scratch("--config_overrides", "hidden_size=abc"),
+        r"--config_overrides hidden_size='abc': hidden_size='abc' is invalid; expected a positive integer",
+    ),
+    Cli(
+        "finetune-config-overrides-zero-layers",
+        "finetune",
+        _scratch("--config_overrides", "num_hidden_layers=0"),
+        r"--config_overrides num_hidden_layers=0: num_hidden_layers=0 is invalid; expected a positive integer",
+    ),
+    Cli(
+        "finetune-config-overrides-not-key-value",
+        "finetune",
+        _scratch("--config_overrides", "hidden_size"),
+        r"--config_overrides item 'hidden_size' is not key=value",
+    ),
+    Cli(
+        "finetune-fp16-on-a-cpu",
+        "finetune",
+        _finetune("--fp16"),
+        r"--fp16 cannot run on a CPU: the Trainer has no fp16 autocast there and would train in float32",
+    ),
+    Cli(
+        "finetune-output-dir-under-a-file",
+        "finetune",
+        _under_a_file(_finetune()),
+        r"cannot create or write --output_dir '.*a_file/out': Not a directory \(ENOTDIR\)",
+    ),
+    Cli(
+        "finetune-resume-an-incomplete-checkpoint",
+        "finetune",
+        lambda ctx, tmp: _finetune("--resume_from_checkpoint", str(_half_written(tmp / "out", 3)))(ctx, tmp),
+        r"--resume_from_checkpoint '.*checkpoint-3' cannot be resumed: it has no trainer_state\.json",
+    ),
+    Cli(
+        "finetune-resume-latest-only-incomplete-checkpoints",
+        "finetune",
+        lambda ctx, tmp: (
+            _half_written(tmp / "out", 2)
+            and _half_written(tmp / "out", 4, state='{"glob')
+            and _finetune("--resume_from_checkpoint", "latest")(ctx, tmp)
+        ),
+        r"no complete checkpoint in '.*out' \(checkpoint-4: its trainer_state\.json is truncated or damaged .*; "
+        r"checkpoint-2: it has no trainer_state\.json",
+    ),
+    Cli(
+        "finetune-model-is-the-output-dir",
+        "finetune",
+        lambda ctx, tmp: _from_output_dir(_finetune("--overwrite_output_dir")(ctx, tmp), ctx.classifier_dir, tmp),
+        r"--model_name_or_path '.*out' is the --output_dir: the run would write over the model it starts from",
+    ),
+    Cli(
+        "finetune-metric-for-best-model-unknown",
+        "finetune",
+        _finetune("--metric_for_best_model", "f1"),
+        r"--metric_for_best_model 'f1' is not a metric this script reports; expected one of \['loss', 'accuracy', "
+        r"'macro_f1', 'mAP'\]",
+    ),
+    Cli(
+        "finetune-model-inside-the-output-dir-with-overwrite",
+        "finetune",
+        lambda ctx, tmp: _from_output_dir(
+            _finetune("--overwrite_output_dir")(ctx, tmp), ctx.classifier_dir, tmp, "checkpoint-5"
+        ),  # fmt: skip
+        r"--model_name_or_path '.*out/checkpoint-5' is inside --output_dir, which --overwrite_output_dir would clear",
+    ),
     Cli(
         "finetune-dataset-missing",
         "finetune",

@@ -5,6 +5,7 @@ splits, and one clear error for each kind of bad input; plus the local metric sc
 import csv
 import importlib.util
 import json
+import math
 import subprocess
 import sys
 from pathlib import Path
@@ -324,3 +325,149 @@ def test_config_name_reads_a_config_json_of_either_type(tmp_path):
         finetune.scratch_config(str(tmp_path / "bert.json"))
     with pytest.raises(finetune.ModelInputError, match=r"'ssast-huge' is neither a config.json file nor a preset"):
         finetune.scratch_config("ssast-huge")
+
+
+# ---------------------------------------------------------------------------------------------- what a run does
+
+
+def docstring_command(data: Path, out: Path, *extra: str) -> list[str]:
+    """The module docstring's command (tiny model, tiny data, one epoch): --eval_strategy epoch, no --do_train."""
+    return [
+        "--model_name_or_path", str(data / "tiny"), "--dataset_name", str(data), "--audio_column", "file",
+        "--output_dir", str(out), "--mode", "full", "--num_train_epochs", "1", "--per_device_train_batch_size", "4",
+        "--learning_rate", "1e-3", "--eval_strategy", "epoch", "--save_strategy", "epoch", "--load_best_model_at_end",
+        "--metric_for_best_model", "accuracy", "--time_masks", "2", "--freq_masks", "2", "--mixup_alpha", "0.5",
+        "--use_cpu", "--report_to", "none", "--disable_tqdm", "true", "--cpu_kernels", "eager", *extra,
+    ]  # fmt: skip
+
+
+def test_the_docstring_command_trains_and_saves_the_model(data, tmp_path):
+    """`--eval_strategy epoch` sets the Trainer's do_eval; it must not turn training off (it did: chance metrics,
+    no model, exit 0)."""
+    from safetensors.torch import load_file
+
+    out = tmp_path / "run"
+    assert "--do_train" not in docstring_command(data, out)
+    run_ok(docstring_command(data, out))
+    train = json.loads((out / "train_results.json").read_text())
+    assert train["epoch"] == 1 and math.isfinite(train["train_loss"])
+    state = json.loads((out / "trainer_state.json").read_text())
+    assert state["global_step"] == 3  # 10 training clips, batch 4
+    saved = load_file(str(out / "model.safetensors"))
+    start = load_file(str(data / "tiny" / "model.safetensors"))
+    changed = [k for k, v in start.items() if not torch.equal(saved[f"axlstm.{k}"], v)]
+    assert len(changed) > len(start) // 2, changed  # the encoder trained
+    assert {"eval_accuracy", "test_accuracy"} <= set(json.loads((out / "all_results.json").read_text()))
+
+
+def test_do_eval_alone_is_an_evaluation_only_run(data, tmp_path):
+    out = tmp_path / "eval"
+    run_ok(base_args(data, out, "--dataset_name", str(data), "--audio_column", "file", "--do_eval"))
+    assert (out / "eval_results.json").is_file()
+    assert not (out / "train_results.json").exists() and not (out / "model.safetensors").exists()
+    assert not (out / "test_results.json").exists()  # --do_predict was not asked for
+    assert (
+        finetune.wants_training(finetune.TrainingArguments(output_dir=str(out), do_eval=True), ["--do_eval"]) is False
+    )
+    for argv in (["--eval_strategy", "epoch"], ["--do_eval", "--do_train"], []):
+        args = finetune.TrainingArguments(output_dir=str(out), do_eval=True, do_train="--do_train" in argv)
+        assert finetune.wants_training(args, argv) is True
+
+
+def test_int32_label_ids_train_like_int64(data):
+    """Class ids arriving as int32 (Arrow / numpy) are cast for torch's losses, with and without mixup."""
+    from hf_axlstm import AxLSTMForAudioClassification
+
+    torch.manual_seed(0)
+    model = AxLSTMForAudioClassification(AxLSTMConfig(hidden_size=32, num_hidden_layers=2, num_labels=3)).train()
+    inputs = {"input_values": torch.randn(4, 200, 80), "attention_mask": torch.ones(4, 200, dtype=torch.long)}
+    for mixup in (0.0, 0.4):
+        trainer = object.__new__(finetune.AxLSTMTrainer)
+        trainer.augment, trainer.multi_label = finetune.AugmentArguments(mixup_alpha=mixup), False
+        losses = []
+        for dtype in (torch.int32, torch.int64):
+            np.random.seed(0)
+            torch.manual_seed(0)
+            labels = torch.tensor([0, 2, 1, 2], dtype=dtype)
+            losses.append(trainer.compute_loss(model, {**inputs, "labels": labels}))
+        torch.testing.assert_close(losses[0], losses[1])
+
+
+# ---------------------------------------------------------------------------------------------- resume and faults
+
+
+def test_resume_latest_skips_a_half_written_checkpoint(data, tmp_path, capsys):
+    out = tmp_path / "run"
+    args = base_args(data, out, "--dataset_name", str(data), "--audio_column", "file", "--mode", "linear_probe",
+                     "--cpu_kernels", "eager")  # fmt: skip
+    args[args.index("--save_strategy") + 1] = "steps"
+    run_ok([*args, "--save_steps", "1"])
+    assert sorted(p.name for p in out.glob("checkpoint-*")) == ["checkpoint-1", "checkpoint-2"]
+    optimizer = out / "checkpoint-2" / "optimizer.pt"
+    optimizer.write_bytes(optimizer.read_bytes()[:100])  # killed (or a full disk) while torch.save wrote it
+    capsys.readouterr()
+    args[args.index("--max_steps") + 1] = "3"
+    run_ok([*args, "--save_steps", "1", "--resume_from_checkpoint", "latest"])
+    err = capsys.readouterr().err
+    assert f"checkpoint {out / 'checkpoint-2'} is not usable: its file 'optimizer.pt' is truncated or damaged" in err
+    assert "error:" not in err
+    assert json.loads((out / "trainer_state.json").read_text())["global_step"] == 3
+
+
+def test_a_full_disk_while_the_trainer_saves_is_one_error_line(data, tmp_path, capsys, monkeypatch):
+    """torch.save failing as it does on a full disk, simulated in-process (a RuntimeError from its zip writer)."""
+
+    def full_disk(obj, f, *args, **kwargs):
+        raise RuntimeError(f"[enforce fail at inline_container.cc:664] . unexpected pos 0 vs 64 ({f}): file write "
+                           "failed")  # fmt: skip
+
+    monkeypatch.setattr(torch, "save", full_disk)
+    args = base_args(data, tmp_path / "run", "--dataset_name", str(data), "--audio_column", "file", "--mode",
+                     "linear_probe", "--cpu_kernels", "eager")  # fmt: skip
+    args[args.index("--save_strategy") + 1] = "steps"
+    capsys.readouterr()
+    assert finetune.main([*args, "--save_steps", "1"]) == 2
+    errors = [line for line in capsys.readouterr().err.splitlines() if "error:" in line]
+    assert len(errors) == 1 and "finetune.py: error: cannot write the run's files:" in errors[0], errors
+    assert "file write failed" in errors[0]
+
+
+def test_a_folder_in_use_is_refused_and_free_after_kill(data, tmp_path, capsys):
+    import signal
+
+    out = tmp_path / "busy"
+    code = ("import sys, time\nfrom hf_axlstm.pretraining import OutputDirLock\n"
+            "OutputDirLock(sys.argv[1]).acquire()\nprint('locked', flush=True)\ntime.sleep(600)\n")  # fmt: skip
+    holder = subprocess.Popen([sys.executable, "-c", code, str(out)], stdout=subprocess.PIPE, text=True)
+    args = base_args(data, out, "--dataset_name", str(data), "--audio_column", "file", "--label_column", "nope")
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        capsys.readouterr()
+        with pytest.raises(SystemExit) as exit_:
+            finetune.main([*args, "--overwrite_output_dir"])
+        assert exit_.value.code == 2
+        errors = [line for line in capsys.readouterr().err.splitlines() if "error:" in line]
+        assert (
+            len(errors) == 1
+            and f"--output_dir {str(out)!r} is in use by another run (process {holder.pid}" in (errors[0])
+        )
+    finally:
+        holder.send_signal(signal.SIGKILL)
+        holder.wait()
+    capsys.readouterr()
+    assert finetune.main(args) == 2  # past the lock now: the data's own error
+    assert "no column 'nope'" in capsys.readouterr().err
+
+
+def test_metric_for_best_model_of_the_other_kind_of_data_is_named_before_training(data, tmp_path, capsys):
+    args = ["--train_file", str(data / "train.csv"), "--validation_file", str(data / "validation.csv")]
+    err = bad(data, tmp_path, capsys, *args, "--audio_column", "file", "--label_column", "tags", "--label_delimiter",
+              ",", "--metric_for_best_model", "accuracy")  # fmt: skip
+    assert "--metric_for_best_model 'accuracy' is not a metric of this run; multi-label data gives " in err
+    assert not (tmp_path / "bad" / "model.safetensors").exists()
+
+
+def test_do_predict_alone_needs_a_test_split(data, tmp_path, capsys):
+    args = ["--train_file", str(data / "train.csv"), "--validation_file", str(data / "validation.csv")]
+    err = bad(data, tmp_path, capsys, *args, "--audio_column", "file", "--do_predict")
+    assert "finetune.py: error: --do_predict: the dataset has no test split to predict on." in err

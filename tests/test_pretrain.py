@@ -608,11 +608,12 @@ def test_overwrite_output_dir_deletes_the_old_run_so_latest_never_finds_it(corpu
             "--per_device_train_batch_size", "2", "--validation_fraction", "0"]  # fmt: skip
     pretrain.main([*args, "--overwrite_output_dir"])
     assert "--overwrite_output_dir: deleted checkpoints/, clip_ids/, train_log.jsonl" in capsys.readouterr().err
-    assert not (out / "checkpoints").exists() and not (out / "clip_ids").exists()
+    # the old run's checkpoints are gone; the new run wrote its own at its last step
+    assert [p.name for p in (out / "checkpoints").iterdir()] == ["checkpoint-1"] and not (out / "clip_ids").exists()
     assert [r["step"] for r in _log(out)] == [1] and (out / "notes.txt").read_text() == "mine"
     assert json.loads((out / "trainer_state.json").read_text())["global_step"] == 1
-    pretrain.main([*args, "--resume_from_checkpoint", "latest"])  # the old run's checkpoint-6 is gone
-    assert "starting from scratch" in capsys.readouterr().out
+    pretrain.main([*args, "--resume_from_checkpoint", "latest"])  # never the old run's checkpoint-6
+    assert "checkpoint-1 at step 1" in capsys.readouterr().out
     assert [r["step"] for r in _log(out)] == [1]
 
 
@@ -796,3 +797,497 @@ def test_reconstruction_figure_has_title_labels_and_colour_bar():
         assert len(bars) == 1 and bars[0].get_ylabel() == "normalised log-mel"
     finally:
         plt.close(fig)
+
+
+# ------------------------------------------------------------------------------------------------ continue a run
+
+
+EXTEND_ARGS = ["--per_device_train_batch_size", "3", "--validation_fraction", "0", "--learning_rate", "2e-3",
+               "--warmup_steps", "1"]  # fmt: skip
+
+
+def test_extend_schedule_continues_a_finished_run_over_the_new_total(corpus, tmp_path, capsys):
+    """The default run: a 2-step run checkpoints its last step (no --checkpointing_steps given) and continues to 3
+    steps with --extend_schedule, the learning rate following the schedule of the new total from step 2 on."""
+    from hf_axlstm.pretraining import warmup_cosine_lambda
+
+    out = tmp_path / "run"
+    args = ["--train_dir", str(corpus), "--output_dir", str(out), *TINY, *EXTEND_ARGS]
+    pretrain.main([*args, "--max_train_steps", "2", "--cpu_kernels", "eager"])
+    assert [p.name for p in (out / "checkpoints").iterdir()] == ["checkpoint-2"]
+    pretrain.main([*args, "--max_train_steps", "3", "--resume_from_checkpoint", "latest", "--extend_schedule",
+                   "--cpu_kernels", "eager"])  # fmt: skip
+    assert "--extend_schedule: 2 -> 3 steps" in capsys.readouterr().out
+    lrs = [r["lr"] for r in _log(out)]
+    assert lrs == pytest.approx([2e-3 * warmup_cosine_lambda(1, 2)(0), 2e-3 * warmup_cosine_lambda(1, 2)(1),
+                                 2e-3 * warmup_cosine_lambda(1, 3)(2)], rel=1e-6)  # fmt: skip
+    assert sorted(p.name for p in (out / "checkpoints").iterdir()) == ["checkpoint-2", "checkpoint-3"]
+    assert json.loads((out / "trainer_state.json").read_text())["schedule"]["extended_from"] == [2]
+
+
+@pytest.mark.slow
+def test_a_finished_run_checkpoints_its_last_step_and_extends_only_with_the_flag(corpus, tmp_path, capsys):
+    """No --checkpointing_steps: the run still writes a checkpoint at its last step. A larger --max_train_steps is
+    refused naming --extend_schedule and both values; with the flag the run continues and the learning rate follows
+    the warm-up + cosine over the new total from the checkpoint's step on."""
+    from hf_axlstm.pretraining import warmup_cosine_lambda
+
+    out = tmp_path / "run"
+    args = ["--train_dir", str(corpus), "--output_dir", str(out), *TINY, *EXTEND_ARGS]
+    pretrain.main([*args, "--max_train_steps", "3"])
+    assert [p.name for p in (out / "checkpoints").iterdir()] == ["checkpoint-3"]
+    first = _log(out)
+    capsys.readouterr()
+    assert pretrain.cli([*args, "--max_train_steps", "5", "--resume_from_checkpoint", "latest"]) == 2
+    errors = [line for line in capsys.readouterr().err.splitlines() if "error:" in line]
+    assert len(errors) == 1 and "--max_train_steps 5 differs from the checkpoint's 3" in errors[0], errors
+    assert "add --extend_schedule" in errors[0]
+    assert _log(out) == first  # nothing touched
+
+    pretrain.main([*args, "--max_train_steps", "5", "--resume_from_checkpoint", "latest", "--extend_schedule"])
+    printed = capsys.readouterr().out
+    assert "--extend_schedule: 3 -> 5 steps; warm-up 1 steps, then cosine to 0 at step 5" in printed
+    log = _log(out)
+    assert [r["step"] for r in log] == [1, 2, 3, 4, 5] and log[:3] == first
+    for record in log:  # update t (1-based) runs at lr x factor(t - 1): the old schedule, then the new one
+        total = 3 if record["step"] <= 3 else 5
+        assert record["lr"] == pytest.approx(2e-3 * warmup_cosine_lambda(1, total)(record["step"] - 1), rel=1e-6)
+    assert sorted(p.name for p in (out / "checkpoints").iterdir()) == ["checkpoint-3", "checkpoint-5"]
+    state = json.loads((out / "trainer_state.json").read_text())
+    assert state["global_step"] == 5 and state["schedule"]["extended_from"] == [3]
+    assert state["schedule"]["max_train_steps"] == 5
+    final = _weights(out)
+    # the extended run resumes again without the flag (its record says it was extended): nothing left to train
+    pretrain.main([*args, "--max_train_steps", "5", "--resume_from_checkpoint", "latest"])
+    assert "checkpoint-5 at step 5" in capsys.readouterr().out
+    assert all(torch.equal(final[k], v) for k, v in _weights(out).items()) and len(_log(out)) == 5
+    # fewer steps than the checkpoint's is refused even with the flag
+    capsys.readouterr()
+    assert (
+        pretrain.cli([*args, "--max_train_steps", "4", "--resume_from_checkpoint", "latest", "--extend_schedule"]) == 2
+    )
+    assert (
+        "--extend_schedule only raises the number of steps, and --max_train_steps 4 is below the checkpoint's 5"
+        in (capsys.readouterr().err)
+    )
+
+
+def test_extend_schedule_keeps_a_ratio_warmup_and_the_next_resume_matches(corpus, tmp_path, capsys):
+    from hf_axlstm.pretraining import check_schedule
+
+    recorded = {"max_train_steps": 10, "warmup_steps": 1, "seed": 0}
+    current = {"max_train_steps": 20, "warmup_steps": 2, "warmup_steps:from": "from --warmup_ratio 0.1", "seed": 0}
+    assert check_schedule(current, recorded, "ckpt", extend=True) is None
+    with pytest.raises(pretrain.PretrainingError, match="--max_train_steps 20 differs.*add --extend_schedule"):
+        check_schedule(current, recorded, "ckpt")
+    with pytest.raises(pretrain.PretrainingError, match="--seed 1 differs from the checkpoint's 0"):
+        check_schedule({**current, "seed": 1}, recorded, "ckpt", extend=True)
+    explicit = {"max_train_steps": 20, "warmup_steps": 3, "seed": 0}  # an explicit --warmup_steps must match
+    with pytest.raises(pretrain.PretrainingError, match="--warmup_steps 3 differs from the checkpoint's 1"):
+        check_schedule(explicit, recorded, "ckpt", extend=True)
+    later = {**recorded, "max_train_steps": 20, "extended_from": [10]}
+    assert check_schedule(current, later, "ckpt") is None  # a later resume of the extended run
+    with pytest.raises(pretrain.PretrainingError, match="records no schedule settings"):
+        check_schedule(current, None, "ckpt", extend=True)
+
+
+def test_resume_latest_never_overwrites_a_users_model_in_output_dir(corpus, tmp_path, capsys):
+    out = tmp_path / "mine"
+    out.mkdir()
+    (out / "model.safetensors").write_bytes(b"the user's weights")
+    (out / "config.json").write_text('{"model_type": "axlstm"}')
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    args = ["--train_dir", str(corpus), "--output_dir", str(out), *TINY, "--max_train_steps", "1",
+            "--resume_from_checkpoint", "latest"]  # fmt: skip
+    capsys.readouterr()
+    assert pretrain.cli(args) == 2
+    errors = [line for line in capsys.readouterr().err.splitlines() if "error:" in line]
+    assert len(errors) == 1 and "holds no checkpoint" in errors[0] and "--overwrite_output_dir" in errors[0]
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    # a run that died before its first checkpoint (only its log) restarts from scratch, as a restarted job should
+    dead = tmp_path / "dead"
+    dead.mkdir()
+    (dead / "train_log.jsonl").write_text('{"step": 1, "loss": 1.0}\n')
+    args[args.index("--output_dir") + 1] = str(dead)
+    pretrain.main([*args, "--per_device_train_batch_size", "2", "--validation_fraction", "0"])
+    assert "starting from scratch" in capsys.readouterr().out and [r["step"] for r in _log(dead)] == [1]
+
+
+# ------------------------------------------------------------------------------------------------ from a model
+
+
+def test_model_name_or_path_continues_from_a_pretraining_folder_or_an_encoder(corpus, tmp_path, capsys):
+    from hf_axlstm import AxLSTMConfig, AxLSTMFeatureExtractor, AxLSTMForPreTraining, AxLSTMModel
+
+    torch.manual_seed(3)
+    config = AxLSTMConfig(hidden_size=32, num_hidden_layers=2, mask_ratio=0.75)
+    source = AxLSTMForPreTraining(config)
+    source.save_pretrained(tmp_path / "pretrained")
+    AxLSTMFeatureExtractor().save_pretrained(tmp_path / "pretrained")
+    AxLSTMModel(config).save_pretrained(tmp_path / "encoder")  # no head, no preprocessor_config.json
+    args = ["--train_dir", str(corpus), "--max_train_steps", "1", "--per_device_train_batch_size", "2",
+            "--validation_fraction", "0", "--learning_rate", "1e-12", "--no_progress_bar"]  # fmt: skip
+    pretrain.main([*args, "--model_name_or_path", str(tmp_path / "pretrained"), "--output_dir", str(tmp_path / "a")])
+    printed = capsys.readouterr().out
+    assert "without the pretraining head" not in printed and "steps 1 (warm-up 0)" in printed
+    saved, before = _weights(tmp_path / "a"), source.state_dict()
+    assert saved.keys() == before.keys()
+    for key in saved:  # one update at lr 1e-12: the model it started from, head included
+        torch.testing.assert_close(saved[key], before[key], rtol=0, atol=1e-8)
+    state = json.loads((tmp_path / "a" / "trainer_state.json").read_text())
+    assert state["global_step"] == 1 and state["schedule"]["model_name_or_path"] == str(tmp_path / "pretrained")
+    assert json.loads((tmp_path / "a" / "config.json").read_text())["mask_ratio"] == 0.75  # the model's recipe
+
+    pretrain.main([*args, "--model_name_or_path", str(tmp_path / "encoder"), "--output_dir", str(tmp_path / "b")])
+    printed = capsys.readouterr().out
+    assert "an encoder without the pretraining head: the head (4 tensors, head.*) starts from a fresh" in printed
+    saved = _weights(tmp_path / "b")
+    for key, value in AxLSTMModel.from_pretrained(tmp_path / "encoder").state_dict().items():
+        torch.testing.assert_close(saved[f"axlstm.{key}"], value, rtol=0, atol=1e-8)
+    assert not torch.equal(saved["head.decoder.weight"], before["head.decoder.weight"])  # fresh, not the source's
+
+
+# ------------------------------------------------------------------------------------------------ one run per folder
+
+
+def _hold_lock(folder: Path) -> subprocess.Popen:
+    """Another process holding `folder`'s run lock (as a script of ours does while it runs) until killed."""
+    code = ("import sys, time\nfrom hf_axlstm.pretraining import OutputDirLock\n"
+            "OutputDirLock(sys.argv[1]).acquire()\nprint('locked', flush=True)\ntime.sleep(600)\n")  # fmt: skip
+    holder = subprocess.Popen([sys.executable, "-c", code, str(folder)], stdout=subprocess.PIPE, text=True, env=_env())
+    assert holder.stdout.readline().strip() == "locked"
+    return holder
+
+
+def _wait_for_lock(folder: Path, pid: int, timeout: float = 180) -> None:
+    import time
+
+    lock = folder / ".hf_axlstm.lock"
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if lock.is_file() and lock.read_text().strip() == str(pid):
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"process {pid} never took {lock}")
+
+
+def _one_error(capsys) -> str:
+    errors = [line for line in capsys.readouterr().err.splitlines() if "error:" in line]
+    assert len(errors) == 1, errors
+    return errors[0]
+
+
+def test_a_second_run_on_a_folder_in_use_is_refused_until_the_first_is_killed(corpus, tmp_path, capsys):
+    """Two real processes: a pretraining run holds --output_dir; a second pretrain.py on it exits 2 naming the
+    folder and the holder's pid, without touching the folder. After `kill -9` of the first (no clean-up runs), a new
+    run on the folder proceeds."""
+    import signal
+
+    out = tmp_path / "busy"
+    args = ["--train_dir", str(corpus), "--output_dir", str(out), *TINY, "--per_device_train_batch_size", "2",
+            "--validation_fraction", "0", "--cpu_kernels", "eager"]  # fmt: skip
+    first = subprocess.Popen(
+        [sys.executable, str(EXAMPLES / "pretrain.py"), *args, "--max_train_steps", "100000"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=_env(),
+    )  # fmt: skip
+    try:
+        _wait_for_lock(out, first.pid)
+        capsys.readouterr()
+        assert pretrain.cli([*args, "--max_train_steps", "1", "--resume_from_checkpoint", "latest"]) == 2
+        error = _one_error(capsys)
+        assert f"--output_dir {str(out)!r} is in use by another run (process {first.pid} holds" in error, error
+        assert first.poll() is None  # the first run goes on
+    finally:
+        first.send_signal(signal.SIGKILL)
+        first.wait()
+    pretrain.main([*args, "--max_train_steps", "1", "--resume_from_checkpoint", "latest"])
+    assert [r["step"] for r in _log(out)] == [1]
+    assert not (out / ".hf_axlstm.lock").exists()  # a clean exit deletes its lock file
+
+
+def test_prepare_features_refuses_a_folder_in_use_and_proceeds_after_kill(corpus, tmp_path, capsys):
+    import signal
+
+    out = tmp_path / "feats"
+    holder = _hold_lock(out)
+    args = ["--train_dir", str(corpus / "test"), "--output_dir", str(out)]
+    try:
+        capsys.readouterr()
+        assert prepare_features.cli(args) == 2
+        assert f"--output_dir {str(out)!r} is in use by another run (process {holder.pid}" in _one_error(capsys)
+        assert [p.name for p in out.iterdir()] == [".hf_axlstm.lock"]
+    finally:
+        holder.send_signal(signal.SIGKILL)
+        holder.wait()
+    assert prepare_features.cli(args) == 0  # the killed holder's lock file stays, unlocked: not "non-empty"
+    assert (out / "axlstm_features.json").is_file()
+
+
+def test_output_dir_lock_is_exclusive_and_released_with_its_process(tmp_path):
+    from hf_axlstm.pretraining import OutputDirLock, PretrainingError
+
+    with OutputDirLock(tmp_path / "new" / "run") as lock:
+        assert lock.held and (tmp_path / "new" / "run" / ".hf_axlstm.lock").read_text() == f"{os.getpid()}\n"
+        with pytest.raises(PretrainingError, match=r"--output_dir '.*run' is in use by another run \(process \d+"):
+            OutputDirLock(tmp_path / "new" / "run").acquire()  # another open file: refused, also in one process
+    assert not (tmp_path / "new" / "run").exists()  # created by the lock, nothing written: removed again
+    (tmp_path / "kept").mkdir()
+    (tmp_path / "kept" / "notes.txt").write_text("mine")
+    with OutputDirLock(tmp_path / "kept"):
+        pass
+    assert [p.name for p in (tmp_path / "kept").iterdir()] == ["notes.txt"]
+
+
+# ------------------------------------------------------------------------------------------------ faults while writing
+
+
+def test_a_full_disk_during_a_checkpoint_is_one_error_line_and_leaves_no_half_checkpoint(corpus, tmp_path, capsys,
+                                                                                          monkeypatch):  # fmt: skip
+    """ENOSPC simulated in-process at the checkpoint's last write (the completion marker): one `error:` line, exit
+    2, naming the checkpoint and the last complete one; the half-written folder is deleted."""
+    import errno
+
+    real = pretrain.finalize_checkpoint
+
+    def full_disk_at_step_2(tmp_dir, step, total_limit=None):
+        if step == 2:
+            raise OSError(errno.ENOSPC, "No space left on device", str(tmp_dir / "CHECKPOINT_COMPLETE"))
+        return real(tmp_dir, step, total_limit)
+
+    monkeypatch.setattr(pretrain, "finalize_checkpoint", full_disk_at_step_2)
+    out = tmp_path / "run"
+    capsys.readouterr()
+    code = pretrain.cli(["--train_dir", str(corpus), "--output_dir", str(out), *TINY, "--max_train_steps", "3",
+                         "--checkpointing_steps", "1", "--per_device_train_batch_size", "2", "--validation_fraction",
+                         "0", "--cpu_kernels", "eager"])  # fmt: skip
+    assert code == 2
+    error = _one_error(capsys)
+    assert f"cannot write checkpoint 2 in {str(out / 'checkpoints')!r}: No space left on device (ENOSPC)" in error
+    assert "Last complete checkpoint: " in error and "checkpoint-1" in error
+    assert sorted(p.name for p in (out / "checkpoints").iterdir()) == ["checkpoint-1"]
+    assert not (out / ".hf_axlstm.lock").exists()
+
+
+def _mount_tmpfs(folder: Path, size: str) -> bool:
+    folder.mkdir()
+    if sys.platform != "linux" or shutil.which("mount") is None:
+        return False
+    result = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(folder)], capture_output=True)
+    return result.returncode == 0
+
+
+@pytest.mark.slow
+def test_a_really_full_disk_stops_pretraining_with_one_error_line_and_intact_checkpoints(corpus, tmp_path):
+    """A 1 MiB tmpfs (needs the right to mount: root on Linux; skipped otherwise) fills up while checkpoints are
+    written: pretrain.py exits 2 with one `error:` line, and every checkpoint left verifies."""
+    from hf_axlstm.pretraining import list_checkpoints, verify_checkpoint
+
+    disk = tmp_path / "disk"
+    if not _mount_tmpfs(disk, "1m"):
+        pytest.skip("cannot mount a tmpfs here (needs root on Linux)")
+    try:
+        result = _run_cli(
+            "pretrain.py", "--train_dir", str(corpus), "--output_dir", str(disk / "run"), *TINY,
+            "--max_train_steps", "40", "--checkpointing_steps", "1", "--checkpoints_total_limit", "100",
+            "--per_device_train_batch_size", "2", "--validation_fraction", "0", "--cpu_kernels", "eager",
+        )  # fmt: skip
+        assert result.returncode == 2, result.stderr[-2000:]
+        errors = [line for line in result.stderr.splitlines() if "error:" in line]
+        assert len(errors) == 1 and "Traceback" not in result.stderr, result.stderr[-2000:]
+        assert "cannot write" in errors[0] and "No space left on device" in errors[0], errors
+        checkpoints = list_checkpoints(disk / "run" / "checkpoints")
+        assert checkpoints and all(verify_checkpoint(c) == (None, None) for c in checkpoints)
+        assert not list((disk / "run" / "checkpoints").glob(".tmp-*"))
+    finally:
+        subprocess.run(["umount", str(disk)], check=False)
+
+
+def _immutable(folder: Path) -> bool:
+    """Make `folder` immutable (`chattr +i`: nothing can be created in it, by root either); False where impossible."""
+    folder.mkdir(exist_ok=True)
+    if shutil.which("chattr") is None:
+        return False
+    if subprocess.run(["chattr", "+i", str(folder)], capture_output=True).returncode != 0:
+        return False
+    try:
+        (folder / "probe").write_text("x")
+    except OSError:
+        return True
+    (folder / "probe").unlink()
+    subprocess.run(["chattr", "-i", str(folder)], check=False)
+    return False
+
+
+def test_a_read_only_output_dir_is_one_error_line_in_every_script(corpus, tmp_path, capsys):
+    """A folder nothing can be written to (chattr +i, which stops root too; skipped where chattr cannot): each
+    script exits 2 with one `error:` line naming the folder."""
+    from .badinputs import load_example
+
+    finetune = load_example("finetune")
+    folder = tmp_path / "readonly"
+    if not _immutable(folder):
+        pytest.skip("cannot make a read-only folder here (chattr +i)")
+    try:
+        runs = {
+            "pretrain.py": lambda: pretrain.cli(
+                ["--train_dir", str(corpus), "--output_dir", str(folder), *TINY, "--max_train_steps", "1"]
+            ),  # fmt: skip
+            "prepare_features.py": lambda: prepare_features.cli(
+                ["--train_dir", str(corpus), "--output_dir", str(folder)]
+            ),
+            "finetune.py": lambda: finetune.main(
+                [
+                    "--config_name",
+                    "tiny",
+                    "--dataset_name",
+                    str(corpus),
+                    "--output_dir",
+                    str(folder),
+                    "--use_cpu",
+                    "--max_steps",
+                    "1",
+                ]
+            ),  # fmt: skip
+        }
+        for script, run in runs.items():
+            capsys.readouterr()
+            try:
+                code = run()
+            except SystemExit as exit_:
+                code = exit_.code
+            assert code == 2, script
+            error = _one_error(capsys)
+            # (finetune.py's argparse names itself after sys.argv[0]: the script's name when run as one)
+            assert error.startswith(f"{script}: error: " if script != "finetune.py" else "") and str(folder) in error
+            assert "Operation not permitted" in error or "Permission denied" in error, error
+    finally:
+        subprocess.run(["chattr", "-i", str(folder)], check=False)
+
+
+@pytest.mark.slow
+def test_a_cli_error_under_accelerate_launch_is_the_scripts_one_line(corpus, tmp_path):
+    """The checks run before the fused kernels are built, so the script's stderr is its one `error:` line (it began
+    with the build's warning, which accelerate's launcher then quoted as `RuntimeError: building ...`). The launcher
+    itself raises after any non-zero exit; `accelerate launch -q` leaves the script's line alone."""
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "model.safetensors").write_bytes(b"a user's model")
+    launcher = shutil.which("accelerate")
+    assert launcher is not None
+    command = [launcher, "launch", "--num_processes", "1", "--num_machines", "1", "--mixed_precision", "no",
+               "--dynamo_backend", "no", str(EXAMPLES / "pretrain.py"), "--train_dir", str(corpus), "--output_dir",
+               str(out), *TINY, "--max_train_steps", "1"]  # fmt: skip
+    loud = subprocess.run(command, capture_output=True, text=True, env=_env(), timeout=300)
+    assert loud.returncode != 0
+    assert loud.stderr.splitlines()[0].startswith("pretrain.py: error: --output_dir"), loud.stderr[:2000]
+    assert "building" not in loud.stderr and "RuntimeError: pretrain.py: error: --output_dir" in loud.stderr
+    quiet = subprocess.run([launcher, "launch", "-q", *command[2:]], capture_output=True, text=True, env=_env(),
+                           timeout=300)  # fmt: skip
+    assert quiet.returncode != 0 and "Traceback" not in quiet.stderr, quiet.stderr[-2000:]
+    assert [line for line in quiet.stderr.splitlines() if "error:" in line] == [loud.stderr.splitlines()[0]]
+
+
+@pytest.mark.slow
+def test_a_two_process_run_on_a_folder_in_use_stops_every_rank_with_one_line(corpus, tmp_path):
+    """DDP: rank 0 takes the lock and tells the other rank (a broadcast), so both stop, with one `error:` line (from
+    rank 0), instead of rank 1 waiting at a barrier for ever."""
+    import signal
+
+    out = tmp_path / "busy"
+    holder = _hold_lock(out)
+    env = _env()
+    env["ACCELERATE_USE_CPU"] = "1"
+    try:
+        result = subprocess.run(
+            [shutil.which("accelerate"), "launch", "-q", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
+             "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", "0",
+             str(EXAMPLES / "pretrain.py"), "--train_dir", str(corpus), "--output_dir", str(out), *TINY,
+             "--max_train_steps", "1", "--cpu_kernels", "eager"],
+            capture_output=True, text=True, env=env, timeout=300,
+        )  # fmt: skip
+    finally:
+        holder.send_signal(signal.SIGKILL)
+        holder.wait()
+    assert result.returncode != 0
+    errors = [line for line in result.stderr.splitlines() if "pretrain.py: error:" in line]
+    assert (
+        len(errors) == 1 and f"--output_dir {str(out)!r} is in use by another run (process {holder.pid}" in (errors[0])
+    ), result.stderr[-3000:]
+
+
+class _Killed(BaseException):
+    """Stands for SIGKILL in the middle of a write (no clean-up code runs for a BaseException we never catch)."""
+
+
+def test_a_kill_while_the_final_model_is_moved_into_place_is_seen_and_repaired_by_resume(
+    corpus, tmp_path, monkeypatch, capsys
+):
+    out = tmp_path / "run"
+    args = ["--train_dir", str(corpus), "--output_dir", str(out), *TINY, "--max_train_steps", "2",
+            "--per_device_train_batch_size", "2", "--validation_fraction", "0", "--cpu_kernels", "eager"]  # fmt: skip
+    pretrain.main(args)
+    first = _weights(out)
+    real, moved = os.replace, []
+
+    def kill_after_two_files(src, dst):
+        if Path(src).parent.name == ".tmp-final-model":
+            if len(moved) == 2:
+                raise _Killed
+            moved.append(Path(dst).name)
+        return real(src, dst)
+
+    monkeypatch.setattr(os, "replace", kill_after_two_files)
+    with pytest.raises(_Killed):
+        pretrain.main([*args, "--resume_from_checkpoint", "latest"])  # a finished run: only the final save runs
+    monkeypatch.setattr(os, "replace", real)
+    assert len(moved) == 2 and not (out / "trainer_state.json").exists()  # the folder says: not complete
+    assert (out / ".tmp-final-model").is_dir()
+    pretrain.main([*args, "--resume_from_checkpoint", "latest"])
+    assert "checkpoint-2 at step 2" in capsys.readouterr().out
+    assert json.loads((out / "trainer_state.json").read_text())["global_step"] == 2
+    assert not (out / ".tmp-final-model").exists()
+    again = _weights(out)
+    assert all(torch.equal(first[k], again[k]) for k in first)
+
+
+def test_fp16_from_accelerate_launch_on_a_cpu_is_refused_naming_where_it_came_from(corpus, tmp_path, monkeypatch,
+                                                                                    capsys):  # fmt: skip
+    """`accelerate launch --mixed_precision fp16` sets ACCELERATE_MIXED_PRECISION; on a CPU accelerate would train
+    float32 while the log said fp16."""
+    monkeypatch.setenv("ACCELERATE_MIXED_PRECISION", "fp16")
+    capsys.readouterr()
+    code = pretrain.cli(["--train_dir", str(corpus), "--output_dir", str(tmp_path / "out"), *TINY,
+                         "--max_train_steps", "1"])  # fmt: skip
+    assert code == 2
+    error = _one_error(capsys)
+    expected = "mixed precision fp16 (from `accelerate launch --mixed_precision` or `accelerate config`) cannot run"
+    assert expected in error and "on a CPU" in error, error
+    assert not (tmp_path / "out").exists()  # refused before anything was written
+
+
+def test_train_split_picks_the_split_of_a_saved_dataset_dict(corpus, tmp_path):
+    import datasets
+
+    files = sorted(str(p) for p in corpus.rglob("*") if p.suffix in (".wav", ".flac", ".ogg"))
+    splits = {"train": datasets.Dataset.from_dict({"audio": files[:9]}),
+              "other": datasets.Dataset.from_dict({"audio": files[9:13]})}  # fmt: skip
+    datasets.DatasetDict(splits).save_to_disk(str(tmp_path / "dd"))
+    for split, clips in (("other", 4), (None, 9)):
+        out = tmp_path / f"run-{split}"
+        pretrain.main(["--dataset_name", str(tmp_path / "dd"), "--output_dir", str(out), *TINY, "--max_train_steps",
+                       "1", "--per_device_train_batch_size", "2", "--validation_fraction", "0", "--cpu_kernels",
+                       "eager", *(["--train_split", split] if split else [])])  # fmt: skip
+        assert json.loads((out / "trainer_state.json").read_text())["schedule"]["num_training_clips"] == clips
+
+
+def test_model_name_or_path_takes_the_authors_checkpoint(corpus, tmp_path):
+    from hf_axlstm.convert_official import convert_checkpoint
+
+    pth = REPO / "tests" / "fixtures" / "official_parity" / "official_checkpoint.pth"
+    out = tmp_path / "from_pth"
+    pretrain.main(["--train_dir", str(corpus), "--model_name_or_path", str(pth), "--output_dir", str(out),
+                   "--max_train_steps", "1", "--per_device_train_batch_size", "2", "--validation_fraction", "0",
+                   "--learning_rate", "1e-12", "--no_progress_bar", "--cpu_kernels", "eager"])  # fmt: skip
+    saved = _weights(out)
+    for key, value in convert_checkpoint(pth).state_dict().items():
+        torch.testing.assert_close(saved[key], value, rtol=0, atol=1e-8)

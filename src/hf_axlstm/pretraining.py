@@ -12,6 +12,7 @@ exactly the clips (with the same crops and masks) a one-process run with the sam
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import math
@@ -591,7 +592,7 @@ class TrainerState:
 
 
 def check_schedule(
-    current: dict[str, Any], recorded: dict[str, Any] | None, checkpoint: str | os.PathLike
+    current: dict[str, Any], recorded: dict[str, Any] | None, checkpoint: str | os.PathLike, extend: bool = False
 ) -> str | None:
     """Refuse (`PretrainingError`) to resume a run whose schedule-defining settings differ from the checkpoint's.
 
@@ -600,30 +601,53 @@ def check_schedule(
     --num_train_epochs 4"`), shown in the message. The checkpoint's optimizer and scheduler state were made under the
     recorded settings: continuing under others would silently mix two schedules (or ignore the new values, which
     loading the optimizer state overwrites). Returns a warning (and checks nothing) for a checkpoint without a record
-    (written by an older version), else None."""
+    (written by an older version), else None.
+
+    With `extend` (`--extend_schedule`), `max_train_steps` may be raised above the recorded value (never lowered),
+    and a warm-up derived from `--warmup_ratio` is not compared (the caller keeps the recorded warm-up steps), nor is
+    it on a later resume of a schedule extended before (`recorded["extended_from"]`); every other setting must
+    still match."""
     if recorded is None:
+        if extend:
+            raise PretrainingError(
+                f"--extend_schedule: checkpoint {str(checkpoint)!r} records no schedule settings (an older version "
+                "wrote it), so its schedule cannot be extended."
+            )
         return (
             f"checkpoint {str(checkpoint)!r} records no schedule settings (an older version wrote it): cannot check "
             "that --max_train_steps, --learning_rate, ... match it"
         )
+    extended = extend or bool(recorded.get("extended_from"))
     for key, value in current.items():
-        if key.endswith(":from") or key not in recorded:
+        if key.endswith(":from") or key == "extended_from" or key not in recorded:
             continue
         old = recorded[key]
-        if value == old:
-            continue
         note = current.get(f"{key}:from")
         shown = f"{value} ({note})" if note else f"{value}"
+        if extend and key == "max_train_steps" and isinstance(old, int):
+            if value < old:
+                raise PretrainingError(
+                    f"cannot resume from {str(checkpoint)!r}: --extend_schedule only raises the number of steps, and "
+                    f"--max_train_steps {shown} is below the checkpoint's {old}."
+                )
+            continue
+        if extended and key == "warmup_steps" and note is not None:
+            continue  # derived from --warmup_ratio: an extended schedule keeps the recorded warm-up
+        if value == old:
+            continue
         if key == "num_processes":
             what = f"the number of processes {shown} differs from the checkpoint's {old}"
         elif key == "num_training_clips":
             what = f"the training data has {shown} clips, the checkpoint's run had {old}"
         else:
             what = f"--{key} {shown} differs from the checkpoint's {old}"
+        hint = ""
+        if key == "max_train_steps" and isinstance(old, int) and isinstance(value, int) and value > old:
+            hint = " To continue the run to more steps on purpose, add --extend_schedule."
         raise PretrainingError(
             f"cannot resume from {str(checkpoint)!r}: {what}; its optimizer and schedule were made for the recorded "
             "settings. Resume with the checkpoint's values, or start a new run (another --output_dir, or "
-            "--overwrite_output_dir)."
+            f"--overwrite_output_dir).{hint}"
         )
     return None
 
@@ -765,6 +789,282 @@ def truncate_log(path: str | os.PathLike, step: int) -> int:
     return dropped
 
 
+# ------------------------------------------------------------------------------------------------- output folders
+
+LOCK_FILE = ".hf_axlstm.lock"
+# Files of ours that do not make a folder "non-empty" for the overwrite rule (a killed run's unlocked lock file).
+IGNORED_IN_OUTPUT_DIR = (LOCK_FILE,)
+
+
+def output_dir_entries(folder: str | os.PathLike) -> list[str]:
+    """Sorted names in `folder` (none when it does not exist), without the run lock file."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return []
+    return sorted(p.name for p in folder.iterdir() if p.name not in IGNORED_IN_OUTPUT_DIR)
+
+
+class OutputDirLock:
+    """An advisory lock on an output folder (`fcntl.flock` on `<folder>/.hf_axlstm.lock`), so that two runs never
+    write one folder at once. The kernel releases it when the holding process ends, however it ends (`kill -9`
+    included), so a killed run never leaves it held (its file may stay behind, unlocked; the next run takes it). The
+    holder writes its process id into the file, which a refused run names. `release` deletes the file (while still
+    holding the lock; `acquire` checks that the file it locked is still the one at the path, so a run never holds a
+    deleted file's lock) and the folder too when `acquire` created it and nothing else was written there.
+
+    `acquire` creates the folder (and its parents) if needed; it raises `PretrainingError` naming the folder when
+    another process holds the lock, and `OSError` when the folder cannot be created or written."""
+
+    def __init__(self, folder: str | os.PathLike, flag: str = "--output_dir"):
+        self.folder = Path(folder)
+        self.flag = flag
+        self.path = self.folder / LOCK_FILE
+        self._fd: int | None = None
+        self._created_folder = False
+
+    def acquire(self) -> OutputDirLock:
+        import fcntl
+
+        if not self.folder.is_dir():
+            self.folder.mkdir(parents=True, exist_ok=True)
+            self._created_folder = True
+        while True:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                try:
+                    holder = os.read(fd, 64).decode(errors="replace").strip() or "unknown"
+                finally:
+                    os.close(fd)
+                raise PretrainingError(
+                    f"{self.flag} {str(self.folder)!r} is in use by another run (process {holder} holds "
+                    f"{str(self.path)!r}); wait for it to end, or choose another folder."
+                ) from None
+            except BaseException:
+                os.close(fd)
+                raise
+            try:
+                same = os.path.samestat(os.fstat(fd), os.stat(self.path))
+            except FileNotFoundError:
+                same = False
+            if same:
+                break
+            os.close(fd)  # the holder before us deleted the file as we opened it: lock the new one
+        try:
+            os.ftruncate(fd, 0)
+            os.write(fd, f"{os.getpid()}\n".encode())
+        except BaseException:
+            os.close(fd)  # closing releases the lock
+            raise
+        self._fd = fd
+        return self
+
+    def release(self) -> None:
+        if self._fd is None:
+            return
+        try:
+            os.unlink(self.path)  # still holding the lock: a run that opened the old file re-opens the path
+        except OSError:
+            pass
+        os.close(self._fd)  # releases the flock
+        self._fd = None
+        if self._created_folder:
+            try:
+                self.folder.rmdir()  # only when empty: a run refused before writing leaves no folder behind
+            except OSError:
+                pass
+
+    @property
+    def held(self) -> bool:
+        return self._fd is not None
+
+    def __enter__(self) -> OutputDirLock:
+        return self.acquire()
+
+    def __exit__(self, *exc) -> None:
+        self.release()
+
+
+WRITE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.ENOTDIR, errno.EEXIST}
+# How the write failures of torch.save (a RuntimeError) and safetensors (SafetensorError) read.
+_WRITE_FAILURE_TEXT = ("file write failed", "No space left", "Read-only file system", "Permission denied",
+                       "Disk quota exceeded", "Not a directory", "IoError")  # fmt: skip
+
+
+def describe_os_error(err: OSError) -> str:
+    """One line for an `OSError`: what failed, the errno's name and the file(s) it names."""
+    name = errno.errorcode.get(err.errno, "") if err.errno is not None else ""
+    text = err.strerror or str(err) or type(err).__name__
+    what = f"{text} ({name})" if name else text
+    if err.filename is not None:
+        what += f": {str(err.filename)!r}"
+        if err.filename2 is not None:
+            what += f" -> {str(err.filename2)!r}"
+    return what
+
+
+def is_write_failure(err: BaseException) -> bool:
+    """Whether `err` is a failed write (full disk, read-only or forbidden folder), including the forms torch.save
+    and safetensors raise them in."""
+    if isinstance(err, OSError):
+        return err.errno in WRITE_ERRNOS
+    return any(text in str(err) for text in _WRITE_FAILURE_TEXT)
+
+
+def write_failure_message(err: BaseException, what: str) -> str:
+    """`cannot write <what>: <reason>` on one line, for `PretrainingError`."""
+    reason = describe_os_error(err) if isinstance(err, OSError) else _first_line(err)
+    return f"cannot write {what}: {reason}; free some space or choose a writable folder."
+
+
+def load_dataset_split(name: str, config_name: str | None, split: str | None, streaming: bool = False):
+    """The `split` of a `datasets` dataset given as `--dataset_name`: a folder written by `save_to_disk` (a
+    `DatasetDict`, whose split is picked; or a single `Dataset`, which is the split: a `split` that names another
+    split is refused instead of ignored) or a Hub id / local script or data folder (`load_dataset`). `split` None
+    means the default, "train". Errors: `PretrainingError` naming the flag."""
+    import datasets
+
+    path = Path(name)
+    wanted = split or "train"
+    try:
+        if path.is_dir() and ((path / "dataset_dict.json").is_file() or (path / "state.json").is_file()):
+            dataset = datasets.load_from_disk(str(path))
+            if isinstance(dataset, datasets.DatasetDict):
+                if wanted not in dataset:
+                    raise PretrainingError(
+                        f"--train_split {wanted!r} is not a split of --dataset_name {name!r}; its splits are "
+                        f"{sorted(dataset)}."
+                    )
+                dataset = dataset[wanted]
+            elif split is not None and dataset.split is not None and str(dataset.split) != split:
+                raise PretrainingError(
+                    f"--train_split {split!r}: --dataset_name {name!r} is a single saved Dataset (the split "
+                    f"{str(dataset.split)!r}), not a DatasetDict; leave --train_split out, or give the folder of the "
+                    "DatasetDict that holds the split."
+                )
+            elif split is not None and dataset.split is None:
+                raise PretrainingError(
+                    f"--train_split {split!r}: --dataset_name {name!r} is a single saved Dataset without splits; "
+                    "leave --train_split out, or give the folder of a DatasetDict."
+                )
+            if streaming:
+                dataset = dataset.to_iterable_dataset(num_shards=max(1, min(64, len(dataset))))
+            return dataset
+        return datasets.load_dataset(name, config_name, split=wanted, streaming=streaming)
+    except PretrainingError:
+        raise
+    except (FileNotFoundError, ValueError, datasets.exceptions.DatasetNotFoundError) as err:
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise PretrainingError(f"cannot load --dataset_name {name!r}: {first}") from None
+
+
+# ------------------------------------------------------------------------------------------------- Trainer checkpoints
+
+TRAINER_WEIGHTS = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin")
+
+
+def _check_torch_zip(path: Path) -> str | None:
+    """Why a file written by `torch.save` cannot be read (a zip archive: checked to its last byte), or None."""
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as archive:
+            bad = archive.testzip()
+    except (OSError, zipfile.BadZipFile, EOFError) as err:
+        return f"its file {path.name!r} is truncated or damaged ({_first_line(err)})"
+    if bad is not None:
+        return f"its file {path.name!r} is damaged (entry {bad!r} fails its CRC check)"
+    return None
+
+
+def _check_safetensors(path: Path) -> str | None:
+    """Why a `.safetensors` file cannot be read (header, and the data extent the header promises), or None."""
+    try:
+        size = path.stat().st_size
+        with open(path, "rb") as f:
+            head = f.read(8)
+            if len(head) < 8:
+                return f"its file {path.name!r} is truncated (no header)"
+            header_len = int.from_bytes(head, "little")
+            if header_len > size - 8:
+                return f"its file {path.name!r} is truncated (the header runs past the end of the file)"
+            header = json.loads(f.read(header_len))
+    except (OSError, ValueError, UnicodeDecodeError) as err:
+        return f"its file {path.name!r} is damaged ({_first_line(err)})"
+    if not isinstance(header, dict):
+        return f"its file {path.name!r} is damaged (the header is not a JSON object)"
+    ends = [v["data_offsets"][1] for k, v in header.items() if k != "__metadata__" and isinstance(v, dict)]
+    if 8 + header_len + max(ends, default=0) > size:
+        return f"its file {path.name!r} is truncated (its tensors run past the end of the file)"
+    return None
+
+
+def verify_trainer_checkpoint(path: str | os.PathLike) -> str | None:
+    """Why a `transformers.Trainer` checkpoint folder (`checkpoint-<step>`) cannot be resumed, one line naming the
+    file, or None when it is complete. The Trainer writes into the folder in place (model, optimizer, scheduler, RNG
+    states, then `trainer_state.json` last), so a kill or a full disk during the write leaves a folder that
+    `get_last_checkpoint` still picks. Checked: `trainer_state.json` is a JSON object with `global_step`; the model
+    weights, `optimizer.pt` and `scheduler.pt` are present and readable to their last byte (safetensors header and
+    extent, torch zip archives with their CRCs); RNG states and `config.json` are readable where present."""
+    path = Path(path)
+    state = path / "trainer_state.json"
+    if not state.is_file():
+        return "it has no trainer_state.json (the Trainer writes it last: the checkpoint was not finished)"
+    try:
+        record = json.loads(state.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        return f"its trainer_state.json is truncated or damaged ({_first_line(err)})"
+    if not isinstance(record, dict) or not isinstance(record.get("global_step"), int):
+        return "its trainer_state.json is damaged (no global_step)"
+    config = path / "config.json"
+    if config.is_file():
+        try:
+            json.loads(config.read_text())
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+            return f"its config.json is truncated or damaged ({_first_line(err)})"
+    weights = [path / name for name in TRAINER_WEIGHTS if (path / name).is_file()]
+    if not weights:
+        return f"it has no model weights ({', '.join(TRAINER_WEIGHTS)})"
+    for file in weights:
+        if file.name == "model.safetensors.index.json":
+            try:
+                shards = sorted(set(json.loads(file.read_text())["weight_map"].values()))
+            except (OSError, UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError, AttributeError) as err:
+                return f"its model.safetensors.index.json is damaged ({_first_line(err)})"
+            for shard in shards:
+                if not (path / shard).is_file():
+                    return f"its weight shard {shard!r} is missing"
+                problem = _check_safetensors(path / shard)
+                if problem:
+                    return problem
+        elif file.suffix == ".safetensors":
+            problem = _check_safetensors(file)
+            if problem:
+                return problem
+        else:
+            problem = _check_torch_zip(file)
+            if problem:
+                return problem
+    for name in ("optimizer.pt", "scheduler.pt"):
+        if not (path / name).is_file():
+            return f"it has no {name}"
+    for file in [path / "optimizer.pt", path / "scheduler.pt", *sorted(path.glob("rng_state*.pth"))]:
+        problem = _check_torch_zip(file)
+        if problem:
+            return problem
+    return None
+
+
+def trainer_checkpoints(output_dir: str | os.PathLike) -> list[Path]:
+    """The Trainer's `checkpoint-<step>` folders in `output_dir`, newest first."""
+    root = Path(output_dir)
+    if not root.is_dir():
+        return []
+    found = [(checkpoint_step(p), p) for p in root.iterdir() if p.is_dir() and checkpoint_step(p) is not None]
+    return [p for _, p in sorted(found, reverse=True)]
+
+
 # ------------------------------------------------------------------------------------------------- plots
 
 
@@ -898,6 +1198,15 @@ __all__ = [
     "truncate_log",
     "undecoded_audio_column",
     "verify_checkpoint",
+    "verify_trainer_checkpoint",
+    "trainer_checkpoints",
+    "OutputDirLock",
+    "LOCK_FILE",
+    "output_dir_entries",
+    "describe_os_error",
+    "is_write_failure",
+    "write_failure_message",
+    "load_dataset_split",
     "warmup_cosine_lambda",
     "warmup_cosine_schedule",
 ]
