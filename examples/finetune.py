@@ -3,10 +3,19 @@
 """Fine-tune AxLSTM for audio classification with `datasets` and the `Trainer`.
 
     python examples/finetune.py \
-        --model_name_or_path path/to/axlstm-tiny --dataset_name path/to/audiofolder \
-        --output_dir out/esc50 --mode full --num_train_epochs 10 --per_device_train_batch_size 32 \
+        --model_name_or_path axlstm-tiny --dataset_name my_dataset \
+        --output_dir runs/my-classifier --mode full --num_train_epochs 10 --per_device_train_batch_size 32 \
         --learning_rate 1e-4 --eval_strategy epoch --save_strategy epoch --load_best_model_at_end \
         --metric_for_best_model accuracy --time_masks 2 --freq_masks 2 --mixup_alpha 0.5
+    # evaluation only, of the fine-tuned model
+    python examples/finetune.py --model_name_or_path runs/my-classifier --dataset_name my_dataset \
+        --output_dir runs/my-classifier-eval --do_eval --do_predict
+    # a linear probe of the SSAST baseline trained from scratch
+    python examples/finetune.py --config_name ssast-tiny --dataset_name my_dataset --mode linear_probe \
+        --output_dir runs/ssast-probe --num_train_epochs 10
+
+(`axlstm-tiny` is a converted or pretrained model folder, or a Hub id; `my_dataset` an `audiofolder`, a Hub dataset
+id or CSV files, below.)
 
 Data: a Hub dataset id, an `audiofolder` directory, a CSV/JSON file (or a folder of `train.csv`, `validation.csv`,
 `test.csv`) with a column of audio paths, or `--train_file/--validation_file/--test_file`. Labels: one per example
@@ -860,7 +869,7 @@ def finetune(parser, model_args, data_args, aug_args, run_args, training_args, d
     check_metric_for_best_model(training_args, space)
     model, feature_extractor = build_model(model_args, space)
     if model_args.mode == "linear_probe":
-        for param in model.axlstm.parameters():
+        for param in model.base_model.parameters():  # the encoder: AxLSTMModel or SSASTModel
             param.requires_grad_(False)
 
     max_samples = int(data_args.max_length_seconds * TARGET_SAMPLING_RATE)

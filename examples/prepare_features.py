@@ -3,8 +3,10 @@
 """Precompute per-clip normalised log-mels once, so large pretraining runs don't decode audio every epoch.
 
     python examples/prepare_features.py --train_dir wavs/ --output_dir feats/ --num_proc 8
-    python examples/prepare_features.py --dataset_name user/audio --audio_column audio --output_dir feats/ --format arrow
-    accelerate launch examples/pretrain.py --features_dir feats/ ...
+    python examples/prepare_features.py --dataset_name user/audio --audio_column audio --output_dir feats-arrow/ \
+        --format arrow
+    accelerate launch examples/pretrain.py --features_dir feats/ --preset tiny --output_dir runs/tiny-feats \
+        --max_train_steps 1000
 
 Output: sharded Parquet (`train-00000-of-000NN.parquet`, default) or an Arrow dataset (`save_to_disk`), with columns
 `log_mel` (frames x mels, float32, normalised over the whole clip), `num_frames` and `clip_id`, plus

@@ -5,11 +5,15 @@
     python examples/pretrain.py --train_dir wavs/ --preset tiny --output_dir runs/tiny --max_train_steps 1000
     python examples/pretrain.py --train_dir wavs/ --preset tiny --output_dir runs/tiny --max_train_steps 2000 \
         --resume_from_checkpoint latest --extend_schedule
-    python examples/pretrain.py --train_dir my_wavs/ --model_name_or_path runs/tiny --output_dir runs/tiny-mine \
+    python examples/pretrain.py --train_dir wavs/ --model_name_or_path runs/tiny --output_dir runs/tiny-mine \
         --max_train_steps 500
-    accelerate launch --mixed_precision bf16 examples/pretrain.py --dataset_name user/audio --audio_column audio ...
+    accelerate launch --mixed_precision bf16 examples/pretrain.py --dataset_name user/audio --audio_column audio \
+        --preset tiny --output_dir runs/tiny-bf16 --max_train_steps 1000
     python examples/prepare_features.py --train_dir wavs/ --output_dir feats/ --num_proc 8
-    accelerate launch examples/pretrain.py --features_dir feats/ ...
+    accelerate launch examples/pretrain.py --features_dir feats/ --preset small --output_dir runs/small \
+        --max_train_steps 1000
+
+(`--dataset_name` takes a Hub id or a local dataset folder; bf16 autocast pays on GPUs and on CPUs with bf16 units.)
 
 The recipe defaults to the authors' (per-clip normalisation, random 2 s crops, mask ratio 0.5, loss on all patches,
 AdamW (0.9, 0.95) with weight decay 0.05 on >= 2-D weights, lr 1.5e-4 x global batch / 256, linear warm-up then
@@ -620,7 +624,8 @@ def save_model_folder(accelerator, model, feature_extractor, folder: Path, histo
         was_training = unwrapped.training
         unwrapped.eval()
         batch = {k: v[:4].to(accelerator.device) for k, v in val_batch.items() if k != "clip_ids"}
-        plot_reconstructions(reconstruction_examples(unwrapped, batch), folder / "reconstructions.png")
+        step = history[-1]["step"] if history else None
+        plot_reconstructions(reconstruction_examples(unwrapped, batch), folder / "reconstructions.png", step=step)
         unwrapped.train(was_training)
 
 

@@ -132,6 +132,26 @@ def test_each_mode_trains_and_saves_a_pipeline_folder(data, tmp_path, mode):
         assert all(torch.equal(before[k], after[k]) for k in before)
 
 
+def test_a_linear_probe_of_ssast_freezes_its_encoder_and_trains_the_head(data, tmp_path):
+    """`--mode linear_probe` freezes the base model of either architecture (it named AxLSTM's attribute and failed with
+    an AttributeError on SSAST)."""
+    from safetensors.torch import load_file
+
+    from hf_axlstm import SSASTConfig, SSASTModel
+
+    torch.manual_seed(0)
+    source = tmp_path / "ssast"
+    SSASTModel(SSASTConfig(hidden_size=32, num_hidden_layers=2, num_attention_heads=2)).save_pretrained(source)
+    AxLSTMFeatureExtractor().save_pretrained(source)
+    out = tmp_path / "probe"
+    args = base_args(data, out, "--dataset_name", str(data), "--audio_column", "file", "--mode", "linear_probe")
+    args[1] = str(source)
+    run_ok(args)
+    before, after = load_file(source / "model.safetensors"), load_file(out / "model.safetensors")
+    assert all(torch.equal(value, after[f"ssast.{key}"]) for key, value in before.items())
+    assert json.loads((out / "train_results.json").read_text())["train_loss"] > 0
+
+
 def test_layer_decay_groups_scale_learning_rate_by_depth():
     from hf_axlstm import AxLSTMForAudioClassification
 
