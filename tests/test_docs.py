@@ -371,3 +371,16 @@ STEPS = readme_steps() + docstring_steps()
 def test_documented_step_runs_as_written(workspaces, step):
     name, kind, text = step
     run_step(workspaces(name.split(":")[0]), kind, text)
+
+
+def test_the_documented_bad_input_count_is_the_tables():
+    """docs/safety.md states how many cases the bad-input table holds; the number must stay true."""
+    import importlib
+
+    total = sum(len(importlib.import_module(f"tests.{name}").CASES) for name in CASE_FILES)
+    stated = re.search(r"`tests/test_bad_inputs.py`, (\d+) cases", (REPO / "docs" / "safety.md").read_text())
+    assert stated, "docs/safety.md no longer states the table's size"
+    assert int(stated.group(1)) == total, f"docs/safety.md says {stated.group(1)} cases; the table has {total}"
+
+
+CASE_FILES = sorted(p.stem for p in (REPO / "tests").glob("cases_*.py"))
