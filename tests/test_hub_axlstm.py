@@ -57,7 +57,13 @@ def test_folder_has_code_full_auto_map_and_safetensors(classifier_dir):
         "AutoModelForAudioClassification": "modeling_axlstm.AxLSTMForAudioClassification",
         "AutoFeatureExtractor": "feature_extraction_axlstm.AxLSTMFeatureExtractor",
     }
-    for name in ("configuration_axlstm.py", "modeling_axlstm.py", "kernels_axlstm.py", "feature_extraction_axlstm.py"):
+    for name in (
+        "configuration_axlstm.py",
+        "modeling_axlstm.py",
+        "kernels_axlstm.py",
+        "validation_axlstm.py",
+        "feature_extraction_axlstm.py",
+    ):
         assert (classifier_dir / name).is_file(), name
     assert (classifier_dir / "model.safetensors").is_file()
     assert not list(classifier_dir.glob("*.bin"))
