@@ -673,8 +673,8 @@ def _reverse(x: torch.Tensor, reverse_index: torch.Tensor | None) -> torch.Tenso
 
 class RemoteCodeSaveMixin:
     """`save_pretrained` that makes the folder Hub remote code: `_hub_auto_map` written into `config.json` and the
-    feature-extraction file copied next to the model files (transformers copies the modeling file and its relative
-    imports itself)."""
+    feature-extraction file with its relative imports (`audio_rules_axlstm.py`) copied next to the model files
+    (transformers copies the modeling file and its relative imports itself)."""
 
     _hub_auto_map: dict[str, str] = {}
 
@@ -686,13 +686,16 @@ class RemoteCodeSaveMixin:
         import shutil
         from pathlib import Path
 
+        from transformers.dynamic_module_utils import get_relative_import_files
+
         self.config.auto_map = dict(self._hub_auto_map)
         self.config.architectures = [type(self).__name__]
         extractor_file = Path(__file__).parent / "feature_extraction_axlstm.py"
         if kwargs.get("is_main_process", True) and extractor_file.exists() and not os.path.isfile(save_directory):
             # Copied first so that push_to_hub=True uploads it with the rest.
             os.makedirs(save_directory, exist_ok=True)
-            shutil.copyfile(extractor_file, Path(save_directory) / extractor_file.name)
+            for source in [extractor_file, *map(Path, get_relative_import_files(extractor_file))]:
+                shutil.copyfile(source, Path(save_directory) / source.name)
         super().save_pretrained(save_directory, *args, **kwargs)
 
 
