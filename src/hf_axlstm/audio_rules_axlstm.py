@@ -145,6 +145,68 @@ def first_non_finite(batch: torch.Tensor) -> tuple[int, str] | None:
     return bad, "NaN" if bool(torch.isnan(batch[bad]).any()) else "Inf"
 
 
+def _is_scalar(value: Any) -> bool:
+    return isinstance(value, (bool, numbers.Number, np.generic)) or (
+        isinstance(value, (np.ndarray, torch.Tensor)) and value.ndim == 0
+    )
+
+
+def _check_finite(batch: torch.Tensor, first_index: int) -> None:
+    """Raise for the first clip (along dim 0) holding NaN or Inf."""
+    found = first_non_finite(batch)
+    if found is not None:
+        raise ValueError(
+            f"Clip {first_index + found[0]} of `raw_speech` contains {found[1]} values; audio samples must be finite."
+        )
+
+
+def split_clips(raw_speech: Any, device: torch.device) -> list[torch.Tensor]:
+    """The clips of a feature extractor's `raw_speech` as 1-D float32 mono tensors on `device`, by transformers'
+    rule for audio extractors: a 1-D array or a list of numbers is one clip; a 2-D array `(batch, samples)` holds
+    mono clips in its rows; a 3-D array is `(batch, channels, samples)`; a list holds clips of any lengths, each 1-D
+    or 2-D (one multi-channel clip, channels on its shorter axis). Empty, non-finite or ill-shaped clips are refused
+    (`ValueError`, naming the clip); unsupported types and dtypes too (`TypeError`)."""
+    if isinstance(raw_speech, np.ndarray) and raw_speech.dtype == object:
+        raw_speech = list(raw_speech)
+    if isinstance(raw_speech, (np.ndarray, torch.Tensor)):
+        tensor = torch.as_tensor(to_float32(raw_speech, "`raw_speech`")).to(device)
+        tensor = tensor[None] if tensor.ndim == 1 else tensor
+        if tensor.ndim not in (2, 3):
+            raise ValueError(
+                "`raw_speech` as an array/tensor must be 1-D (one clip), 2-D (batch, samples) or 3-D "
+                f"(batch, channels, samples), got shape {tuple(tensor.shape)}."
+            )
+        if tensor.shape[0] == 0:
+            raise ValueError("`raw_speech` contains no clips (batch dimension of size 0).")
+        if tensor.shape[-1] == 0 or (tensor.ndim == 3 and tensor.shape[1] == 0):
+            raise ValueError("Clip 0 of `raw_speech` is empty (0 samples).")
+        _check_finite(tensor, 0)
+        return list((tensor.mean(dim=1) if tensor.ndim == 3 else tensor).unbind(0))
+    if not isinstance(raw_speech, (list, tuple)):
+        to_float32(raw_speech, "`raw_speech`")  # raises a TypeError naming the type
+        raise TypeError(f"Unsupported `raw_speech` type {type(raw_speech).__name__}.")  # pragma: no cover
+    if len(raw_speech) == 0:
+        raise ValueError("`raw_speech` is empty: pass at least one clip.")
+    clips = []
+    for index, item in enumerate([raw_speech] if _is_scalar(raw_speech[0]) else raw_speech):
+        if _is_scalar(item):
+            raise ValueError(
+                f"Clip {index} of `raw_speech` is a single number: a batch must hold clips (arrays), and one clip "
+                "given as a list must hold only numbers."
+            )
+        clip = torch.as_tensor(to_float32(item, f"clip {index} of `raw_speech`")).to(device)
+        if clip.numel() == 0:
+            raise ValueError(f"Clip {index} of `raw_speech` is empty (0 samples).")
+        if clip.ndim not in (1, 2):
+            raise ValueError(
+                f"Clip {index} of `raw_speech` must be 1-D (samples) or 2-D (channels and samples, either order), "
+                f"got shape {tuple(clip.shape)}."
+            )
+        _check_finite(clip[None], index)
+        clips.append(to_mono(clip))
+    return clips
+
+
 __all__ = [
     "MAX_SAMPLING_RATE",
     "PCM_SCALES",
@@ -152,6 +214,7 @@ __all__ = [
     "channel_axis",
     "check_rate",
     "first_non_finite",
+    "split_clips",
     "to_float32",
     "to_mono",
 ]

@@ -1,16 +1,4 @@
-# Copyright 2026 The hf-axlstm developers.
-#
-# Licensed under the Apache License, Version 2.0 (the "License");
-# you may not use this file except in compliance with the License.
-# You may obtain a copy of the License at
-#
-#     http://www.apache.org/licenses/LICENSE-2.0
-#
-# Unless required by applicable law or agreed to in writing, software
-# distributed under the License is distributed on an "AS IS" BASIS,
-# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
-# See the License for the specific language governing permissions and
-# limitations under the License.
+# Copyright 2026 The hf-axlstm developers. Licensed under the Apache License, Version 2.0.
 """Log-mel feature extractor for AxLSTM (Audio xLSTM) models.
 
 Computes, in batched torch, the log-mel spectrogram used by the AxLSTM authors: a power mel spectrogram
@@ -26,7 +14,6 @@ shipped as Hugging Face Hub remote code.
 from __future__ import annotations
 
 import copy
-import math
 import numbers
 import warnings
 from collections.abc import Sequence
@@ -38,50 +25,19 @@ from transformers import BatchFeature, SequenceFeatureExtractor
 from transformers.audio_utils import mel_filter_bank
 from transformers.utils import PaddingStrategy, TensorType, logging
 
-from .audio_rules_axlstm import MAX_SAMPLING_RATE, RESAMPLE_HINT, first_non_finite, to_float32, to_mono
+from .audio_rules_axlstm import first_non_finite, split_clips
+from .validation_axlstm import (
+    check_call_arguments,
+    check_extractor_config,
+    check_padding_side,
+    check_return_tensors,
+    resolve_device,
+    resolve_lengths,
+)
 
 __all__ = ["AxLSTMFeatureExtractor"]
 
 logger = logging.get_logger(__name__)
-
-# Upper bounds of the sizes (a crafted preprocessor_config.json must not make the extractor allocate gigabytes):
-# generous for any real front end (the AxLSTM one uses 80 bins, n_fft 400, 16 kHz), small enough that the mel filter
-# bank (n_fft // 2 + 1) x feature_size in float64 stays below ~70 MB.
-MAX_FEATURE_SIZE = 512
-MAX_N_FFT = 32768
-MAX_HOP_LENGTH = 32768
-# Longest padded / truncated output `padding="max_length"` may ask for: one hour of audio.
-MAX_SECONDS = 3600
-
-
-def _positive_int(name: str, value: Any, maximum: int) -> int:
-    """A positive integer (at most `maximum`); an integral float such as 400.0 (hand-written JSON) is taken as 400."""
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
-        raise ValueError(f"`{name}` must be a positive integer, got {value!r} ({type(value).__name__}).")
-    if not isinstance(value, numbers.Integral) and not (math.isfinite(value) and float(value).is_integer()):
-        raise ValueError(f"`{name}` must be a positive integer, got the fractional number {value!r}.")
-    if value <= 0:
-        raise ValueError(f"`{name}` must be a positive integer, got {value!r}.")
-    if value > maximum:
-        raise ValueError(
-            f"`{name}`={value!r} is too large: at most {maximum} is accepted (a sanity bound of this extractor)."
-        )
-    return int(value)
-
-
-def _is_scalar(value: Any) -> bool:
-    return isinstance(value, (bool, numbers.Number, np.generic)) or (
-        isinstance(value, (np.ndarray, torch.Tensor)) and value.ndim == 0
-    )
-
-
-def _check_finite(batch: torch.Tensor, first_index: int) -> None:
-    """Raise for the first clip (along dim 0) holding NaN or Inf."""
-    found = first_non_finite(batch)
-    if found is not None:
-        raise ValueError(
-            f"Clip {first_index + found[0]} of `raw_speech` contains {found[1]} values; audio samples must be finite."
-        )
 
 
 class AxLSTMFeatureExtractor(SequenceFeatureExtractor):
@@ -165,54 +121,9 @@ class AxLSTMFeatureExtractor(SequenceFeatureExtractor):
         self.n_fft, self.win_length, self.hop_length = n_fft, win_length, hop_length
         self.f_min, self.f_max, self.mel_scale, self.log_offset = f_min, f_max, mel_scale, log_offset
         self.do_normalize, self.normalize_eps = do_normalize, normalize_eps
-        self._validate_config()
+        check_extractor_config(self)
         # Private cache of derived tensors (mel filters, window) per device/dtype; never serialised.
         self._cache: dict[tuple, torch.Tensor] = {}
-
-    def _validate_config(self) -> None:
-        """Check every constructor value (also on `from_pretrained`), raising `ValueError` naming it; integral values
-        are stored as `int`."""
-        for name, maximum in (
-            ("feature_size", MAX_FEATURE_SIZE),
-            ("sampling_rate", MAX_SAMPLING_RATE),
-            ("n_fft", MAX_N_FFT),
-            ("win_length", MAX_N_FFT),
-            ("hop_length", MAX_HOP_LENGTH),
-        ):
-            setattr(self, name, _positive_int(name, getattr(self, name), maximum))
-        if self.win_length > self.n_fft:
-            raise ValueError(f"`win_length` ({self.win_length}) must not exceed `n_fft` ({self.n_fft}).")
-        if not isinstance(self.mel_scale, str) or self.mel_scale not in ("htk", "slaney"):
-            raise ValueError(f'`mel_scale` must be "htk" or "slaney", got {self.mel_scale!r}.')
-        for name in ("f_min", "f_max", "log_offset", "normalize_eps", "padding_value"):
-            value = getattr(self, name)
-            if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
-                raise ValueError(f"`{name}` must be a number, got {value!r} ({type(value).__name__}).")
-            if not math.isfinite(value):
-                raise ValueError(f"`{name}` must be a finite number, got {value!r}.")
-        if not 0.0 <= self.f_min < self.f_max <= self.sampling_rate / 2:
-            raise ValueError(
-                f"Need 0 <= f_min < f_max <= sampling_rate / 2, got f_min={self.f_min!r}, f_max={self.f_max!r}, "
-                f"sampling_rate={self.sampling_rate}."
-            )
-        if not self.log_offset > 0:
-            raise ValueError(
-                f"`log_offset` must be a positive number (log(0) of silent frames is -inf), got {self.log_offset!r}."
-            )
-        if self.normalize_eps < 0:
-            raise ValueError(f"`normalize_eps` must be a non-negative number, got {self.normalize_eps!r}.")
-        for name in ("do_normalize", "return_attention_mask"):
-            value = getattr(self, name)
-            if not isinstance(value, (bool, np.bool_)):
-                raise ValueError(f"`{name}` must be True or False, got {value!r} ({type(value).__name__}).")
-            setattr(self, name, bool(value))
-        self._check_padding_side(self.padding_side)
-
-    @staticmethod
-    def _check_padding_side(side: Any) -> str:
-        if not isinstance(side, str) or side not in ("right", "left"):
-            raise ValueError(f'`padding_side` must be "right" or "left", got {side!r}.')
-        return side
 
     def to_dict(self) -> dict[str, Any]:
         """Plain configuration values only (private caches such as the mel filters are left out)."""
@@ -250,7 +161,7 @@ class AxLSTMFeatureExtractor(SequenceFeatureExtractor):
                 norm=None,
                 mel_scale=self.mel_scale,
             )
-        if caught:
+        if any("all zero values" in str(warning.message) for warning in caught):
             logger.warning(
                 "Some mel filters are all zero: `feature_size` is too large for `n_fft`; those bins will be constant."
             )
@@ -366,52 +277,13 @@ class AxLSTMFeatureExtractor(SequenceFeatureExtractor):
     # ------------------------------------------------------------------ input parsing
 
     def _split_clips(self, raw_speech: Any, device: torch.device) -> list[torch.Tensor]:
-        """Any supported input -> list of 1-D float32 mono clips on `device` (validated)."""
-        if isinstance(raw_speech, np.ndarray) and raw_speech.dtype == object:
-            raw_speech = list(raw_speech)
-        from_array = isinstance(raw_speech, (np.ndarray, torch.Tensor))
-        if from_array:
-            tensor = torch.as_tensor(to_float32(raw_speech, "`raw_speech`")).to(device)
-            tensor = tensor[None] if tensor.ndim == 1 else tensor
-            if tensor.ndim not in (2, 3):
-                raise ValueError(
-                    "`raw_speech` as an array/tensor must be 1-D (one clip), 2-D (batch, samples) or 3-D "
-                    f"(batch, channels, samples), got shape {tuple(tensor.shape)}."
-                )
-            if tensor.shape[0] == 0:
-                raise ValueError("`raw_speech` contains no clips (batch dimension of size 0).")
-            if tensor.shape[-1] == 0 or (tensor.ndim == 3 and tensor.shape[1] == 0):
-                raise ValueError("Clip 0 of `raw_speech` is empty (0 samples).")
-            _check_finite(tensor, 0)
-            clips = list((tensor.mean(dim=1) if tensor.ndim == 3 else tensor).unbind(0))
-        elif isinstance(raw_speech, (list, tuple)):
-            if len(raw_speech) == 0:
-                raise ValueError("`raw_speech` is empty: pass at least one clip.")
-            clips = []
-            for index, item in enumerate([raw_speech] if _is_scalar(raw_speech[0]) else raw_speech):
-                if _is_scalar(item):
-                    raise ValueError(
-                        f"Clip {index} of `raw_speech` is a single number: a batch must hold clips (arrays), and "
-                        "one clip given as a list must hold only numbers."
-                    )
-                clip = torch.as_tensor(to_float32(item, f"clip {index} of `raw_speech`")).to(device)
-                if clip.numel() == 0:
-                    raise ValueError(f"Clip {index} of `raw_speech` is empty (0 samples).")
-                if clip.ndim not in (1, 2):
-                    raise ValueError(
-                        f"Clip {index} of `raw_speech` must be 1-D (samples) or 2-D (channels and samples, either "
-                        f"order), got shape {tuple(clip.shape)}."
-                    )
-                _check_finite(clip[None], index)
-                clips.append(to_mono(clip))
-        else:
-            to_float32(raw_speech, "`raw_speech`")  # raises a TypeError naming the type
-            raise TypeError(f"Unsupported `raw_speech` type {type(raw_speech).__name__}.")  # pragma: no cover
-
+        """Any supported input -> list of 1-D float32 mono clips on `device` (`audio_rules_axlstm.split_clips`), each
+        long enough for the reflect padding."""
+        clips = split_clips(raw_speech, device)
         for index, clip in enumerate(clips):
             if clip.shape[0] < self.min_num_samples:
                 hint = ""
-                if from_array and getattr(raw_speech, "ndim", 0) == 2:
+                if isinstance(raw_speech, (np.ndarray, torch.Tensor)) and raw_speech.ndim == 2:
                     hint = (
                         " A 2-D array is read as (batch, samples); to pass one multi-channel clip, wrap it in a "
                         "list: `[audio]`."
@@ -453,96 +325,6 @@ class AxLSTMFeatureExtractor(SequenceFeatureExtractor):
                 features[index] = feats[position]
         return features
 
-    def _resolve_options(self, padding, max_length, max_frames, truncation, pad_to_multiple_of, return_attention_mask):
-        """Check the length options; returns (padding strategy, length limit in frames or None, its name)."""
-        if padding is True:
-            strategy = PaddingStrategy.LONGEST
-        elif padding is False or padding is None:
-            strategy = PaddingStrategy.DO_NOT_PAD
-        else:
-            try:
-                strategy = PaddingStrategy(padding)
-            except (ValueError, TypeError):
-                raise ValueError(
-                    f"`padding`={padding!r} is not supported: use True/'longest', 'max_length' or False/'do_not_pad'."
-                ) from None
-        for name, value in (("truncation", truncation), ("return_attention_mask", return_attention_mask)):
-            if value is not None and not isinstance(value, (bool, np.bool_)):
-                raise TypeError(f"`{name}` must be True, False or None, got {value!r} ({type(value).__name__}).")
-        max_samples = MAX_SECONDS * self.sampling_rate
-        max_hour_frames = self.num_frames(max_samples)
-        for name, value, unit in (
-            ("max_length", max_length, "a number of samples"),
-            ("max_frames", max_frames, "a number of frames"),
-            ("pad_to_multiple_of", pad_to_multiple_of, "a number of frames"),
-        ):
-            if value is not None and (
-                isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral) or value < 1
-            ):
-                raise ValueError(f"`{name}` must be a positive integer ({unit}), got {value!r}.")
-        if max_length is not None and max_frames is not None:
-            raise ValueError(
-                f"Pass either `max_length` (samples) or `max_frames` (frames), not both: got max_length={max_length!r} "
-                f"and max_frames={max_frames!r}."
-            )
-        limit, limit_name = None, None
-        if max_length is not None:
-            if max_length < self.min_num_samples:
-                raise ValueError(
-                    f"`max_length`={max_length!r} counts samples of raw audio, and is shorter than the shortest clip "
-                    f"this extractor accepts ({self.min_num_samples} samples at {self.sampling_rate} Hz). For a "
-                    f"length in frames, pass `max_frames={max_length}` instead."
-                )
-            if max_length > max_samples:
-                raise ValueError(
-                    f"`max_length`={max_length!r} samples is too large: at most {max_samples} "
-                    f"(one hour at {self.sampling_rate} Hz) is accepted."
-                )
-            limit = self.num_frames(int(max_length))
-            limit_name = f"max_length={max_length} samples ({limit} frames)"
-        elif max_frames is not None:
-            if max_frames > max_hour_frames:
-                raise ValueError(
-                    f"`max_frames`={max_frames!r} is too large: at most {max_hour_frames} frames (one hour) is accepted."
-                )
-            limit, limit_name = int(max_frames), f"max_frames={max_frames}"
-        if pad_to_multiple_of is not None and pad_to_multiple_of > max_hour_frames:
-            raise ValueError(
-                f"`pad_to_multiple_of`={pad_to_multiple_of!r} is too large: at most {max_hour_frames} frames (one "
-                "hour) is accepted."
-            )
-        if strategy == PaddingStrategy.MAX_LENGTH and limit is None:
-            raise ValueError('`padding="max_length"` requires `max_length` (in samples) or `max_frames`.')
-        if truncation and limit is None:
-            raise ValueError("`truncation=True` requires `max_length` (in samples) or `max_frames`.")
-        if limit is not None and strategy != PaddingStrategy.MAX_LENGTH and not truncation:
-            given = f"`max_length`={max_length!r}" if max_length is not None else f"`max_frames`={max_frames!r}"
-            raise ValueError(
-                f"{given} has no effect with padding={padding!r} and truncation=False: pass padding='max_length' "
-                "and/or truncation=True, or leave it out."
-            )
-        return strategy, limit, limit_name
-
-    @staticmethod
-    def _resolve_device(device: Any, raw_speech: Any) -> torch.device:
-        """The device to compute on: `device`, else that of the (first) input tensor, else the CPU."""
-        if device is not None:
-            try:
-                target = torch.device(device)
-            except (RuntimeError, TypeError, ValueError):
-                raise ValueError(
-                    f"`device`={device!r} is not a torch device (e.g. 'cpu', 'cuda', 'cuda:1')."
-                ) from None
-            if target.type == "cuda" and not torch.cuda.is_available():
-                raise ValueError(f"`device`={device!r} was requested but CUDA is not available on this machine.")
-            return target
-        first = raw_speech
-        while isinstance(first, (list, tuple)) and len(first) > 0:
-            first = first[0]
-        if isinstance(first, torch.Tensor) and first.device.type != "meta":
-            return first.device
-        return torch.device("cpu")
-
     # ------------------------------------------------------------------ main entry point
 
     def __call__(
@@ -565,16 +347,12 @@ class AxLSTMFeatureExtractor(SequenceFeatureExtractor):
 
         Args:
             raw_speech (`np.ndarray`, `torch.Tensor`, `list[float]` or a list of clips):
-                One clip (1-D array/tensor or list of floats) or a batch: a list of clips of any lengths, a 2-D
-                array/tensor `(batch, samples)` of equal-length mono clips, or a 3-D array/tensor
-                `(batch, channels, samples)`. The rule for a bare 2-D array is transformers' (Whisper, AST and
-                Wav2Vec2 extractors read it the same way): its rows are separate mono clips, never the channels of
-                one clip. One multi-channel clip goes inside a list, `[clip]`: a 2-D clip inside a list is one clip
-                whose shorter axis is the channel axis (`(samples, channels)` from soundfile, `(channels, samples)`
-                from torch). A bare `(samples, channels)` array (rows of a few samples) is refused with that advice.
-                Channels are averaged to mono. Float samples are used as is; integer PCM is rescaled to [-1, 1)
-                (int16 / 32768, int32 / 2**31, int8 / 128, uint8 (x - 128) / 128). Each clip needs at least
-                `n_fft // 2 + 1` samples and only finite values.
+                One clip (1-D) or a batch: a list of clips of any lengths (each 1-D, or 2-D multi-channel with its
+                channels on the shorter axis: `(samples, channels)` from soundfile, `(channels, samples)` from torch),
+                a 2-D `(batch, samples)` array of mono clips (transformers' rule for audio extractors: never the
+                channels of one clip; pass one multi-channel clip as `[clip]`) or a 3-D `(batch, channels, samples)`
+                array. Channels are averaged; integer PCM is rescaled to [-1, 1) (int16 / 32768, int32 / 2**31,
+                int8 / 128, uint8 (x - 128) / 128). Each clip needs at least `n_fft // 2 + 1` finite samples.
             sampling_rate (`int`, *optional*):
                 Sampling rate of `raw_speech`; must equal `self.sampling_rate` (16000). Strongly recommended.
             padding (`bool`, `str` or [`~utils.PaddingStrategy`], *optional*, defaults to `True`):
@@ -615,43 +393,21 @@ class AxLSTMFeatureExtractor(SequenceFeatureExtractor):
             - `attention_mask` (if requested): `(batch, frames)` int64, 1 for real frames and 0 for padding.
             A clip of `n` samples has `1 + n // hop_length` real frames.
         """
-        if kwargs:
-            raise TypeError(
-                f"{self.__class__.__name__}.__call__ got unexpected keyword argument(s) {sorted(kwargs)}; it takes "
-                "sampling_rate, padding, max_length, max_frames, truncation, pad_to_multiple_of, return_tensors, "
-                "return_attention_mask, device and padding_side."
-            )
-        name = self.__class__.__name__
+        check_call_arguments(self, kwargs, sampling_rate)
         if sampling_rate is None:
             logger.warning(
-                f"It is strongly recommended to pass the `sampling_rate` argument to `{name}()` ({self.sampling_rate} "
-                "Hz expected). Failing to do so can result in silent errors that might be hard to debug."
+                f"It is strongly recommended to pass the `sampling_rate` argument to `{type(self).__name__}()` "
+                f"({self.sampling_rate} Hz expected). Failing to do so can result in silent errors that might be hard "
+                "to debug."
             )
-        elif isinstance(sampling_rate, (bool, np.bool_)) or not isinstance(sampling_rate, numbers.Real):
-            raise TypeError(
-                f"`sampling_rate` must be a number of Hz, got {sampling_rate!r} ({type(sampling_rate).__name__})."
-            )
-        elif not math.isfinite(sampling_rate) or sampling_rate <= 0:
-            raise ValueError(f"`sampling_rate` must be a positive number of Hz, got {sampling_rate!r}.")
-        elif sampling_rate != self.sampling_rate:
-            raise ValueError(
-                f"`sampling_rate`={sampling_rate!r} does not match the model: {name} expects audio sampled at "
-                f"{self.sampling_rate} Hz. {RESAMPLE_HINT.format(rate=self.sampling_rate)}"
-            )
-        strategy, limit, limit_name = self._resolve_options(
-            padding, max_length, max_frames, truncation, pad_to_multiple_of, return_attention_mask
+        strategy, limit, limit_name = resolve_lengths(
+            self, padding, max_length, max_frames, truncation, pad_to_multiple_of, return_attention_mask
         )
-        if return_tensors is not None:
-            try:
-                return_tensors = TensorType(return_tensors).value
-            except (ValueError, TypeError):
-                pass
-            if return_tensors not in ("pt", "np"):
-                raise ValueError(f'`return_tensors` must be "pt", "np" or None, got {return_tensors!r}.')
+        return_tensors = check_return_tensors(return_tensors)
         if return_attention_mask is None:
             return_attention_mask = self.return_attention_mask
-        padding_side = self.padding_side if padding_side is None else self._check_padding_side(padding_side)
-        target = self._resolve_device(device, raw_speech)
+        padding_side = self.padding_side if padding_side is None else check_padding_side(padding_side)
+        target = resolve_device(device, raw_speech)
 
         # Features of whole clips (normalisation statistics before any truncation or padding), then cut and pad.
         features = self._features(self._split_clips(raw_speech, target))

@@ -1,18 +1,28 @@
 # Copyright 2026 The hf-axlstm developers. Licensed under the Apache License, Version 2.0.
-"""Input and label validation of the masked-spectrogram encoders (AxLSTM and SSAST), in one place.
+"""Input validation of AxLSTM and SSAST in one place: the models' inputs and labels, and the feature extractor's
+arguments (its configuration and the options of a call; the waveform rules are `audio_rules_axlstm.py`'s).
 
 Every check raises a `TypeError` / `ValueError` that names the argument, the value and what is expected. The checks
 that read tensor values back to Python (finite input, 0/1 masks, label ranges) are skipped while `torch.compile` traces,
 so they cause no graph break; the checks of types and shapes always run.
 
-Self-contained (torch and transformers only), so that it ships as Hub remote code next to `modeling_axlstm.py`.
+Self-contained (torch, numpy, transformers and its sibling `audio_rules_axlstm.py`), so that it ships as Hub remote
+code next to `modeling_axlstm.py` and `feature_extraction_axlstm.py`.
 """
 
 from __future__ import annotations
 
+import math
+import numbers
+from typing import Any
+
+import numpy as np
 import torch
 import torch.nn.functional as F
 from transformers import PreTrainedConfig
+from transformers.utils import PaddingStrategy, TensorType
+
+from .audio_rules_axlstm import MAX_SAMPLING_RATE, RESAMPLE_HINT
 
 # Why `output_attentions=True` is refused, per model (its `_attention_message`).
 ATTENTION_MESSAGES = {
@@ -283,19 +293,231 @@ def check_patches(patches, config: PreTrainedConfig) -> None:
         )
 
 
+# ------------------------------------------------------------------------------- feature extractor arguments
+
+# Upper bounds of the sizes (a crafted preprocessor_config.json must not make the extractor allocate gigabytes):
+# generous for any real front end (the AxLSTM one uses 80 bins, n_fft 400, 16 kHz), small enough that the mel filter
+# bank (n_fft // 2 + 1) x feature_size in float64 stays below ~70 MB.
+MAX_FEATURE_SIZE = 512
+MAX_N_FFT = 32768
+MAX_HOP_LENGTH = 32768
+# Longest padded / truncated output `padding="max_length"` may ask for: one hour of audio.
+MAX_SECONDS = 3600
+
+
+def _positive_int(name: str, value: Any, maximum: int) -> int:
+    """A positive integer (at most `maximum`); an integral float such as 400.0 (hand-written JSON) is taken as 400."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise ValueError(f"`{name}` must be a positive integer, got {value!r} ({type(value).__name__}).")
+    if not isinstance(value, numbers.Integral) and not (math.isfinite(value) and float(value).is_integer()):
+        raise ValueError(f"`{name}` must be a positive integer, got the fractional number {value!r}.")
+    if value <= 0:
+        raise ValueError(f"`{name}` must be a positive integer, got {value!r}.")
+    if value > maximum:
+        raise ValueError(
+            f"`{name}`={value!r} is too large: at most {maximum} is accepted (a sanity bound of this extractor)."
+        )
+    return int(value)
+
+
+def check_extractor_config(extractor) -> None:
+    """Check every constructor value of an `AxLSTMFeatureExtractor` (also on `from_pretrained`), raising `ValueError`
+    naming it; integral values are stored as `int`."""
+    for name, maximum in (
+        ("feature_size", MAX_FEATURE_SIZE),
+        ("sampling_rate", MAX_SAMPLING_RATE),
+        ("n_fft", MAX_N_FFT),
+        ("win_length", MAX_N_FFT),
+        ("hop_length", MAX_HOP_LENGTH),
+    ):
+        setattr(extractor, name, _positive_int(name, getattr(extractor, name), maximum))
+    if extractor.win_length > extractor.n_fft:
+        raise ValueError(f"`win_length` ({extractor.win_length}) must not exceed `n_fft` ({extractor.n_fft}).")
+    if not isinstance(extractor.mel_scale, str) or extractor.mel_scale not in ("htk", "slaney"):
+        raise ValueError(f'`mel_scale` must be "htk" or "slaney", got {extractor.mel_scale!r}.')
+    for name in ("f_min", "f_max", "log_offset", "normalize_eps", "padding_value"):
+        value = getattr(extractor, name)
+        if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+            raise ValueError(f"`{name}` must be a number, got {value!r} ({type(value).__name__}).")
+        if not math.isfinite(value):
+            raise ValueError(f"`{name}` must be a finite number, got {value!r}.")
+    if not 0.0 <= extractor.f_min < extractor.f_max <= extractor.sampling_rate / 2:
+        raise ValueError(
+            f"Need 0 <= f_min < f_max <= sampling_rate / 2, got f_min={extractor.f_min!r}, f_max={extractor.f_max!r}, "
+            f"sampling_rate={extractor.sampling_rate}."
+        )
+    if not extractor.log_offset > 0:
+        raise ValueError(
+            f"`log_offset` must be a positive number (log(0) of silent frames is -inf), got {extractor.log_offset!r}."
+        )
+    if extractor.normalize_eps < 0:
+        raise ValueError(f"`normalize_eps` must be a non-negative number, got {extractor.normalize_eps!r}.")
+    for name in ("do_normalize", "return_attention_mask"):
+        value = getattr(extractor, name)
+        if not isinstance(value, (bool, np.bool_)):
+            raise ValueError(f"`{name}` must be True or False, got {value!r} ({type(value).__name__}).")
+        setattr(extractor, name, bool(value))
+    check_padding_side(extractor.padding_side)
+
+
+def check_padding_side(side: Any) -> str:
+    """`"right"` or `"left"`."""
+    if not isinstance(side, str) or side not in ("right", "left"):
+        raise ValueError(f'`padding_side` must be "right" or "left", got {side!r}.')
+    return side
+
+
+def check_call_arguments(extractor, kwargs: dict, sampling_rate: Any) -> None:
+    """An extractor call takes no other keyword argument (a misspelt `sampling_rate` must not be ignored), and its
+    `sampling_rate`, when given, is the extractor's."""
+    name = type(extractor).__name__
+    if kwargs:
+        raise TypeError(
+            f"{name}.__call__ got unexpected keyword argument(s) {sorted(kwargs)}; it takes "
+            "sampling_rate, padding, max_length, max_frames, truncation, pad_to_multiple_of, return_tensors, "
+            "return_attention_mask, device and padding_side."
+        )
+    if sampling_rate is None:
+        return
+    if isinstance(sampling_rate, (bool, np.bool_)) or not isinstance(sampling_rate, numbers.Real):
+        raise TypeError(
+            f"`sampling_rate` must be a number of Hz, got {sampling_rate!r} ({type(sampling_rate).__name__})."
+        )
+    if not math.isfinite(sampling_rate) or sampling_rate <= 0:
+        raise ValueError(f"`sampling_rate` must be a positive number of Hz, got {sampling_rate!r}.")
+    if sampling_rate != extractor.sampling_rate:
+        raise ValueError(
+            f"`sampling_rate`={sampling_rate!r} does not match the model: {name} expects audio sampled at "
+            f"{extractor.sampling_rate} Hz. {RESAMPLE_HINT.format(rate=extractor.sampling_rate)}"
+        )
+
+
+def check_return_tensors(return_tensors: Any) -> str | None:
+    """`"pt"`, `"np"` (or the matching `TensorType`) or None."""
+    if return_tensors is None:
+        return None
+    try:
+        return_tensors = TensorType(return_tensors).value
+    except (ValueError, TypeError):
+        pass
+    if return_tensors not in ("pt", "np"):
+        raise ValueError(f'`return_tensors` must be "pt", "np" or None, got {return_tensors!r}.')
+    return return_tensors
+
+
+def resolve_lengths(extractor, padding, max_length, max_frames, truncation, pad_to_multiple_of, return_attention_mask):
+    """Check an extractor call's length options; returns (padding strategy, length limit in frames or None, its
+    name for messages)."""
+    if padding is True:
+        strategy = PaddingStrategy.LONGEST
+    elif padding is False or padding is None:
+        strategy = PaddingStrategy.DO_NOT_PAD
+    else:
+        try:
+            strategy = PaddingStrategy(padding)
+        except (ValueError, TypeError):
+            raise ValueError(
+                f"`padding`={padding!r} is not supported: use True/'longest', 'max_length' or False/'do_not_pad'."
+            ) from None
+    for name, value in (("truncation", truncation), ("return_attention_mask", return_attention_mask)):
+        if value is not None and not isinstance(value, (bool, np.bool_)):
+            raise TypeError(f"`{name}` must be True, False or None, got {value!r} ({type(value).__name__}).")
+    max_samples = MAX_SECONDS * extractor.sampling_rate
+    max_hour_frames = extractor.num_frames(max_samples)
+    for name, value, unit in (
+        ("max_length", max_length, "a number of samples"),
+        ("max_frames", max_frames, "a number of frames"),
+        ("pad_to_multiple_of", pad_to_multiple_of, "a number of frames"),
+    ):
+        if value is not None and (
+            isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral) or value < 1
+        ):
+            raise ValueError(f"`{name}` must be a positive integer ({unit}), got {value!r}.")
+    if max_length is not None and max_frames is not None:
+        raise ValueError(
+            f"Pass either `max_length` (samples) or `max_frames` (frames), not both: got max_length={max_length!r} "
+            f"and max_frames={max_frames!r}."
+        )
+    limit, limit_name = None, None
+    if max_length is not None:
+        if max_length < extractor.min_num_samples:
+            raise ValueError(
+                f"`max_length`={max_length!r} counts samples of raw audio, and is shorter than the shortest clip "
+                f"this extractor accepts ({extractor.min_num_samples} samples at {extractor.sampling_rate} Hz). For a "
+                f"length in frames, pass `max_frames={max_length}` instead."
+            )
+        if max_length > max_samples:
+            raise ValueError(
+                f"`max_length`={max_length!r} samples is too large: at most {max_samples} "
+                f"(one hour at {extractor.sampling_rate} Hz) is accepted."
+            )
+        limit = extractor.num_frames(int(max_length))
+        limit_name = f"max_length={max_length} samples ({limit} frames)"
+    elif max_frames is not None:
+        if max_frames > max_hour_frames:
+            raise ValueError(
+                f"`max_frames`={max_frames!r} is too large: at most {max_hour_frames} frames (one hour) is accepted."
+            )
+        limit, limit_name = int(max_frames), f"max_frames={max_frames}"
+    if pad_to_multiple_of is not None and pad_to_multiple_of > max_hour_frames:
+        raise ValueError(
+            f"`pad_to_multiple_of`={pad_to_multiple_of!r} is too large: at most {max_hour_frames} frames (one "
+            "hour) is accepted."
+        )
+    if strategy == PaddingStrategy.MAX_LENGTH and limit is None:
+        raise ValueError('`padding="max_length"` requires `max_length` (in samples) or `max_frames`.')
+    if truncation and limit is None:
+        raise ValueError("`truncation=True` requires `max_length` (in samples) or `max_frames`.")
+    if limit is not None and strategy != PaddingStrategy.MAX_LENGTH and not truncation:
+        given = f"`max_length`={max_length!r}" if max_length is not None else f"`max_frames`={max_frames!r}"
+        raise ValueError(
+            f"{given} has no effect with padding={padding!r} and truncation=False: pass padding='max_length' "
+            "and/or truncation=True, or leave it out."
+        )
+    return strategy, limit, limit_name
+
+
+def resolve_device(device: Any, raw_speech: Any) -> torch.device:
+    """The device to compute on: `device`, else that of the (first) input tensor, else the CPU."""
+    if device is not None:
+        try:
+            target = torch.device(device)
+        except (RuntimeError, TypeError, ValueError):
+            raise ValueError(f"`device`={device!r} is not a torch device (e.g. 'cpu', 'cuda', 'cuda:1').") from None
+        if target.type == "cuda" and not torch.cuda.is_available():
+            raise ValueError(f"`device`={device!r} was requested but CUDA is not available on this machine.")
+        return target
+    first = raw_speech
+    while isinstance(first, (list, tuple)) and len(first) > 0:
+        first = first[0]
+    if isinstance(first, torch.Tensor) and first.device.type != "meta":
+        return first.device
+    return torch.device("cpu")
+
+
 __all__ = [
     "ATTENTION_MESSAGES",
+    "MAX_FEATURE_SIZE",
+    "MAX_HOP_LENGTH",
+    "MAX_N_FFT",
+    "MAX_SECONDS",
     "any_bad_value",
     "binary_tensor",
     "check_binary_layout",
     "check_binary_values",
+    "check_call_arguments",
+    "check_extractor_config",
     "check_labels",
     "check_mask_or_noise",
     "check_mask_ratio",
     "check_noise",
+    "check_padding_side",
     "check_patches",
     "check_patchify_input",
     "prepare_input",
     "problem_type",
     "raise_bad_value",
+    "check_return_tensors",
+    "resolve_device",
+    "resolve_lengths",
 ]
