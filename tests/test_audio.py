@@ -51,6 +51,33 @@ def test_to_mono_takes_the_shorter_axis_as_channels():
     assert np.allclose(to_mono(clip), 0.5) and np.allclose(to_mono(clip.T), 0.5)
 
 
+def test_the_audio_helpers_and_the_feature_extractor_apply_the_same_waveform_rules():
+    import torch
+
+    from hf_axlstm import AxLSTMFeatureExtractor
+
+    rng = np.random.default_rng(3)
+    for dtype, scale, offset in ((np.int8, 128, 0), (np.uint8, 128, 128), (np.int16, 32768, 0), (np.int32, 2**31, 0)):
+        info = np.iinfo(dtype)
+        pcm = rng.integers(info.min, info.max, size=1000, endpoint=True).astype(dtype)
+        expected = (pcm.astype(np.float64) - offset) / scale  # exact in float64; float32 rounds it once
+        np.testing.assert_array_equal(to_float32(pcm), expected.astype(np.float32))
+        assert float(np.abs(to_float32(pcm)).max()) <= 1.0
+    # a square clip counts its channels first, in hf_axlstm.audio as in the extractor
+    square = np.stack([np.full(401, 0.5), np.zeros(401)], axis=0)
+    square = np.concatenate([square, np.zeros((399, 401))]).astype(np.float32)  # (401, 401): row 0 is 0.5
+    np.testing.assert_allclose(to_mono(square), square.mean(axis=0))
+    fe = AxLSTMFeatureExtractor()
+    listed = fe([square], sampling_rate=16000, return_tensors="np")["input_values"]
+    mono = fe(to_mono(square), sampling_rate=16000, return_tensors="np")["input_values"]
+    np.testing.assert_allclose(listed, mono, atol=1e-5)
+    # and the same refusals, each naming what it was given
+    with pytest.raises(AudioDecodeError, match=r"audio has unsupported dtype uint16: pass float audio"):
+        to_float32(np.zeros(10, np.uint16))
+    with pytest.raises(TypeError, match=r"`raw_speech` has unsupported dtype torch.uint16: pass float audio"):
+        fe(torch.zeros(1000, dtype=torch.uint16), sampling_rate=16000)
+
+
 def test_datasets_values_in_every_form_decode_the_same(tmp_path):
     audio = _tone(300.0, 16000, 0.5)
     path = tmp_path / "a.wav"

@@ -57,7 +57,14 @@ def test_folder_has_code_full_auto_map_and_safetensors(classifier_dir):
         "AutoModelForAudioClassification": "modeling_axlstm.AxLSTMForAudioClassification",
         "AutoFeatureExtractor": "feature_extraction_axlstm.AxLSTMFeatureExtractor",
     }
-    for name in ("configuration_axlstm.py", "modeling_axlstm.py", "kernels_axlstm.py", "feature_extraction_axlstm.py"):
+    for name in (
+        "configuration_axlstm.py",
+        "modeling_axlstm.py",
+        "kernels_axlstm.py",
+        "validation_axlstm.py",
+        "feature_extraction_axlstm.py",
+        "audio_rules_axlstm.py",
+    ):
         assert (classifier_dir / name).is_file(), name
     assert (classifier_dir / "model.safetensors").is_file()
     assert not list(classifier_dir.glob("*.bin"))
@@ -427,7 +434,8 @@ def test_a_shared_pipeline_runs_as_remote_code_without_hf_axlstm_or_ffmpeg(class
             "type": "audio",
         }
     }
-    assert (shared / "pipeline_axlstm.py").is_file() and (shared / "audio.py").is_file()
+    for name in ("pipeline_axlstm.py", "audio.py", "audio_rules_axlstm.py"):
+        assert (shared / name).is_file(), name
     # with hf_axlstm imported, the folder needs no trust_remote_code: the registered pipeline serves it
     from hf_axlstm import AxLSTMAudioClassificationPipeline
 

@@ -86,7 +86,9 @@ def test_export_writes_the_folder_with_named_dynamic_io(encoder_export):
     assert {"model.onnx", "config.json", "preprocessor_config.json", "onnx_export.json"} <= names
     assert names - {"model.onnx", "config.json", "preprocessor_config.json", "onnx_export.json"} <= {
         "configuration_axlstm.py",  # the config's remote code, as save_pretrained writes it
-        "feature_extraction_axlstm.py",
+        "feature_extraction_axlstm.py",  # the extractor's, with its relative imports
+        "audio_rules_axlstm.py",
+        "validation_axlstm.py",
     }
     assert report["task"] == "feature-extraction"
     info = json.loads((out / "onnx_export.json").read_text())

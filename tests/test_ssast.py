@@ -238,7 +238,12 @@ def test_folder_has_remote_code_and_loads_through_auto(ssast_classifier_dir):
     assert config["model_type"] == "ssast" and config["auto_map"]["AutoModel"] == "modeling_ssast.SSASTModel"
     names = set(os.listdir(ssast_classifier_dir))
     assert {"configuration_ssast.py", "modeling_ssast.py", "modeling_axlstm.py", "configuration_axlstm.py"} <= names
-    assert {"kernels_axlstm.py", "feature_extraction_axlstm.py"} <= names
+    assert {
+        "kernels_axlstm.py",
+        "validation_axlstm.py",
+        "feature_extraction_axlstm.py",
+        "audio_rules_axlstm.py",
+    } <= names
     assert type(AutoConfig.from_pretrained(ssast_classifier_dir)) is SSASTConfig
     assert type(AutoModel.from_pretrained(ssast_classifier_dir)) is SSASTModel
     assert type(AutoModelForPreTraining.from_pretrained(ssast_classifier_dir)) is SSASTForPreTraining

@@ -10,18 +10,20 @@ from __future__ import annotations
 
 import io
 import math
-import numbers
 import os
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from .audio_rules_axlstm import MAX_SAMPLING_RATE, check_rate
+from .audio_rules_axlstm import to_float32 as _float32_rule
+from .audio_rules_axlstm import to_mono as _mono_rule
+
 TARGET_SAMPLING_RATE = 16000
-# Sanity bounds: the highest sampling rate in use (768 kHz), and the longest audio a resampling may produce (12 hours
-# at the target rate, 2.8 GB of float32 at 16 kHz). Without them a value claiming 1 Hz, or 10**9 Hz, makes the
-# polyphase resampler allocate hundreds of gigabytes (an output 16000 times the input, or a filter of 2 * 10**10 taps).
-MAX_SAMPLING_RATE = 768000
+# Sanity bound: the longest audio a resampling may produce (12 hours at the target rate, 2.8 GB of float32 at 16 kHz).
+# With it and `MAX_SAMPLING_RATE` a value claiming 1 Hz, or 10**9 Hz, cannot make the polyphase resampler allocate
+# hundreds of gigabytes (an output 16000 times the input, or a filter of 2 * 10**10 taps).
 MAX_RESAMPLED_SECONDS = 12 * 3600
 AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".oga", ".aiff", ".aif", ".au", ".mp3", ".opus")
 
@@ -31,19 +33,13 @@ class AudioDecodeError(ValueError):
 
 
 def _check_rate(name: str, value: Any) -> int:
-    """A sampling rate: a positive whole number of Hz, at most `MAX_SAMPLING_RATE` (an integral float such as
-    44100.0 is taken as 44100)."""
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
-        raise AudioDecodeError(f"{name}={value!r} is invalid; expected a positive whole number of Hz.")
-    if not math.isfinite(value) or value <= 0 or not float(value).is_integer():
-        raise AudioDecodeError(f"{name}={value!r} is invalid; expected a positive whole number of Hz.")
-    if value > MAX_SAMPLING_RATE:
-        raise AudioDecodeError(f"{name}={value!r} is invalid; expected at most {MAX_SAMPLING_RATE} Hz.")
-    return int(value)
+    """A sampling rate by the shared rule (`audio_rules_axlstm.check_rate`), refused as an `AudioDecodeError`."""
+    return check_rate(name, value, AudioDecodeError)
 
 
 def to_mono(audio: np.ndarray) -> np.ndarray:
-    """Average the channels of a (samples, channels) or (channels, samples) array; the shorter axis is channels."""
+    """Average the channels of a (samples, channels) or (channels, samples) array; the shorter axis is channels (the
+    first of a square array), as everywhere in hf_axlstm (`audio_rules_axlstm.to_mono`)."""
     audio = np.asarray(audio)
     if audio.ndim == 1:
         return audio
@@ -51,36 +47,16 @@ def to_mono(audio: np.ndarray) -> np.ndarray:
         raise AudioDecodeError(f"audio has shape {audio.shape}; expected (samples,) or 2-D multi-channel audio.")
     if audio.size == 0:
         raise AudioDecodeError(f"audio has shape {audio.shape}: no samples.")
-    channel_axis = 0 if audio.shape[0] < audio.shape[1] else 1
-    return audio.mean(axis=channel_axis)
+    return _mono_rule(audio)
 
 
 def to_float32(audio: np.ndarray) -> np.ndarray:
-    """Integer PCM -> float in [-1, 1); float input is cast to float32."""
+    """Integer PCM -> float in [-1, 1); float input is cast to float32 (`audio_rules_axlstm.to_float32`)."""
     try:
         audio = np.asarray(audio)
     except ValueError as err:  # e.g. ragged nested lists
         raise AudioDecodeError(f"audio cannot be read as an array of samples: {err}") from None
-    if audio.dtype == np.int16:
-        return audio.astype(np.float32) / 32768.0
-    if audio.dtype == np.int32:
-        return audio.astype(np.float32) / 2147483648.0
-    if audio.dtype == np.int8:
-        return audio.astype(np.float32) / 128.0
-    if audio.dtype == np.uint8:
-        return (audio.astype(np.float32) - 128.0) / 128.0
-    if not np.issubdtype(audio.dtype, np.floating):
-        raise AudioDecodeError(
-            f"audio has unsupported dtype {audio.dtype}; expected float or integer PCM (int8, uint8, int16, int32)."
-        )
-    with np.errstate(over="ignore"):
-        out = audio.astype(np.float32, copy=False)
-    if audio.dtype.itemsize > 4 and not np.isfinite(out).all() and np.isfinite(audio).all():
-        raise AudioDecodeError(
-            f"audio has samples up to |x| = {float(np.abs(audio).max()):.3g}, beyond the float32 range; float audio "
-            "is expected in [-1, 1]."
-        )
-    return out
+    return _float32_rule(audio, "audio", AudioDecodeError)
 
 
 def resample(audio: np.ndarray, orig_sr: int, target_sr: int = TARGET_SAMPLING_RATE) -> np.ndarray:

@@ -81,6 +81,8 @@ REMOTE_CODE_FILES = frozenset(
         "modeling_axlstm.py",
         "modeling_ssast.py",
         "kernels_axlstm.py",
+        "validation_axlstm.py",
+        "audio_rules_axlstm.py",
     }
 )
 # The gate biases of the extreme-gate check (`check_export`, step 3), per head, rolled by one head per block.

@@ -1,143 +1,43 @@
-# Copyright 2026 The hf-axlstm developers.
-#
-# Licensed under the Apache License, Version 2.0 (the "License");
-# you may not use this file except in compliance with the License.
-# You may obtain a copy of the License at
-#
-#     http://www.apache.org/licenses/LICENSE-2.0
-#
-# Unless required by applicable law or agreed to in writing, software
-# distributed under the License is distributed on an "AS IS" BASIS,
-# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
-# See the License for the specific language governing permissions and
-# limitations under the License.
+# Copyright 2026 The hf-axlstm developers. Licensed under the Apache License, Version 2.0.
 """Log-mel feature extractor for AxLSTM (Audio xLSTM) models.
 
 Computes, in batched torch, the log-mel spectrogram used by the AxLSTM authors: a power mel spectrogram
 (16 kHz, 25 ms periodic Hann window, 10 ms hop, 80 HTK mel bins between 50 Hz and 8 kHz, centred frames with
 reflect padding), ``log(power + 1.1920929e-07)``, then per-clip standardisation, laid out time first
-``(frames, 80)``.
+``(frames, 80)``. The mel filters are `transformers.audio_utils.mel_filter_bank`'s; the waveform rules (integer PCM,
+channels to mono, float conversion) are those of every audio entry point, in `audio_rules_axlstm.py`.
 
-This file is self-contained (torch, numpy, transformers and the standard library only) so that it can be shipped as
-Hugging Face Hub remote code.
+This file is self-contained (torch, numpy, transformers and its sibling `audio_rules_axlstm.py`) so that it can be
+shipped as Hugging Face Hub remote code.
 """
 
 from __future__ import annotations
 
 import copy
-import math
 import numbers
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 import torch
 from transformers import BatchFeature, SequenceFeatureExtractor
+from transformers.audio_utils import mel_filter_bank
 from transformers.utils import PaddingStrategy, TensorType, logging
+
+from .audio_rules_axlstm import first_non_finite, split_clips
+from .validation_axlstm import (
+    check_call_arguments,
+    check_extractor_config,
+    check_padding_side,
+    check_return_tensors,
+    resolve_device,
+    resolve_lengths,
+)
 
 __all__ = ["AxLSTMFeatureExtractor"]
 
 logger = logging.get_logger(__name__)
-
-# Integer PCM dtypes -> (offset, scale): float = (x - offset) / scale.
-_NUMPY_PCM = {
-    np.dtype(np.int8): (0.0, 128.0),
-    np.dtype(np.uint8): (128.0, 128.0),
-    np.dtype(np.int16): (0.0, 32768.0),
-    np.dtype(np.int32): (0.0, 2.0**31),
-}
-_TORCH_PCM = {
-    torch.int8: (0.0, 128.0),
-    torch.uint8: (128.0, 128.0),
-    torch.int16: (0.0, 32768.0),
-    torch.int32: (0.0, 2.0**31),
-}
-
-_RESAMPLE_HINT = (
-    "Resample the audio first: with hf-axlstm installed, `hf_axlstm.audio.resample(audio, orig_sr, {rate})` (or "
-    "`hf_axlstm.audio.load_audio(path, {rate})` for a file); otherwise `scipy.signal.resample_poly(audio, up, down)` "
-    "with up/down = {rate}/orig_sr reduced by their gcd. For a `datasets` dataset, keep the column undecoded with "
-    '`dataset.cast_column("audio", Audio(decode=False))` and decode each value with '
-    "`hf_axlstm.audio.decode_audio_value(value, {rate})` (soundfile; `Audio(sampling_rate={rate})` decodes through "
-    'torchcodec, which needs FFmpeg\'s libraries). `pipeline("audio-classification")` resamples by itself after '
-    "`import hf_axlstm`."
-)
-
-# Upper bounds of the sizes (a crafted preprocessor_config.json must not make the extractor allocate gigabytes):
-# generous for any real front end (the AxLSTM one uses 80 bins, n_fft 400, 16 kHz), small enough that the mel filter
-# bank (n_fft // 2 + 1) x feature_size in float64 stays below ~70 MB.
-MAX_FEATURE_SIZE = 512
-MAX_N_FFT = 32768
-MAX_HOP_LENGTH = 32768
-MAX_SAMPLING_RATE = 768000
-# Longest padded / truncated output `padding="max_length"` may ask for: one hour of audio.
-MAX_SECONDS = 3600
-
-
-def _hz_to_mel(freq: float, mel_scale: str) -> float:
-    if mel_scale == "htk":
-        return 2595.0 * math.log10(1.0 + freq / 700.0)
-    # Slaney (auditory toolbox): linear below 1 kHz, logarithmic above.
-    f_sp = 200.0 / 3.0
-    if freq < 1000.0:
-        return freq / f_sp
-    return 1000.0 / f_sp + math.log(freq / 1000.0) / (math.log(6.4) / 27.0)
-
-
-def _mel_to_hz(mels: torch.Tensor, mel_scale: str) -> torch.Tensor:
-    if mel_scale == "htk":
-        return 700.0 * (torch.pow(10.0, mels / 2595.0) - 1.0)
-    f_sp = 200.0 / 3.0
-    min_log_mel = 1000.0 / f_sp
-    log_step = math.log(6.4) / 27.0
-    return torch.where(mels < min_log_mel, mels * f_sp, 1000.0 * torch.exp(log_step * (mels - min_log_mel)))
-
-
-def _round_up(value: int, multiple: int) -> int:
-    return ((value + multiple - 1) // multiple) * multiple
-
-
-def _positive_int(name: str, value: Any, maximum: int | None = None, why: str = "") -> int:
-    """A positive integer (at most `maximum`); an integral float such as 400.0 (hand-written JSON) is taken as 400."""
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
-        raise ValueError(f"`{name}` must be a positive integer, got {value!r} ({type(value).__name__}).")
-    if not isinstance(value, numbers.Integral) and not (math.isfinite(value) and float(value).is_integer()):
-        raise ValueError(f"`{name}` must be a positive integer, got the fractional number {value!r}.")
-    if value <= 0:
-        raise ValueError(f"`{name}` must be a positive integer, got {value!r}.")
-    if maximum is not None and value > maximum:
-        raise ValueError(f"`{name}`={value!r} is too large: at most {maximum} is accepted{why}.")
-    return int(value)
-
-
-def _finite_number(name: str, value: Any) -> None:
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
-        raise ValueError(f"`{name}` must be a number, got {value!r} ({type(value).__name__}).")
-    if not math.isfinite(value):
-        raise ValueError(f"`{name}` must be a finite number, got {value!r}.")
-
-
-def _check_float32_range(converted: np.ndarray | torch.Tensor, source: Any, where: str) -> None:
-    """Finite float64 samples beyond float32's range became Inf on the cast: say so (not "contains Inf")."""
-    lib = torch if isinstance(converted, torch.Tensor) else np
-    if bool(lib.isfinite(converted).all()):
-        return
-    original = source if isinstance(source, (np.ndarray, torch.Tensor)) else np.asarray(source, dtype=np.float64)
-    lib = torch if isinstance(original, torch.Tensor) else np
-    if bool(lib.isfinite(original).all()):
-        peak = float(lib.abs(original).max())
-        raise ValueError(
-            f"{where} has samples up to |x| = {peak:.3g}, beyond the float32 range the features are computed in; "
-            "audio samples are expected in [-1, 1] (float) or as integer PCM."
-        )
-
-
-def _is_scalar(value: Any) -> bool:
-    if isinstance(value, (bool, numbers.Number, np.generic)):
-        return True
-    if isinstance(value, (np.ndarray, torch.Tensor)) and value.ndim == 0:
-        return True
-    return False
 
 
 class AxLSTMFeatureExtractor(SequenceFeatureExtractor):
@@ -218,58 +118,12 @@ class AxLSTMFeatureExtractor(SequenceFeatureExtractor):
             return_attention_mask=return_attention_mask,
             **kwargs,
         )
-        self.n_fft = n_fft
-        self.win_length = win_length
-        self.hop_length = hop_length
-        self.f_min = f_min
-        self.f_max = f_max
-        self.mel_scale = mel_scale
-        self.log_offset = log_offset
-        self.do_normalize = do_normalize
-        self.normalize_eps = normalize_eps
-        self._validate_config()
+        self.n_fft, self.win_length, self.hop_length = n_fft, win_length, hop_length
+        self.f_min, self.f_max, self.mel_scale, self.log_offset = f_min, f_max, mel_scale, log_offset
+        self.do_normalize, self.normalize_eps = do_normalize, normalize_eps
+        check_extractor_config(self)
         # Private cache of derived tensors (mel filters, window) per device/dtype; never serialised.
         self._cache: dict[tuple, torch.Tensor] = {}
-
-    # ------------------------------------------------------------------ configuration
-
-    def _validate_config(self) -> None:
-        """Check every constructor value (also on `from_pretrained`), raising `ValueError` naming it; integral values
-        are stored as `int`."""
-        for name, maximum in (
-            ("feature_size", MAX_FEATURE_SIZE),
-            ("sampling_rate", MAX_SAMPLING_RATE),
-            ("n_fft", MAX_N_FFT),
-            ("win_length", MAX_N_FFT),
-            ("hop_length", MAX_HOP_LENGTH),
-        ):
-            setattr(
-                self, name, _positive_int(name, getattr(self, name), maximum, " (a sanity bound of this extractor)")
-            )
-        if self.win_length > self.n_fft:
-            raise ValueError(f"`win_length` ({self.win_length}) must not exceed `n_fft` ({self.n_fft}).")
-        if not isinstance(self.mel_scale, str) or self.mel_scale not in ("htk", "slaney"):
-            raise ValueError(f'`mel_scale` must be "htk" or "slaney", got {self.mel_scale!r}.')
-        for name in ("f_min", "f_max", "log_offset", "normalize_eps", "padding_value"):
-            _finite_number(name, getattr(self, name))
-        if not 0.0 <= self.f_min < self.f_max <= self.sampling_rate / 2:
-            raise ValueError(
-                f"Need 0 <= f_min < f_max <= sampling_rate / 2, got f_min={self.f_min!r}, f_max={self.f_max!r}, "
-                f"sampling_rate={self.sampling_rate}."
-            )
-        if not self.log_offset > 0:
-            raise ValueError(
-                f"`log_offset` must be a positive number (log(0) of silent frames is -inf), got {self.log_offset!r}."
-            )
-        if self.normalize_eps < 0:
-            raise ValueError(f"`normalize_eps` must be a non-negative number, got {self.normalize_eps!r}.")
-        for name in ("do_normalize", "return_attention_mask"):
-            value = getattr(self, name)
-            if not isinstance(value, (bool, np.bool_)):
-                raise ValueError(f"`{name}` must be True or False, got {value!r} ({type(value).__name__}).")
-            setattr(self, name, bool(value))
-        if not isinstance(self.padding_side, str) or self.padding_side not in ("right", "left"):
-            raise ValueError(f'`padding_side` must be "right" or "left", got {self.padding_side!r}.')
 
     def to_dict(self) -> dict[str, Any]:
         """Plain configuration values only (private caches such as the mel filters are left out)."""
@@ -290,56 +144,41 @@ class AxLSTMFeatureExtractor(SequenceFeatureExtractor):
             raise ValueError(f"`num_samples` must be non-negative, got {num_samples!r}.")
         return 1 + int(num_samples) // self.hop_length
 
+    def mel_filters(self) -> torch.Tensor:
+        """
+        The triangular mel filter bank, float64, shape `(n_fft // 2 + 1, feature_size)` (frequency bins x mels):
+        `transformers.audio_utils.mel_filter_bank` with this extractor's settings (edges evenly spaced on the mel
+        scale between `f_min` and `f_max`, no area normalisation).
+        """
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            filters = mel_filter_bank(
+                num_frequency_bins=self.n_fft // 2 + 1,
+                num_mel_filters=self.feature_size,
+                min_frequency=float(self.f_min),
+                max_frequency=float(self.f_max),
+                sampling_rate=self.sampling_rate,
+                norm=None,
+                mel_scale=self.mel_scale,
+            )
+        if any("all zero values" in str(warning.message) for warning in caught):
+            logger.warning(
+                "Some mel filters are all zero: `feature_size` is too large for `n_fft`; those bins will be constant."
+            )
+        return torch.from_numpy(filters)
+
     def _derived(self, kind: str, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
-        key = (
-            kind,
-            str(device),
-            dtype,
-            self.feature_size,
-            self.sampling_rate,
-            self.n_fft,
-            self.win_length,
-            float(self.f_min),
-            float(self.f_max),
-            self.mel_scale,
-        )
+        """The window or the mel filters on `device` in `dtype`, cached per configuration."""
+        settings = (self.feature_size, self.sampling_rate, self.n_fft, self.win_length, self.f_min, self.f_max)
+        key = (kind, str(device), dtype, *settings, self.mel_scale)
         cache = self.__dict__.setdefault("_cache", {})
-        tensor = cache.get(key)
-        if tensor is None:
+        if key not in cache:
             if kind == "window":
                 tensor = torch.hann_window(self.win_length, periodic=True, dtype=torch.float64)
             else:
                 tensor = self.mel_filters()
-            tensor = tensor.to(device=device, dtype=dtype)
-            cache[key] = tensor
-        return tensor
-
-    def mel_filters(self) -> torch.Tensor:
-        """
-        The triangular mel filter bank, float64, shape `(n_fft // 2 + 1, feature_size)` (frequency bins x mels).
-
-        FFT bin frequencies are `linspace(0, sampling_rate / 2, n_fft // 2 + 1)`; the `feature_size + 2` filter edges
-        are evenly spaced on the mel scale between `f_min` and `f_max`; no area normalisation.
-        """
-        n_freqs = self.n_fft // 2 + 1
-        fft_freqs = torch.linspace(0.0, self.sampling_rate / 2, n_freqs, dtype=torch.float64)
-        mel_points = torch.linspace(
-            _hz_to_mel(float(self.f_min), self.mel_scale),
-            _hz_to_mel(float(self.f_max), self.mel_scale),
-            self.feature_size + 2,
-            dtype=torch.float64,
-        )
-        edges = _mel_to_hz(mel_points, self.mel_scale)
-        lower, centre, upper = edges[:-2], edges[1:-1], edges[2:]
-        freqs = fft_freqs[:, None]
-        rising = (freqs - lower) / (centre - lower)
-        falling = (upper - freqs) / (upper - centre)
-        filters = torch.clamp(torch.minimum(rising, falling), min=0.0)
-        if bool((filters.max(dim=0).values == 0).any()):
-            logger.warning(
-                "Some mel filters are all zero: `feature_size` is too large for `n_fft`; those bins will be constant."
-            )
-        return filters
+            cache[key] = tensor.to(device=device, dtype=dtype)
+        return cache[key]
 
     # ------------------------------------------------------------------ public tensor helpers
 
@@ -369,16 +208,13 @@ class AxLSTMFeatureExtractor(SequenceFeatureExtractor):
                 f"{self.n_fft // 2} samples on each side), got {num_samples}."
             )
         dtype = torch.float64 if waveforms.dtype == torch.float64 else torch.float32
-        leading = waveforms.shape[:-1]
         flat = waveforms.to(dtype).reshape(-1, num_samples)
-        window = self._derived("window", flat.device, dtype)
-        filters = self._derived("mel", flat.device, dtype)
         spectrum = torch.stft(
             flat,
             n_fft=self.n_fft,
             hop_length=self.hop_length,
             win_length=self.win_length,
-            window=window,
+            window=self._derived("window", flat.device, dtype),
             center=True,
             pad_mode="reflect",
             normalized=False,
@@ -386,9 +222,9 @@ class AxLSTMFeatureExtractor(SequenceFeatureExtractor):
             return_complex=True,
         )  # (batch, freqs, frames)
         power = spectrum.real.square() + spectrum.imag.square()
-        mel = torch.matmul(power.transpose(1, 2), filters)  # (batch, frames, mels)
+        mel = torch.matmul(power.transpose(1, 2), self._derived("mel", flat.device, dtype))  # (batch, frames, mels)
         log_mel = torch.log(mel + self.log_offset)
-        return log_mel.reshape(*leading, log_mel.shape[-2], log_mel.shape[-1])
+        return log_mel.reshape(*waveforms.shape[:-1], log_mel.shape[-2], log_mel.shape[-1])
 
     def normalize(self, log_mel: torch.Tensor, num_frames: Sequence[int] | torch.Tensor | None = None) -> torch.Tensor:
         """
@@ -415,8 +251,7 @@ class AxLSTMFeatureExtractor(SequenceFeatureExtractor):
         batch, frames, bins = log_mel.shape
         if num_frames is None:
             flat = log_mel.reshape(batch, frames * bins)
-            mean = flat.mean(dim=1)
-            std = flat.std(dim=1)
+            mean, std = flat.mean(dim=1), flat.std(dim=1)
             return (log_mel - mean[:, None, None]) / (std[:, None, None] + self.normalize_eps)
 
         try:
@@ -441,142 +276,14 @@ class AxLSTMFeatureExtractor(SequenceFeatureExtractor):
 
     # ------------------------------------------------------------------ input parsing
 
-    @staticmethod
-    def _to_float_tensor(value: Any, index: int | None) -> torch.Tensor:
-        """One array-like (any number of dims) -> float32 torch tensor (integer PCM rescaled)."""
-        where = "`raw_speech`" if index is None else f"clip {index} of `raw_speech`"
-        if isinstance(value, torch.Tensor):
-            if value.device.type == "meta":
-                raise ValueError(f"{where} is a tensor on the meta device: it holds no samples.")
-            if value.is_floating_point():
-                tensor = value.detach().to(torch.float32)
-                if value.dtype == torch.float64:
-                    _check_float32_range(tensor, value, where)
-                return tensor
-            if value.dtype in _TORCH_PCM:
-                offset, scale = _TORCH_PCM[value.dtype]
-                return (value.detach().to(torch.float32) - offset) / scale
-            raise TypeError(
-                f"{where} has unsupported dtype {value.dtype}: pass float audio, or integer PCM as int16, int32, "
-                "int8 or uint8."
-            )
-        if isinstance(value, (list, tuple)):
-            try:
-                with np.errstate(over="ignore"):
-                    array = np.asarray(value, dtype=np.float32)
-            except (TypeError, ValueError) as err:
-                raise ValueError(
-                    f"{where} could not be converted to a float array of samples ({err}); a list clip must hold "
-                    "numbers (one mono clip) or equal-length lists (one multi-channel clip)."
-                ) from None
-            _check_float32_range(array, value, where)
-            return torch.from_numpy(array)
-        if isinstance(value, np.ndarray):
-            kind = value.dtype.kind
-            if kind == "f":
-                with np.errstate(over="ignore"):
-                    array = np.ascontiguousarray(value, dtype=np.float32)
-                if value.dtype.itemsize > 4:
-                    _check_float32_range(array, value, where)
-                if not array.flags.writeable:  # e.g. a buffer decoded by ffmpeg: torch warns on read-only memory
-                    array = array.copy()
-                return torch.from_numpy(array)
-            pcm = _NUMPY_PCM.get(value.dtype.newbyteorder("=")) if kind in "iu" else None
-            if pcm is not None:
-                offset, scale = pcm
-                array = np.ascontiguousarray(value, dtype=np.float32)
-                return (torch.from_numpy(array) - offset) / scale
-            raise TypeError(
-                f"{where} has unsupported dtype {value.dtype}: pass float audio, or integer PCM as int16, int32, "
-                "int8 or uint8."
-            )
-        if isinstance(value, str | bytes | bytearray):
-            raise TypeError(
-                f"{where} is a {type(value).__name__}; file paths and encoded bytes are not supported: decode the "
-                "audio first (e.g. `soundfile.read(path)`) and pass the samples."
-            )
-        if isinstance(value, dict):
-            raise TypeError(
-                f"{where} is a dict; pass the samples (e.g. `example['audio']['array']`) and its `sampling_rate`."
-            )
-        raise TypeError(
-            f"{where} has unsupported type {type(value).__name__}: expected a numpy array, a torch tensor or a list "
-            "of floats."
-        )
-
-    @staticmethod
-    def _check_finite(batch: torch.Tensor, first_index: int) -> None:
-        """Raise for the first clip (along dim 0) holding NaN or Inf."""
-        flat = batch.reshape(batch.shape[0], -1)
-        finite = torch.isfinite(flat).all(dim=1)
-        if bool(finite.all()):
-            return
-        bad = int((~finite).nonzero()[0, 0])
-        has_nan = bool(torch.isnan(flat[bad]).any())
-        what = "NaN" if has_nan else "Inf"
-        raise ValueError(
-            f"Clip {first_index + bad} of `raw_speech` contains {what} values; audio samples must be finite."
-        )
-
     def _split_clips(self, raw_speech: Any, device: torch.device) -> list[torch.Tensor]:
-        """Any supported input -> list of 1-D float32 mono clips on `device` (validated)."""
-        if isinstance(raw_speech, np.ndarray) and raw_speech.dtype == object:
-            raw_speech = list(raw_speech)
-
-        clips: list[torch.Tensor] = []
-        from_array = isinstance(raw_speech, (np.ndarray, torch.Tensor))
-        if from_array:
-            tensor = self._to_float_tensor(raw_speech, None).to(device)
-            if tensor.ndim == 1:
-                tensor = tensor[None]
-            if tensor.ndim not in (2, 3):
-                raise ValueError(
-                    "`raw_speech` as an array/tensor must be 1-D (one clip), 2-D (batch, samples) or 3-D "
-                    f"(batch, channels, samples), got shape {tuple(tensor.shape)}."
-                )
-            if tensor.shape[0] == 0:
-                raise ValueError("`raw_speech` contains no clips (batch dimension of size 0).")
-            if tensor.shape[-1] == 0 or (tensor.ndim == 3 and tensor.shape[1] == 0):
-                raise ValueError("Clip 0 of `raw_speech` is empty (0 samples).")
-            self._check_finite(tensor, 0)
-            if tensor.ndim == 3:
-                tensor = tensor.mean(dim=1)
-            clips = list(tensor.unbind(0))
-        elif isinstance(raw_speech, (list, tuple)):
-            if len(raw_speech) == 0:
-                raise ValueError("`raw_speech` is empty: pass at least one clip.")
-            items = [raw_speech] if _is_scalar(raw_speech[0]) else list(raw_speech)
-            for index, item in enumerate(items):
-                if _is_scalar(item):
-                    raise ValueError(
-                        f"Clip {index} of `raw_speech` is a single number: a batch must hold clips (arrays), and "
-                        "one clip given as a list must hold only numbers."
-                    )
-                clip = self._to_float_tensor(item, index).to(device)
-                if clip.numel() == 0:
-                    raise ValueError(f"Clip {index} of `raw_speech` is empty (0 samples).")
-                if clip.ndim not in (1, 2):
-                    raise ValueError(
-                        f"Clip {index} of `raw_speech` must be 1-D (samples) or 2-D (channels and samples, either "
-                        f"order), got shape {tuple(clip.shape)}."
-                    )
-                self._check_finite(clip[None], index)
-                if clip.ndim == 2:
-                    # The shorter axis holds the channels: (samples, channels) from soundfile, (channels, samples)
-                    # from torch.
-                    channel_axis = 0 if clip.shape[0] <= clip.shape[1] else 1
-                    clip = clip.mean(dim=channel_axis)
-                clips.append(clip)
-        else:
-            self._to_float_tensor(raw_speech, None)  # raises a TypeError naming the type
-            raise TypeError(f"Unsupported `raw_speech` type {type(raw_speech).__name__}.")  # pragma: no cover
-
+        """Any supported input -> list of 1-D float32 mono clips on `device` (`audio_rules_axlstm.split_clips`), each
+        long enough for the reflect padding."""
+        clips = split_clips(raw_speech, device)
         for index, clip in enumerate(clips):
-            if clip.shape[0] == 0:
-                raise ValueError(f"Clip {index} of `raw_speech` is empty (0 samples).")
             if clip.shape[0] < self.min_num_samples:
                 hint = ""
-                if from_array and getattr(raw_speech, "ndim", 0) == 2:
+                if isinstance(raw_speech, (np.ndarray, torch.Tensor)) and raw_speech.ndim == 2:
                     hint = (
                         " A 2-D array is read as (batch, samples); to pass one multi-channel clip, wrap it in a "
                         "list: `[audio]`."
@@ -587,39 +294,36 @@ class AxLSTMFeatureExtractor(SequenceFeatureExtractor):
                 )
         return clips
 
-    def _check_finite_features(self, feats: torch.Tensor, batch: torch.Tensor, indices: list[int], stage: str) -> None:
-        """Raise for the first clip whose (finite) samples still gave NaN or Inf features, saying why."""
-        finite = torch.isfinite(feats).flatten(1).all(dim=1)
-        if bool(finite.all()):
-            return
-        position = int((~finite).nonzero()[0, 0])
-        what = "NaN" if bool(torch.isnan(feats[position]).any()) else "Inf"
-        peak = float(batch[position].abs().max())
-        if stage == "log-mel":
-            why = (
-                f"its samples reach |x| = {peak:.3g} and the power spectrum overflows float32; audio samples are "
-                "expected in [-1, 1] (float) or as integer PCM"
-            )
-        else:
-            why = f"the clip's log-mel is constant and normalize_eps={self.normalize_eps!r} (divides by zero)"
-        raise ValueError(f"Clip {indices[position]} of `raw_speech` gives {what} {stage} features: {why}.")
-
     def _features(self, clips: list[torch.Tensor]) -> list[torch.Tensor]:
-        """Per-clip (frames, feature_size) features; clips of equal length share one batched stft."""
+        """Per-clip (frames, feature_size) features; clips of equal length share one batched stft. Raises for the
+        first clip whose (finite) samples still give NaN or Inf features, saying why."""
         groups: dict[int, list[int]] = {}
         for index, clip in enumerate(clips):
             groups.setdefault(clip.shape[0], []).append(index)
-        features: list[torch.Tensor | None] = [None] * len(clips)
+        features: list[torch.Tensor] = [clips[0]] * len(clips)
         for indices in groups.values():
             batch = torch.stack([clips[i] for i in indices])
             feats = self.log_mel(batch)
-            self._check_finite_features(feats, batch, indices, "log-mel")
+            stages = [("log-mel", feats)]
             if self.do_normalize:
                 feats = self.normalize(feats)
-                self._check_finite_features(feats, batch, indices, "normalised log-mel")
+                stages.append(("normalised log-mel", feats))
+            for stage, values in stages:
+                found = first_non_finite(values)
+                if found is None:
+                    continue
+                position, what = found
+                if stage == "log-mel":
+                    why = (
+                        f"its samples reach |x| = {float(batch[position].abs().max()):.3g} and the power spectrum "
+                        "overflows float32; audio samples are expected in [-1, 1] (float) or as integer PCM"
+                    )
+                else:
+                    why = f"the clip's log-mel is constant and normalize_eps={self.normalize_eps!r} (divides by zero)"
+                raise ValueError(f"Clip {indices[position]} of `raw_speech` gives {what} {stage} features: {why}.")
             for position, index in enumerate(indices):
                 features[index] = feats[position]
-        return features  # type: ignore[return-value]
+        return features
 
     # ------------------------------------------------------------------ main entry point
 
@@ -643,16 +347,12 @@ class AxLSTMFeatureExtractor(SequenceFeatureExtractor):
 
         Args:
             raw_speech (`np.ndarray`, `torch.Tensor`, `list[float]` or a list of clips):
-                One clip (1-D array/tensor or list of floats) or a batch: a list of clips of any lengths, a 2-D
-                array/tensor `(batch, samples)` of equal-length mono clips, or a 3-D array/tensor
-                `(batch, channels, samples)`. The rule for a bare 2-D array is transformers' (Whisper, AST and
-                Wav2Vec2 extractors read it the same way): its rows are separate mono clips, never the channels of
-                one clip. One multi-channel clip goes inside a list, `[clip]`: a 2-D clip inside a list is one clip
-                whose shorter axis is the channel axis (`(samples, channels)` from soundfile, `(channels, samples)`
-                from torch). A bare `(samples, channels)` array (rows of a few samples) is refused with that advice.
-                Channels are averaged to mono. Float samples are used as is; integer PCM is rescaled to [-1, 1)
-                (int16 / 32768, int32 / 2**31, int8 / 128, uint8 (x - 128) / 128). Each clip needs at least
-                `n_fft // 2 + 1` samples and only finite values.
+                One clip (1-D) or a batch: a list of clips of any lengths (each 1-D, or 2-D multi-channel with its
+                channels on the shorter axis: `(samples, channels)` from soundfile, `(channels, samples)` from torch),
+                a 2-D `(batch, samples)` array of mono clips (transformers' rule for audio extractors: never the
+                channels of one clip; pass one multi-channel clip as `[clip]`) or a 3-D `(batch, channels, samples)`
+                array. Channels are averaged; integer PCM is rescaled to [-1, 1) (int16 / 32768, int32 / 2**31,
+                int8 / 128, uint8 (x - 128) / 128). Each clip needs at least `n_fft // 2 + 1` finite samples.
             sampling_rate (`int`, *optional*):
                 Sampling rate of `raw_speech`; must equal `self.sampling_rate` (16000). Strongly recommended.
             padding (`bool`, `str` or [`~utils.PaddingStrategy`], *optional*, defaults to `True`):
@@ -693,151 +393,36 @@ class AxLSTMFeatureExtractor(SequenceFeatureExtractor):
             - `attention_mask` (if requested): `(batch, frames)` int64, 1 for real frames and 0 for padding.
             A clip of `n` samples has `1 + n // hop_length` real frames.
         """
-        if kwargs:
-            raise TypeError(
-                f"{self.__class__.__name__}.__call__ got unexpected keyword argument(s) {sorted(kwargs)}; it takes "
-                "sampling_rate, padding, max_length, max_frames, truncation, pad_to_multiple_of, return_tensors, "
-                "return_attention_mask, device and padding_side."
-            )
-
+        check_call_arguments(self, kwargs, sampling_rate)
         if sampling_rate is None:
             logger.warning(
-                f"It is strongly recommended to pass the `sampling_rate` argument to `{self.__class__.__name__}"
-                f"()` ({self.sampling_rate} Hz expected). Failing to do so can result in silent errors that might "
-                "be hard to debug."
+                f"It is strongly recommended to pass the `sampling_rate` argument to `{type(self).__name__}()` "
+                f"({self.sampling_rate} Hz expected). Failing to do so can result in silent errors that might be hard "
+                "to debug."
             )
-        elif isinstance(sampling_rate, (bool, np.bool_)) or not isinstance(sampling_rate, numbers.Real):
-            raise TypeError(
-                f"`sampling_rate` must be a number of Hz, got {sampling_rate!r} ({type(sampling_rate).__name__})."
-            )
-        elif not math.isfinite(sampling_rate) or sampling_rate <= 0:
-            raise ValueError(f"`sampling_rate` must be a positive number of Hz, got {sampling_rate!r}.")
-        elif sampling_rate != self.sampling_rate:
-            raise ValueError(
-                f"`sampling_rate`={sampling_rate!r} does not match the model: {self.__class__.__name__} expects audio "
-                f"sampled at {self.sampling_rate} Hz. {_RESAMPLE_HINT.format(rate=self.sampling_rate)}"
-            )
-
-        # ---- options
-        if padding is True:
-            strategy = PaddingStrategy.LONGEST
-        elif padding is False or padding is None:
-            strategy = PaddingStrategy.DO_NOT_PAD
-        else:
-            try:
-                strategy = PaddingStrategy(padding)
-            except (ValueError, TypeError):
-                raise ValueError(
-                    f"`padding`={padding!r} is not supported: use True/'longest', 'max_length' or False/'do_not_pad'."
-                ) from None
-        for name, value in (("truncation", truncation), ("return_attention_mask", return_attention_mask)):
-            if value is not None and not isinstance(value, (bool, np.bool_)):
-                raise TypeError(f"`{name}` must be True, False or None, got {value!r} ({type(value).__name__}).")
-        max_hour_frames = self.num_frames(MAX_SECONDS * self.sampling_rate)
-        for name, value, unit in (
-            ("max_length", max_length, "a number of samples"),
-            ("max_frames", max_frames, "a number of frames"),
-            ("pad_to_multiple_of", pad_to_multiple_of, "a number of frames"),
-        ):
-            if value is not None and (
-                isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral) or value < 1
-            ):
-                raise ValueError(f"`{name}` must be a positive integer ({unit}), got {value!r}.")
-        if max_length is not None and max_frames is not None:
-            raise ValueError(
-                f"Pass either `max_length` (samples) or `max_frames` (frames), not both: got max_length={max_length!r} "
-                f"and max_frames={max_frames!r}."
-            )
-        if max_length is not None:
-            if max_length < self.min_num_samples:
-                raise ValueError(
-                    f"`max_length`={max_length!r} counts samples of raw audio, and is shorter than the shortest clip "
-                    f"this extractor accepts ({self.min_num_samples} samples at {self.sampling_rate} Hz). For a "
-                    f"length in frames, pass `max_frames={max_length}` instead."
-                )
-            if max_length > MAX_SECONDS * self.sampling_rate:
-                raise ValueError(
-                    f"`max_length`={max_length!r} samples is too large: at most {MAX_SECONDS * self.sampling_rate} "
-                    f"(one hour at {self.sampling_rate} Hz) is accepted."
-                )
-            limit = self.num_frames(int(max_length))
-            limit_name = f"max_length={max_length} samples ({limit} frames)"
-        elif max_frames is not None:
-            if max_frames > max_hour_frames:
-                raise ValueError(
-                    f"`max_frames`={max_frames!r} is too large: at most {max_hour_frames} frames (one hour) is accepted."
-                )
-            limit = int(max_frames)
-            limit_name = f"max_frames={max_frames}"
-        else:
-            limit, limit_name = None, None
-        if pad_to_multiple_of is not None and pad_to_multiple_of > max_hour_frames:
-            raise ValueError(
-                f"`pad_to_multiple_of`={pad_to_multiple_of!r} is too large: at most {max_hour_frames} frames (one "
-                "hour) is accepted."
-            )
-        truncation = bool(truncation)
-        if strategy == PaddingStrategy.MAX_LENGTH and limit is None:
-            raise ValueError('`padding="max_length"` requires `max_length` (in samples) or `max_frames`.')
-        if truncation and limit is None:
-            raise ValueError("`truncation=True` requires `max_length` (in samples) or `max_frames`.")
-        if limit is not None and strategy != PaddingStrategy.MAX_LENGTH and not truncation:
-            given = f"`max_length`={max_length!r}" if max_length is not None else f"`max_frames`={max_frames!r}"
-            raise ValueError(
-                f"{given} has no effect with padding={padding!r} and truncation=False: pass padding='max_length' "
-                "and/or truncation=True, or leave it out."
-            )
-        if return_tensors is not None:
-            try:
-                return_tensors = TensorType(return_tensors).value
-            except (ValueError, TypeError):
-                return_tensors = return_tensors
-            if return_tensors not in ("pt", "np"):
-                raise ValueError(f'`return_tensors` must be "pt", "np" or None, got {return_tensors!r}.')
+        strategy, limit, limit_name = resolve_lengths(
+            self, padding, max_length, max_frames, truncation, pad_to_multiple_of, return_attention_mask
+        )
+        return_tensors = check_return_tensors(return_tensors)
         if return_attention_mask is None:
             return_attention_mask = self.return_attention_mask
-        if padding_side is None:
-            padding_side = self.padding_side
-        elif not isinstance(padding_side, str) or padding_side not in ("right", "left"):
-            raise ValueError(f'`padding_side` must be "right" or "left", got {padding_side!r}.')
+        padding_side = self.padding_side if padding_side is None else check_padding_side(padding_side)
+        target = resolve_device(device, raw_speech)
 
-        # ---- device
-        if device is not None:
-            try:
-                target = torch.device(device)
-            except (RuntimeError, TypeError, ValueError):
-                raise ValueError(
-                    f"`device`={device!r} is not a torch device (e.g. 'cpu', 'cuda', 'cuda:1')."
-                ) from None
-            if target.type == "cuda" and not torch.cuda.is_available():
-                raise ValueError(f"`device`={device!r} was requested but CUDA is not available on this machine.")
-        else:
-            target = torch.device("cpu")
-            first = raw_speech
-            while isinstance(first, (list, tuple)) and len(first) > 0:
-                first = first[0]
-            if isinstance(first, torch.Tensor) and first.device.type != "meta":
-                target = first.device
-
-        # ---- features (normalisation statistics from the whole clip, before truncation/padding)
-        clips = self._split_clips(raw_speech, target)
-        features = self._features(clips)
+        # Features of whole clips (normalisation statistics before any truncation or padding), then cut and pad.
+        features = self._features(self._split_clips(raw_speech, target))
         if truncation:
             features = [feat[:limit] for feat in features]
         lengths = [feat.shape[0] for feat in features]
-
-        # ---- padding
         if strategy == PaddingStrategy.DO_NOT_PAD:
             if return_tensors is not None and len(set(lengths)) > 1:
                 raise ValueError(
                     f"Cannot return {return_tensors!r} tensors for clips of different lengths ({lengths} frames) "
                     "without padding: use padding=True, or return_tensors=None for a list of arrays."
                 )
-            values = [feat for feat in features]
+            values = torch.stack(features) if return_tensors else list(features)
             masks = [torch.ones(length, dtype=torch.long, device=target) for length in lengths]
-            if return_tensors is not None:
-                values = torch.stack(values)
-                masks = torch.stack(masks)
+            masks = torch.stack(masks) if return_tensors else masks
         else:
             if strategy == PaddingStrategy.MAX_LENGTH:
                 too_long = [i for i, length in enumerate(lengths) if length > limit]
@@ -846,36 +431,21 @@ class AxLSTMFeatureExtractor(SequenceFeatureExtractor):
                         f"Clip {too_long[0]} of `raw_speech` has {lengths[too_long[0]]} frames, more than "
                         f"{limit_name}; pass truncation=True or a larger limit."
                     )
-                target_length = limit
-            else:
-                target_length = max(lengths)
+            size = limit if strategy == PaddingStrategy.MAX_LENGTH else max(lengths)
             if pad_to_multiple_of is not None:
-                target_length = _round_up(target_length, pad_to_multiple_of)
-            values = torch.full(
-                (len(features), target_length, self.feature_size),
-                float(self.padding_value),
-                dtype=torch.float32,
-                device=target,
-            )
-            masks = torch.zeros((len(features), target_length), dtype=torch.long, device=target)
+                size = -(-size // pad_to_multiple_of) * pad_to_multiple_of
+            shape = (len(features), size, self.feature_size)
+            values = torch.full(shape, float(self.padding_value), dtype=torch.float32, device=target)
+            masks = torch.zeros(shape[:2], dtype=torch.long, device=target)
             for index, feat in enumerate(features):
-                length = feat.shape[0]
-                span = slice(0, length) if padding_side == "right" else slice(target_length - length, None)
+                span = slice(0, feat.shape[0]) if padding_side == "right" else slice(size - feat.shape[0], None)
                 values[index, span] = feat.to(torch.float32)
                 masks[index, span] = 1
 
-        # ---- output
-        def convert(item):
-            if return_tensors == "pt":
-                return item
-            if isinstance(item, torch.Tensor):
-                return item.cpu().numpy()
-            return [part.cpu().numpy() for part in item]
-
-        if return_tensors is None and isinstance(values, torch.Tensor):
-            values = list(values.unbind(0))
-            masks = list(masks.unbind(0))
-        data = {"input_values": convert(values)}
-        if return_attention_mask:
-            data["attention_mask"] = convert(masks)
+        data = {"input_values": values, "attention_mask": masks} if return_attention_mask else {"input_values": values}
+        for key, item in data.items():  # "pt": torch tensors on `target`; "np": a numpy array; None: a list of them
+            if return_tensors is None:
+                data[key] = [part.cpu().numpy() for part in item]
+            elif return_tensors == "np":
+                data[key] = item.cpu().numpy()
         return BatchFeature(data=data, tensor_type=None)

@@ -34,6 +34,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .audio_rules_axlstm import first_non_finite
 from .configuration_axlstm import AxLSTMConfig
 from .feature_extraction_axlstm import AxLSTMFeatureExtractor
 from .modeling_axlstm import AxLSTMPreTrainedModel, SpectrogramEncoderMixin
@@ -277,12 +278,9 @@ def _describe(value) -> str:
 
 def _check_finite(tensor: torch.Tensor, name: str, what: str, note: str = "") -> None:
     """Raise naming the first sound (along dim 0) holding NaN or Inf."""
-    finite = torch.isfinite(tensor).flatten(1).all(dim=1)
-    if bool(finite.all()):
-        return
-    bad = int((~finite).nonzero()[0, 0])
-    kind = "NaN" if bool(torch.isnan(tensor[bad]).any()) else "Inf"
-    raise ValueError(f"{name}[{bad}] has {kind} {what}{note}; the HEAR API needs finite values.")
+    found = first_non_finite(tensor)
+    if found is not None:
+        raise ValueError(f"{name}[{found[0]}] has {found[1]} {what}{note}; the HEAR API needs finite values.")
 
 
 def get_timestamp_embeddings(audio: torch.Tensor, model: AxLSTMHEARModel) -> tuple[torch.Tensor, torch.Tensor]:
@@ -299,9 +297,9 @@ def get_timestamp_embeddings(audio: torch.Tensor, model: AxLSTMHEARModel) -> tup
     audio = _check_audio(audio, model)
     with torch.no_grad():
         log_mel = model.log_mel(audio)
-        finite = torch.isfinite(log_mel).flatten(1).all(dim=1)
-        if not bool(finite.all()):
-            bad = int((~finite).nonzero()[0, 0])
+        found = first_non_finite(log_mel)
+        if found is not None:
+            bad = found[0]
             raise ValueError(
                 f"audio[{bad}] gives non-finite log-mel features: its samples reach |x| = "
                 f"{float(audio[bad].abs().max()):.3g} and the power spectrum overflows float32; audio is expected in "

@@ -30,6 +30,17 @@ from .kernels_axlstm import (
     select_backend,
     select_chunk_size,
 )
+from .validation_axlstm import (
+    ATTENTION_MESSAGES,
+    binary_tensor,
+    check_labels,
+    check_mask_or_noise,
+    check_mask_ratio,
+    check_noise,
+    check_patches,
+    check_patchify_input,
+    prepare_input,
+)
 
 # Written into every saved config so that a folder loads with plain transformers and `trust_remote_code=True`.
 AXLSTM_AUTO_MAP = {
@@ -662,8 +673,8 @@ def _reverse(x: torch.Tensor, reverse_index: torch.Tensor | None) -> torch.Tenso
 
 class RemoteCodeSaveMixin:
     """`save_pretrained` that makes the folder Hub remote code: `_hub_auto_map` written into `config.json` and the
-    feature-extraction file copied next to the model files (transformers copies the modeling file and its relative
-    imports itself)."""
+    feature-extraction file with its relative imports (`audio_rules_axlstm.py`) copied next to the model files
+    (transformers copies the modeling file and its relative imports itself)."""
 
     _hub_auto_map: dict[str, str] = {}
 
@@ -675,13 +686,16 @@ class RemoteCodeSaveMixin:
         import shutil
         from pathlib import Path
 
+        from transformers.dynamic_module_utils import get_relative_import_files
+
         self.config.auto_map = dict(self._hub_auto_map)
         self.config.architectures = [type(self).__name__]
         extractor_file = Path(__file__).parent / "feature_extraction_axlstm.py"
         if kwargs.get("is_main_process", True) and extractor_file.exists() and not os.path.isfile(save_directory):
             # Copied first so that push_to_hub=True uploads it with the rest.
             os.makedirs(save_directory, exist_ok=True)
-            shutil.copyfile(extractor_file, Path(save_directory) / extractor_file.name)
+            for source in [extractor_file, *map(Path, get_relative_import_files(extractor_file))]:
+                shutil.copyfile(source, Path(save_directory) / source.name)
         super().save_pretrained(save_directory, *args, **kwargs)
 
 
@@ -741,135 +755,6 @@ class AxLSTMPreTrainedModel(RemoteCodeSaveMixin, PreTrainedModel):
         elif isinstance(module, nn.LayerNorm):
             init.ones_(module.weight)
             init.zeros_(module.bias)
-
-
-def _prepare_input(
-    config: AxLSTMConfig, input_values: torch.Tensor, attention_mask: torch.Tensor | None
-) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """Validate (batch, frames, mels), zero the padded frames and pad the time axis to a multiple of the patch."""
-    if not isinstance(input_values, torch.Tensor):
-        raise TypeError(
-            f"input_values must be a torch.Tensor of shape (batch, frames, mels), got {type(input_values).__name__}; "
-            "AxLSTMFeatureExtractor(..., return_tensors='pt') makes one."
-        )
-    if not input_values.is_floating_point():
-        raise TypeError(
-            f"input_values has dtype {input_values.dtype}; expected a floating-point log-mel spectrogram "
-            "(AxLSTMFeatureExtractor's output), not raw integer samples."
-        )
-    if input_values.ndim == 4 and input_values.shape[1] == 1:
-        input_values = input_values[:, 0]  # the authors' (batch, 1, frames, mels) layout
-    if input_values.ndim != 3:
-        raise ValueError(
-            f"input_values has shape {tuple(input_values.shape)}; expected (batch, frames, {config.num_mel_bins}) "
-            "(or (batch, 1, frames, mels)). For a single clip use input_values.unsqueeze(0)."
-        )
-    batch, frames, mels = input_values.shape
-    if mels != config.num_mel_bins:
-        raise ValueError(
-            f"input_values has {mels} mel bins (shape {tuple(input_values.shape)}); the model expects "
-            f"config.num_mel_bins={config.num_mel_bins} in the last dimension, laid out (batch, frames, mels)."
-        )
-    if batch == 0:
-        raise ValueError(
-            f"input_values has an empty batch (shape {tuple(input_values.shape)}); expected 1 clip or more."
-        )
-    if frames == 0:
-        raise ValueError("input_values has 0 frames; expected at least one log-mel frame.")
-    if attention_mask is not None:
-        _check_binary_layout("attention_mask", attention_mask, (batch, frames), "(batch, frames)")
-        attention_mask = attention_mask.to(input_values.device)
-    # Value checks read one flag back to Python for all of them (the details only on failure); skipped while
-    # torch.compile traces (no graph breaks).
-    if not torch.compiler.is_compiling() and bool(_any_bad_value(input_values, attention_mask)):
-        _raise_bad_value(input_values, attention_mask)
-    if attention_mask is not None:
-        attention_mask = attention_mask.bool()
-        input_values = input_values.masked_fill(~attention_mask.unsqueeze(-1), 0.0)
-    pad = -frames % config.patch_size[0]
-    # Traced (export, torch.compile): always pad (by 0 when aligned), so the graph does not branch on frames % 4 and
-    # one dynamic-shape graph serves every length.
-    if torch.compiler.is_compiling() or pad:
-        input_values = F.pad(input_values, (0, 0, 0, pad))
-        if attention_mask is not None:
-            attention_mask = F.pad(attention_mask, (0, pad))
-    return input_values, attention_mask
-
-
-def _any_bad_value(input_values: torch.Tensor, attention_mask: torch.Tensor | None) -> torch.Tensor:
-    """One boolean tensor: True when `input_values` is not finite or `attention_mask` is not a right-padded 0/1 mask
-    with a real frame in every clip. The input's check is its sum (one pass, no temporary: NaN and Inf propagate); a
-    finite input whose sum overflows is cleared by `_raise_bad_value`'s exact check."""
-    bad = ~torch.isfinite(input_values.sum())
-    if attention_mask is not None:
-        real = attention_mask != 0
-        if attention_mask.dtype != torch.bool:
-            bad = bad | (real & (attention_mask != 1)).any()
-        bad = bad | ~real.any(dim=1).all() | (real[:, 1:] & ~real[:, :-1]).any()
-    return bad
-
-
-def _raise_bad_value(input_values: torch.Tensor, attention_mask: torch.Tensor | None) -> None:
-    """The specific error behind `_any_bad_value` (none when only the input's sum overflowed)."""
-    finite = torch.isfinite(input_values)
-    if not bool(finite.all()):
-        bad = sorted({int(i) for i in (~finite).flatten(1).any(dim=1).nonzero().flatten()})
-        raise ValueError(
-            f"input_values has NaN or infinite values (in clips {bad[:8]}); the log-mel must be finite (check the "
-            "audio for NaN/Inf samples)."
-        )
-    if attention_mask is None:
-        return
-    _check_binary_values("attention_mask", attention_mask)
-    real = attention_mask.bool()
-    if not bool(real.any(dim=1).all()):
-        raise ValueError("attention_mask has a clip with no real frame; every clip needs at least one.")
-    if not bool((real[:, 1:] & ~real[:, :-1]).any()):
-        return
-    raise ValueError(
-        "attention_mask has padding before real frames; AxLSTM expects right padding (real frames first), "
-        "as AxLSTMFeatureExtractor produces with padding_side='right'."
-    )
-
-
-def _check_binary_layout(name: str, value, shape: tuple, layout: str) -> None:
-    """A 0/1 mask (attention_mask, mask) must be a real (bool, integer or float) tensor of `shape` (no device read)."""
-    if not isinstance(value, torch.Tensor):
-        raise TypeError(
-            f"{name} must be a torch.Tensor of shape {layout} = {shape} with values 0 and 1, got {type(value).__name__}."
-        )
-    if tuple(value.shape) != tuple(shape):
-        raise ValueError(f"{name} has shape {tuple(value.shape)}; expected {layout} = {tuple(shape)}.")
-    if value.is_complex():
-        raise TypeError(f"{name} has dtype {value.dtype}; expected bool, integer or float values 0 and 1.")
-
-
-def _check_binary_values(name: str, value: torch.Tensor) -> None:
-    """Raise naming the values of a 0/1 mask that are neither 0 nor 1 (NaN included)."""
-    if value.dtype == torch.bool:
-        return
-    wrong = value[(value != 0) & (value != 1)]
-    if wrong.numel() == 0:
-        return
-    if value.is_floating_point():  # NaN once, not once per entry
-        found = sorted({v.item() for v in wrong[~wrong.isnan()][:64]})[:8] + [float("nan")] * bool(wrong.isnan().any())
-    else:
-        found = sorted({int(v) for v in wrong[:64]})[:8]
-    raise ValueError(f"{name} has values other than 0 and 1 (found {found}); expected 1 or 0 for every entry.")
-
-
-def _binary_tensor(name: str, value, shape: tuple, layout: str) -> torch.Tensor:
-    """`_check_binary_layout` and (outside torch.compile) `_check_binary_values`; returns the tensor unchanged."""
-    _check_binary_layout(name, value, shape, layout)
-    if not torch.compiler.is_compiling():
-        _check_binary_values(name, value)
-    return value
-
-
-_ATTENTION_MESSAGE = (
-    "output_attentions=True is not supported: AxLSTM has no attention maps (its blocks are mLSTM cells, not "
-    "attention); output_hidden_states=True returns every block's output."
-)
 
 
 def _patch_mask(
@@ -951,12 +836,12 @@ class SpectrogramEncoderMixin:
         output_hidden_states = (
             output_hidden_states if output_hidden_states is not None else self.config.output_hidden_states
         )
-        input_values, frame_mask = _prepare_input(self.config, input_values, attention_mask)
+        input_values, frame_mask = prepare_input(self.config, input_values, attention_mask)
         batch, frames, _ = input_values.shape
         num_time = frames // self.config.patch_size[0]
         patch_mask = _patch_mask(self.config, frame_mask, batch, num_time, input_values.device)
         if mask is not None:
-            mask = _binary_tensor("mask", mask, patch_mask.shape, "(batch, num_patches)").to(patch_mask.device)
+            mask = binary_tensor("mask", mask, patch_mask.shape, "(batch, num_patches)").to(patch_mask.device)
         outputs = self._encode(input_values, patch_mask, frame_mask is not None, mask, output_hidden_states)
         return outputs if return_dict else outputs.to_tuple()
 
@@ -986,7 +871,7 @@ class AxLSTMModel(SpectrogramEncoderMixin, AxLSTMPreTrainedModel):
     # other head, which inherits this from its encoder) from one leaves them out without a LOAD REPORT. Any other
     # unexpected key, and every missing one, is still reported.
     _keys_to_ignore_on_load_unexpected = [r"^head\.(dense|decoder)\.(weight|bias)$", r"^classifier\.(weight|bias)$"]
-    _attention_message = _ATTENTION_MESSAGE
+    _attention_message = ATTENTION_MESSAGES["axlstm"]
     _block_class = AxLSTMBlock
 
     def _encode(
@@ -997,7 +882,7 @@ class AxLSTMModel(SpectrogramEncoderMixin, AxLSTMPreTrainedModel):
         mask: torch.Tensor | None,
         output_hidden_states: bool,
     ) -> AxLSTMModelOutput:
-        """The encoder proper, on input already validated and padded by `_prepare_input`."""
+        """The encoder proper, on input already validated and padded by `prepare_input`."""
         hidden_states, token_mask = self._embed(input_values, patch_mask, mask)  # (B, S, D), (B, S)
         real_seq = hidden_states.shape[1]
         exporting = torch.compiler.is_exporting()
@@ -1050,20 +935,9 @@ class SpectrogramPreTrainingMixin:
     def patchify(self, input_values: torch.Tensor) -> torch.Tensor:
         """(batch, frames, mels) -> (batch, num_patches, patch_time * patch_freq), time-major patches, each patch
         flattened time-first; the time axis is zero-padded to a multiple of the patch height."""
-        if isinstance(input_values, torch.Tensor) and input_values.ndim == 4 and input_values.shape[1] == 1:
-            input_values = input_values[:, 0]
-        if not isinstance(input_values, torch.Tensor) or input_values.ndim != 3:
-            shape = (
-                tuple(input_values.shape) if isinstance(input_values, torch.Tensor) else type(input_values).__name__
-            )
-            raise ValueError(f"patchify expects input_values of shape (batch, frames, mels), got {shape}.")
+        input_values = check_patchify_input(input_values, self.config)
         pt, pf = self.config.patch_size
         batch, frames, mels = input_values.shape
-        if mels != self.config.num_mel_bins:
-            raise ValueError(
-                f"patchify got {mels} mel bins (shape {tuple(input_values.shape)}); expected "
-                f"config.num_mel_bins={self.config.num_mel_bins}."
-            )
         input_values = F.pad(input_values, (0, 0, 0, -frames % pt))
         grid = input_values.reshape(batch, -1, pt, mels // pf, pf)  # (B, T', pt, F', pf)
         return grid.permute(0, 1, 3, 2, 4).reshape(batch, -1, pt * pf)
@@ -1071,19 +945,9 @@ class SpectrogramPreTrainingMixin:
     def unpatchify(self, patches: torch.Tensor, num_frames: int | None = None) -> torch.Tensor:
         """Inverse of `patchify`: (batch, num_patches, patch_time * patch_freq) -> (batch, frames, mels), cut to
         `num_frames` when given."""
+        check_patches(patches, self.config)
         pt, pf = self.config.patch_size
         nf = self.config.num_freq_patches
-        if (
-            not isinstance(patches, torch.Tensor)
-            or patches.ndim != 3
-            or patches.shape[-1] != pt * pf
-            or patches.shape[1] % nf
-        ):
-            shape = tuple(patches.shape) if isinstance(patches, torch.Tensor) else type(patches).__name__
-            raise ValueError(
-                f"unpatchify expects patches of shape (batch, num_patches, {pt * pf}) with num_patches a multiple of "
-                f"{nf} (the patches per time step), got {shape}."
-            )
         batch, num_patches, _ = patches.shape
         grid = patches.reshape(batch, num_patches // nf, nf, pt, pf).permute(0, 1, 3, 2, 4)  # (B, T', pt, F', pf)
         values = grid.reshape(batch, -1, nf * pf)
@@ -1094,23 +958,11 @@ class SpectrogramPreTrainingMixin:
     ) -> torch.Tensor:
         """Unstructured random mask (1 = masked) of `mask_ratio` of each clip's real patches: the patches with the
         smallest `noise` are masked. patch_mask, noise: (batch, num_patches)."""
-        ratio = self.config.mask_ratio if mask_ratio is None else mask_ratio
-        if isinstance(ratio, bool) or not isinstance(ratio, (int, float)) or not 0.0 < ratio < 1.0:
-            raise ValueError(f"mask_ratio={ratio!r} is invalid; expected a number strictly between 0 and 1.")
+        ratio = check_mask_ratio(self.config.mask_ratio if mask_ratio is None else mask_ratio)
         if noise is None:
             noise = torch.rand(patch_mask.shape, device=patch_mask.device)
-        elif not isinstance(noise, torch.Tensor):
-            raise TypeError(f"noise must be a torch.Tensor of shape (batch, num_patches), got {type(noise).__name__}.")
-        elif noise.shape != patch_mask.shape:
-            raise ValueError(
-                f"noise has shape {tuple(noise.shape)}; expected (batch, num_patches) = {tuple(patch_mask.shape)}."
-            )
-        elif not noise.is_floating_point() or (
-            not torch.compiler.is_compiling() and not bool(torch.isfinite(noise).all())
-        ):
-            raise ValueError(
-                f"noise must hold finite floating-point values (dtype {noise.dtype}); got NaN/Inf or integers."
-            )
+        else:
+            noise = check_noise(noise, patch_mask)
         noise = noise.float().masked_fill(~patch_mask, float("inf"))  # padding is never masked
         rank = noise.argsort(dim=1).argsort(dim=1)  # (B, P) rank of each patch
         real = patch_mask.sum(dim=1, keepdim=True)
@@ -1146,15 +998,12 @@ class SpectrogramPreTrainingMixin:
         if output_attentions:
             raise ValueError(self.base_model._attention_message)
         return_dict = return_dict if return_dict is not None else self.config.return_dict
-        prepared, frame_mask = _prepare_input(self.config, input_values, attention_mask)
+        prepared, frame_mask = prepare_input(self.config, input_values, attention_mask)
         batch, frames, _ = prepared.shape
         patch_mask = _patch_mask(self.config, frame_mask, batch, frames // self.config.patch_size[0], prepared.device)
+        mask = check_mask_or_noise(mask, noise, patch_mask)
         if mask is None:
             mask = self.random_mask(patch_mask, noise)
-        else:
-            if noise is not None:
-                raise ValueError("pass either mask (the patches to mask) or noise (to draw a random mask), not both.")
-            mask = _binary_tensor("mask", mask, patch_mask.shape, "(batch, num_patches)")
         mask = mask.to(prepared.device).float() * patch_mask
 
         output_hidden_states = (
@@ -1232,7 +1081,7 @@ class SpectrogramClassificationMixin:
         logits = self.classifier(self.dropout(pooled))  # (B, num_labels)
         loss = None
         if labels is not None:
-            labels = _check_labels(labels, logits, self.config)
+            labels = check_labels(labels, logits, self.config)
             loss = self.loss_function(labels, logits, self.config)
         if not return_dict:
             out = (logits, outputs.hidden_states) if outputs.hidden_states is not None else (logits,)
@@ -1252,75 +1101,6 @@ class AxLSTMForAudioClassification(SpectrogramClassificationMixin, AxLSTMPreTrai
         self.dropout = nn.Dropout(config.classifier_dropout)
         self.classifier = nn.Linear(config.hidden_size, config.num_labels)
         self.post_init()
-
-
-def _problem_type(config: AxLSTMConfig, labels: torch.Tensor) -> str:
-    """The problem type transformers' sequence-classification loss will use (its rule, without setting it)."""
-    if config.problem_type is not None:
-        return config.problem_type
-    if config.num_labels == 1:
-        return "regression"
-    integer = not (labels.is_floating_point() or labels.is_complex() or labels.dtype == torch.bool)
-    if labels.dtype in (torch.long, torch.int) or (integer and labels.dim() == 1):
-        return "single_label_classification"  # class indices of any integer dtype (cast to long below)
-    return "multi_label_classification"
-
-
-def _check_labels(labels, logits: torch.Tensor, config: AxLSTMConfig) -> torch.Tensor:
-    """Validate classifier labels for the problem type; returns them (integer multi-hot labels as floats)."""
-    batch, num_labels = logits.shape
-    if not isinstance(labels, torch.Tensor):
-        raise TypeError(f"labels must be a torch.Tensor, got {type(labels).__name__}.")
-    problem = _problem_type(config, labels)
-    checking = not torch.compiler.is_compiling()
-    if problem == "single_label_classification":
-        if labels.is_floating_point() or labels.dtype == torch.bool or labels.is_complex():
-            raise TypeError(
-                f"labels has dtype {labels.dtype}; single-label classification expects integer class indices "
-                f"(torch.long) of shape (batch,) = ({batch},) (float labels of shape (batch, num_labels) are "
-                "multi-label targets)."
-            )
-        if labels.shape not in ((batch,), (batch, 1)):
-            raise ValueError(
-                f"labels has shape {tuple(labels.shape)}; single-label classification expects class indices of shape "
-                f"(batch,) = ({batch},)."
-            )
-        if checking:
-            bad = labels[((labels < 0) | (labels >= num_labels)) & (labels != -100)]
-            if bad.numel():
-                raise ValueError(
-                    f"labels has class indices {sorted({int(v) for v in bad[:8]})} outside [0, num_labels) = "
-                    f"[0, {num_labels}) (-100 marks a clip to ignore)."
-                )
-        return labels.long()  # int32 / int16 / uint8 indices: the cross-entropy takes int64
-    if problem == "multi_label_classification":
-        if labels.shape != (batch, num_labels):
-            raise ValueError(
-                f"labels has shape {tuple(labels.shape)} and dtype {labels.dtype}; multi-label classification expects "
-                f"(batch, num_labels) = ({batch}, {num_labels}) targets in [0, 1] (for single-label, pass integer "
-                "class indices of shape (batch,))."
-            )
-        if labels.is_complex():
-            raise TypeError(f"labels has dtype {labels.dtype}; expected targets in [0, 1].")
-        labels = labels.to(logits.dtype) if not labels.is_floating_point() else labels
-        if checking and not bool(((labels >= 0) & (labels <= 1)).all()):
-            raise ValueError("labels has multi-label targets outside [0, 1] (or NaN); expected values in [0, 1].")
-        return labels
-    if problem == "regression":
-        if not labels.is_floating_point():
-            labels = labels.to(logits.dtype)
-        if labels.shape not in ((batch, num_labels), (batch,) if num_labels == 1 else (batch, num_labels)):
-            raise ValueError(
-                f"labels has shape {tuple(labels.shape)}; regression expects (batch, num_labels) = ({batch}, "
-                f"{num_labels}) targets" + (f" or (batch,) = ({batch},)." if num_labels == 1 else ".")
-            )
-        if checking and not bool(torch.isfinite(labels).all()):
-            raise ValueError("labels has NaN or infinite regression targets; expected finite values.")
-        return labels
-    raise ValueError(
-        f"config.problem_type={problem!r} is invalid; expected 'regression', 'single_label_classification' or "
-        "'multi_label_classification'."
-    )
 
 
 __all__ = [

@@ -31,6 +31,7 @@ from .modeling_axlstm import (
     SpectrogramPreTrainingMixin,
     _drop_path,
 )
+from .validation_axlstm import ATTENTION_MESSAGES
 
 SSAST_AUTO_MAP = {
     "AutoConfig": "configuration_ssast.SSASTConfig",
@@ -39,11 +40,6 @@ SSAST_AUTO_MAP = {
     "AutoModelForAudioClassification": "modeling_ssast.SSASTForAudioClassification",
     "AutoFeatureExtractor": "feature_extraction_axlstm.AxLSTMFeatureExtractor",
 }
-
-_ATTENTION_MESSAGE = (
-    "output_attentions=True is not supported: SSAST here runs fused scaled_dot_product_attention, which does not "
-    "materialise the attention maps; output_hidden_states=True returns every block's output."
-)
 
 
 class SSASTAttention(nn.Module):
@@ -145,7 +141,7 @@ class SSASTModel(SpectrogramEncoderMixin, SSASTPreTrainedModel):
     # other head, which inherits this from its encoder) from one leaves them out without a LOAD REPORT. Any other
     # unexpected key, and every missing one, is still reported.
     _keys_to_ignore_on_load_unexpected = [r"^head\.(dense|decoder)\.(weight|bias)$", r"^classifier\.(weight|bias)$"]
-    _attention_message = _ATTENTION_MESSAGE
+    _attention_message = ATTENTION_MESSAGES["ssast"]
     _block_class = SSASTBlock
 
     def _encode(
@@ -156,7 +152,7 @@ class SSASTModel(SpectrogramEncoderMixin, SSASTPreTrainedModel):
         mask: torch.Tensor | None,
         output_hidden_states: bool,
     ) -> AxLSTMModelOutput:
-        """The encoder proper, on input already validated and padded by `_prepare_input`."""
+        """The encoder proper, on input already validated and padded by `prepare_input`."""
         hidden_states, token_mask = self._embed(input_values, patch_mask, mask)  # (B, S, D), (B, S)
         key_mask = token_mask if padded else None
         all_hidden = (hidden_states,) if output_hidden_states else None

@@ -14,8 +14,8 @@ How it is chosen:
   `pipeline("audio-classification", model=folder)` then needs no extra argument (`pipeline_class=
   AxLSTMAudioClassificationPipeline` names it explicitly, e.g. for a model object of another class).
 - as Hub remote code: `classify.save_pretrained(folder)` / `classify.push_to_hub(repo)` (transformers' way to share a
-  custom pipeline) writes `custom_pipelines` into `config.json` and copies this file and `audio.py` (self-contained:
-  numpy, transformers; soundfile and scipy imported when needed), so `pipeline("audio-classification", model=repo,
+  custom pipeline) writes `custom_pipelines` into `config.json` and copies this file, `audio.py` and the waveform rules
+  `audio_rules_axlstm.py` (self-contained: numpy, torch, transformers; soundfile and scipy imported when needed), so `pipeline("audio-classification", model=repo,
   trust_remote_code=True)` runs this class without hf_axlstm. Where hf_axlstm is imported, the configs hide that entry
   (the registry above serves the task), so such a folder loads without `trust_remote_code`.
 """
@@ -150,7 +150,7 @@ class AxLSTMAudioClassificationPipeline(AudioClassificationPipeline):
 
 
 # What transformers' `Pipeline.save_pretrained` / `push_to_hub` reads to share a custom pipeline: it writes
-# `custom_pipelines` into the folder's config.json and copies this file and `audio.py` next to it, so that
+# `custom_pipelines` into the folder's config.json and copies this file, `audio.py` and `audio_rules_axlstm.py` next to it, so that
 # `pipeline("audio-classification", model=<that folder or Hub repo>, trust_remote_code=True)` runs this class where
 # hf_axlstm is not installed.
 AxLSTMAudioClassificationPipeline._registered_impl = {
