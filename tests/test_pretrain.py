@@ -1291,3 +1291,22 @@ def test_model_name_or_path_takes_the_authors_checkpoint(corpus, tmp_path):
     saved = _weights(out)
     for key, value in convert_checkpoint(pth).state_dict().items():
         torch.testing.assert_close(saved[key], value, rtol=0, atol=1e-8)
+
+
+def test_a_local_audio_folder_as_dataset_name_loads_without_torchcodec(corpus, tmp_path):
+    """`--dataset_name FOLDER` of audio files (the audiofolder layout) is read by the package's own loader: datasets'
+    audiofolder builder decodes with torchcodec, and without it failed with a traceback from inside datasets."""
+    from hf_axlstm.pretraining import PretrainingError, load_dataset_split
+
+    train = load_dataset_split(str(corpus), None, None)
+    test = load_dataset_split(str(corpus), None, "test")
+    assert len(train) + len(test) == 15 and len(test) > 0
+    assert Path(train[0]["audio"]).is_file()  # undecoded: a path, decoded later with soundfile
+    with pytest.raises(PretrainingError, match=r"--train_split 'dev' is not a split of --dataset_name .*\['test', "):
+        load_dataset_split(str(corpus), None, "dev")
+    streamed = load_dataset_split(str(corpus), None, None, streaming=True)
+    assert sum(1 for _ in streamed) == len(train)
+    out = tmp_path / "run"
+    pretrain.main(["--dataset_name", str(corpus), "--output_dir", str(out), "--max_train_steps", "1",
+                   "--per_device_train_batch_size", "2", "--cpu_kernels", "eager", *TINY])  # fmt: skip
+    assert (out / "model.safetensors").is_file()

@@ -921,7 +921,8 @@ def write_failure_message(err: BaseException, what: str) -> str:
 def load_dataset_split(name: str, config_name: str | None, split: str | None, streaming: bool = False):
     """The `split` of a `datasets` dataset given as `--dataset_name`: a folder written by `save_to_disk` (a
     `DatasetDict`, whose split is picked; or a single `Dataset`, which is the split: a `split` that names another
-    split is refused instead of ignored) or a Hub id / local script or data folder (`load_dataset`). `split` None
+    split is refused instead of ignored), another local folder (`hf_axlstm.data.load_audio_dataset`: an
+    `audiofolder` layout or split tables, decoded without torchcodec) or a Hub id (`load_dataset`). `split` None
     means the default, "train". Errors: `PretrainingError` naming the flag."""
     import datasets
 
@@ -951,10 +952,30 @@ def load_dataset_split(name: str, config_name: str | None, split: str | None, st
             if streaming:
                 dataset = dataset.to_iterable_dataset(num_shards=max(1, min(64, len(dataset))))
             return dataset
+        if path.is_dir():
+            # A local audiofolder or folder of split tables: the package's loader (audio kept undecoded, so no
+            # torchcodec is needed, where datasets' own audiofolder builder decodes with it).
+            from .data import load_audio_dataset
+
+            splits = load_audio_dataset(str(path), config_name)
+            if wanted not in splits:
+                raise PretrainingError(
+                    f"--train_split {wanted!r} is not a split of --dataset_name {name!r}; its splits are "
+                    f"{sorted(splits)}."
+                )
+            dataset = splits[wanted]
+            if streaming:
+                dataset = dataset.to_iterable_dataset(num_shards=max(1, min(64, len(dataset))))
+            return dataset
         return datasets.load_dataset(name, config_name, split=wanted, streaming=streaming)
     except PretrainingError:
         raise
-    except (FileNotFoundError, ValueError, datasets.exceptions.DatasetNotFoundError) as err:
+    except (
+        FileNotFoundError,
+        ValueError,  # hf_axlstm.data.DatasetInputError too
+        datasets.exceptions.DatasetNotFoundError,
+        datasets.exceptions.DatasetGenerationError,
+    ) as err:
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise PretrainingError(f"cannot load --dataset_name {name!r}: {first}") from None
 
