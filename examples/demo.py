@@ -1,9 +1,9 @@
 #!/usr/bin/env python
 # Copyright 2026 The hf-axlstm developers. Licensed under the Apache License, Version 2.0.
-"""The whole story on a fresh machine, offline, in a few minutes on a laptop CPU:
+"""The whole story on a fresh machine, offline (40 s on 2 idle AMD EPYC cores; more on busy ones):
 
     python examples/demo.py                 # writes ./axlstm_demo/
-    python examples/demo.py --quick         # a smoke run (~1 minute)
+    python examples/demo.py --quick         # a smoke run (about 10 s there)
 
 1. synthesise a small labelled corpus (tones, chirps, noise textures, harmonic stacks, clicks; examples/
    synthetic_audio.py), written as WAV files + metadata.csv with labels and train/test splits;
