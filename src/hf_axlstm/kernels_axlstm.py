@@ -47,68 +47,24 @@ try:  # optional GPU kernels (NX-AI, https://github.com/NX-AI/mlstm_kernels); ne
 except Exception:  # noqa: BLE001 - any import problem (no package, no triton, no CUDA build) means "not available"
     _triton_chunkwise = None
 
-# The decay matrices' exponents (log D - m <= 0) are clamped from below at this value before exp: torch's CPU exp takes
-# a slow path for inputs below about -87.3, where float32 exp underflows (measured, 2-core AMD EPYC, AVX2, 2M values:
-# uniform in [-10, 0] 2-5 ms, in [-90, -88] 72 ms, in [-1000, -200] 26 ms; clamp + exp of [-1000, 0] 3.0 ms against
-# 25.9 ms for exp alone). Such entries are the weights of keys the forget gates have (all but) erased: exp(-87) =
-# 1.6e-38 instead of 0 or a denormal, invisible next to the stabilised row's weight of 1 (within a chunk or in the
-# state). Trained forget gates reach it: the parallel form over 1001 positions ran 1.45x / 1.74x slower with forget
-# gate pre-activations around 0 / -2 than around 6 before the clamp.
+# Decay exponents (log D - m <= 0) are clamped at this value before exp: torch's CPU exp is 10-30x slower below
+# about -87.3, and exp(-87) = 1.6e-38 is invisible next to a stabilised weight of 1 (docs/performance.md, "The
+# kernel constants").
 _DECAY_LOG_FLOOR = -87.0
 
 # A finite "minus infinity" for the stabiliser of an empty state: exp(_NEG - x) is exactly 0 for any real x and,
 # unlike -inf, it never produces inf - inf = nan in the forward or the backward pass.
 _NEG = -1e30
 
-# `auto` picks the chunkwise form when seq_len > AUTO_CHUNKWISE_FACTOR * (head_dim + chunk_size). Measured here (2-core
-# AMD EPYC, AVX2, fp32 forward, chunk 64, 4 heads, median CPU time of interleaved runs; ratio chunkwise / parallel):
-#   head_dim  96, batch 1: S=192 1.11, S=251 0.81, S=320 0.71   | batch 8: S=128 1.08, S=192 0.88, S=251 0.64
-#   head_dim 192, batch 1: S=251 1.12, S=320 0.86, S=448 0.69   | batch 8: S=251 1.05, S=320 0.86
-#   head_dim 384, batch 1: S=320 1.32, S=448 1.00, S=640 0.76   | batch 8: S=320 1.56, S=448 1.16
-# so the forms cost the same at S ~ 1.0-1.3 x (head_dim + chunk), where their matmul FLOPs cross (4 S (S) DH for the
-# parallel form vs 4 S (chunk + DH) DH per head for the chunkwise one). With 1.15: a 2 s clip (251 tokens) runs
-# chunkwise for tiny (head dim 96) and in parallel for small and base (192, 384).
-# With gradients (forward + backward, chunkwise through autograd, parallel through its recomputing backward
-# `_ParallelMLSTM`) the forms cross at about the same length. Measured (2-core AMD EPYC, 2 threads, fp32, 4 heads,
-# glibc heap reuse as in examples/pretrain.py, interleaved medians; ratio chunkwise / parallel): head_dim 96, batch 32:
-# S=128 1.36, S=192 0.91, S=251 0.66 | head_dim 192, batch 32: S=192 1.18, S=251 1.00, S=320 0.86 | head_dim 384,
-# batch 8: S=448 1.02, S=640 0.84. So training uses the same factor: tiny's 2 s crops (251 tokens) run chunkwise.
-# (An earlier measurement, batch 8 on 1 thread, had the chunkwise backward no faster, and a factor of 2.0.) The price
-# is memory: the chunkwise form keeps more between the passes than the recomputing parallel form (about 0.7x vs 0.59x
-# of the authors' formulation's peak). These crossings were measured with the wide heads' chunkwise backward through
-# autograd; its hand-written backward (`_ChunkwiseMLSTM`, states recomputed) is 1.0-1.2x that time at these lengths,
-# which moves the crossings for head dims 192 and 384 slightly later. Measured again with it (benchmarks/cell_training.py
-# --kernels; same machine; chunkwise / parallel, each with its training path, chunk as `select_chunk_size` picks):
-# head_dim 96, batch 32: S=128 1.33, S=192 0.92, S=251 0.71 | head_dim 192, batch 32: S=192 1.62, S=251 0.99 (chunk
-# 128), S=320 1.06, S=448 0.81 (128) | head_dim 384, batch 8: S=320 1.75, S=448 1.43, S=640 0.77 (128). The crossings
-# stay within about 10% of 1.15 x (head_dim + 64) (only head_dim 192 at S=320 runs chunkwise at 1.06x the parallel
-# form's time), so the factor stays.
-AUTO_CHUNKWISE_FACTOR = 1.15
-AUTO_CHUNKWISE_FACTOR_GRAD = 1.15
-# With the fused CPU cell (`hf_axlstm.cpu_kernels`, registered by examples/pretrain.py and finetune.py) float32 CPU
-# training runs the chunkwise form in 0.6-0.9x the eager cell's time, so the forms cross earlier. Measured
-# (benchmarks/cell_training.py --kernels --chunk_sizes 64 128, fused CPU cell; 2-core AMD EPYC, 2 threads, fp32, 4
-# heads, interleaved medians of 5; chunkwise at `select_chunk_size`'s chunk / parallel): head_dim 96, batch 32: S=96
-# 1.17, S=128 0.70, S=160 0.75 | head_dim 192, batch 32: S=160 1.12, S=192 0.81, S=224 0.86, S=251 0.65 (chunk 128) |
-# head_dim 384, batch 8: S=320 1.16, S=384 0.90 (chunk 128), S=448 0.92, S=512 0.64. A factor of 0.72 puts every one
-# of these on its faster side (crossings 115 / 184 / 323): small's 2 s crops (head_dim 192, 251 positions) now train
-# chunkwise, base's (384) still in parallel.
-AUTO_CHUNKWISE_FACTOR_FUSED = 0.72
-# The chunk length of `auto`'s chunkwise training on a CPU (`select_chunk_size`). With the hand-written backward the
-# best chunk grows with the head width: measured (as above; forward + backward, ms relative to chunk 64):
-#   head_dim  96, batch 8, S=1251: chunk 128 1.14, chunk 256 1.52          | batch 32, S=251: 128 1.00
-#   head_dim 192, batch 8, S=1251: chunk 128 0.94, 256 1.07                | batch 32, S=448: 128 0.93, 256 1.29
-#   head_dim 384, batch 8, S=1251: chunk 128 0.93, 256 0.83; batch 2: 0.82, 0.68 | batch 8, S=640: 128 0.83
-# i.e. the longest chunk with 3 x chunk <= 2 x head_dim (64 / 128 / 256 for the presets' 96 / 192 / 384), where
-# `_ChunkwiseMLSTM` keeps its (fewer) states instead of recomputing them, unless it pads the sequence by more than
-# AUTO_CHUNK_MAX_PADDING of its length (head_dim 192, S=320: chunk 128 pads to 384 and took 1.06x chunk 64's time).
-# Without gradients longer chunks do not pay (forward, batch 8, S=1251: head_dim 96 1.54x for chunk 128, 192 1.04x,
-# 384 0.95x), so inference keeps the configured chunk; so do CUDA and 16-bit training (not measured there).
+# `auto` picks the chunkwise form when seq_len > factor * (head_dim + chunk_size); each value below is where the two
+# forms' measured times cross. The measurements: docs/performance.md, "The kernel constants".
+AUTO_CHUNKWISE_FACTOR = 1.15  # inference (2-core AMD EPYC, AVX2, fp32, benchmarks/encoder.py)
+AUTO_CHUNKWISE_FACTOR_GRAD = 1.15  # training, eager kernels (same CPU, benchmarks/cell_training.py --kernels)
+AUTO_CHUNKWISE_FACTOR_FUSED = 0.72  # float32 CPU training with the fused C++ cell (same CPU and benchmark)
+# `select_chunk_size`: the longest chunk with 3 x chunk <= 2 x head_dim unless it pads the sequence by more than this
+# share (same CPU, benchmarks/cell_training.py --kernels --chunk_sizes 64 128 256).
 AUTO_CHUNK_MAX_PADDING = 0.15
-# On CUDA the parallel form stays faster much longer (the chunk loop is bound by kernel launches). Measured on an H100
-# (torch 2.11, fp32, 4 heads, ms): head_dim 96: S=1251 (batch 8) parallel 1.43 / chunkwise 4.28, S=5001 (batch 1)
-# 2.77 / 11.6; head_dim 384: S=1251 (batch 8) 2.77 / 3.43, S=5001 (batch 1) 5.28 / 12.2. So on CUDA `auto` keeps the
-# parallel form until one S x S float32 buffer would exceed AUTO_CUDA_MAX_PARALLEL_BYTES.
+# On CUDA `auto` keeps the parallel form until one S x S float32 buffer would exceed this (an H100, torch 2.11).
 AUTO_CUDA_MAX_PARALLEL_BYTES = 2 * 1024**3
 
 
