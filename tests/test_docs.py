@@ -1,6 +1,7 @@
 # Copyright 2026 The hf-axlstm developers. Licensed under the Apache License, Version 2.0.
-"""Every command and snippet that README.md and the example scripts' docstrings show runs here, as written, the way
-a newcomer runs them: in order, from one working folder that holds a copy of `examples/` and `tasks/`.
+"""Every command and snippet that README.md, the example scripts' docstrings and the package's module docstrings show
+runs here, as written, the way a newcomer runs them: in order, from a working folder that holds a copy of
+`examples/` and `tasks/`. (Usage synopses with placeholders, `MODEL_DIR OUTPUT_DIR [--task ...]`, are not commands.)
 
 README.md's commands share one working folder; each script's docstring gets a folder of its own (with the demo's
 output and the converted authors' model linked from the README's). Each folder gets the small data the commands
@@ -367,7 +368,25 @@ def test_task_specs_parse():
         assert task.name == json.loads(spec.read_text()).get("name", spec.stem)
 
 
-STEPS = readme_steps() + docstring_steps()
+def package_snippets() -> list[tuple[str, str, str]]:
+    """The usage snippets of the package's module docstrings (an indented block that imports): they run in the
+    README's folder after its commands, whose outputs they use (`axlstm-tiny`, `exported/`)."""
+    steps = []
+    for path in sorted((REPO / "src" / "hf_axlstm").glob("*.py")):
+        doc = ast.get_docstring(ast.parse(path.read_text())) or ""
+        block: list[str] = []
+        for line in [*doc.splitlines(), ""]:
+            if line.startswith("    ") or (block and not line.strip()):
+                block.append(line[4:])
+                continue
+            code = "\n".join(block).strip()
+            if re.search(r"^(from|import) ", code, re.M) and not code.startswith("python "):
+                steps.append((f"README.md: {path.name} snippet", "python", code))
+            block = []
+    return steps
+
+
+STEPS = readme_steps() + package_snippets() + docstring_steps()
 
 
 @pytest.mark.slow

@@ -1,10 +1,13 @@
 # Copyright 2026 The hf-axlstm developers. Licensed under the Apache License, Version 2.0.
 """The HEAR 2021 API for AxLSTM: frozen scene and timestamp embeddings.
 
+    import torch
     from hf_axlstm import hear
-    model = hear.load_model("path/or/hub-id")                      # or an official .pth checkpoint
-    scene = hear.get_scene_embeddings(audio, model)                 # (n_sounds, 5 * hidden_size)
-    emb, ts = hear.get_timestamp_embeddings(audio, model)           # (n_sounds, frames, 5 * hidden_size), ms
+
+    model = hear.load_model("axlstm-tiny")                  # a save_pretrained folder, a Hub id or an authors' .pth
+    audio = torch.randn(2, 48000)                           # (n_sounds, n_samples) at 16 kHz
+    scene = hear.get_scene_embeddings(audio, model)         # (2, 5 * hidden_size)
+    emb, ts = hear.get_timestamp_embeddings(audio, model)   # (2, frames, 5 * hidden_size), (2, frames) in ms
 
 `audio` is a float tensor `(n_sounds, n_samples)` at 16 kHz. What happens to one clip (the paper's protocol):
 

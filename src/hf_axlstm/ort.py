@@ -7,8 +7,7 @@
     model = ORTAxLSTMForAudioClassification.from_pretrained("exported/")   # or file_name="model_int8.onnx"
     classifier = pipeline("audio-classification", model=model,
                           feature_extractor=AutoFeatureExtractor.from_pretrained("exported/"))
-    # pipeline_class=hf_axlstm.ort.ORTAudioClassificationPipeline: the same, without transformers logging that the
-    # model class is not one of its own
+    print(classifier("clip.wav"))                                           # any rate and channel count
 
 The classes take the feature extractor's tensors (`input_values`, `attention_mask`) and return the same output
 classes as the PyTorch models (`logits`; `last_hidden_state` and `pooler_output`), as torch tensors, so
