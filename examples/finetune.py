@@ -91,12 +91,11 @@ from hf_axlstm.data import (
     resolve_splits,
 )
 from hf_axlstm.pretraining import (
-    OutputDirLock,
     PretrainingError,
-    describe_os_error,
-    is_write_failure,
+    os_error_line,
     output_dir_entries,
     trainer_checkpoints,
+    try_lock_output_dir,
     verify_trainer_checkpoint,
 )
 
@@ -395,12 +394,7 @@ def lock_output_dir(parser, training_args):
     processes the others learn the outcome from it. Returns the held lock (main process) or None."""
     lock, error = None, None
     if training_args.process_index == 0:
-        try:
-            lock = OutputDirLock(training_args.output_dir).acquire()
-        except PretrainingError as err:
-            error = str(err)
-        except OSError as err:
-            error = f"cannot create or write --output_dir {training_args.output_dir!r}: {describe_os_error(err)}."
+        lock, error = try_lock_output_dir(training_args.output_dir)
     if training_args.world_size > 1 and torch.distributed.is_available() and torch.distributed.is_initialized():
         shared = [error]
         torch.distributed.broadcast_object_list(shared, src=0)
@@ -929,14 +923,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"finetune.py: error: {one_line(err)}", file=sys.stderr)
         return 2
     except Exception as err:
-        if is_write_failure(err):  # a read-only or full output folder, a file in the way (also in torch.save)
-            reason = describe_os_error(err) if isinstance(err, OSError) else one_line(err)
-            print(f"finetune.py: error: cannot write the run's files: {reason}", file=sys.stderr)
-            return 2
-        if isinstance(err, OSError):
-            print(f"finetune.py: error: {describe_os_error(err)}", file=sys.stderr)
-            return 2
-        raise
+        line = os_error_line(err, "the run's files")  # a read-only or full output folder, a file in the way
+        if line is None:
+            raise
+        print(f"finetune.py: error: {line}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

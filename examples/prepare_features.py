@@ -33,10 +33,9 @@ from hf_axlstm.pretraining import (
     OutputDirLock,
     PretrainingError,
     clip_log_mel,
-    describe_os_error,
     feature_metadata,
-    is_write_failure,
     load_dataset_split,
+    os_error_line,
     output_dir_entries,
     undecoded_audio_column,
 )
@@ -205,14 +204,11 @@ def cli(argv=None) -> int:
         print(f"prepare_features.py: error: {one_line(err)}", file=sys.stderr)
         return 2
     except Exception as err:
-        if is_write_failure(err):  # a read-only or full --output_dir, a file where a folder should be
-            reason = describe_os_error(err) if isinstance(err, OSError) else one_line(err)
-            print(f"prepare_features.py: error: cannot write the features: {reason}", file=sys.stderr)
-            return 2
-        if isinstance(err, OSError):
-            print(f"prepare_features.py: error: {describe_os_error(err)}", file=sys.stderr)
-            return 2
-        raise
+        line = os_error_line(err, "the features")  # a read-only or full --output_dir, a file where a folder should be
+        if line is None:
+            raise
+        print(f"prepare_features.py: error: {line}", file=sys.stderr)
+        return 2
     return 0
 
 

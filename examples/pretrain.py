@@ -100,6 +100,7 @@ from hf_axlstm.pretraining import (
     split_indices,
     temporary_checkpoint_dir,
     truncate_log,
+    try_lock_output_dir,
     undecoded_audio_column,
     verify_checkpoint,
     warmup_cosine_lambda,
@@ -720,12 +721,7 @@ def lock_output_dir(args, accelerator) -> OutputDirLock | None:
     of them stop with the same error. Returns the held lock (main process) or None."""
     lock, error = None, None
     if accelerator.is_main_process:
-        try:
-            lock = OutputDirLock(args.output_dir).acquire()
-        except PretrainingError as err:
-            error = str(err)
-        except OSError as err:
-            error = f"cannot create or write --output_dir {args.output_dir!r}: {describe_os_error(err)}."
+        lock, error = try_lock_output_dir(args.output_dir)
     if accelerator.num_processes > 1:
         from accelerate.utils import broadcast_object_list
 

@@ -912,6 +912,29 @@ def is_write_failure(err: BaseException) -> bool:
     return any(text in str(err) for text in _WRITE_FAILURE_TEXT)
 
 
+def try_lock_output_dir(output_dir: str | os.PathLike) -> tuple[OutputDirLock | None, str | None]:
+    """Take `OutputDirLock` on `output_dir` (the scripts' main process): `(lock, None)`, or `(None, error line)` when
+    the folder is in use or cannot be created or written."""
+    try:
+        return OutputDirLock(output_dir).acquire(), None
+    except PretrainingError as err:
+        return None, str(err)
+    except OSError as err:
+        return None, f"cannot create or write --output_dir {str(output_dir)!r}: {describe_os_error(err)}."
+
+
+def os_error_line(err: BaseException, what: str) -> str | None:
+    """The one error line a script prints for an exception it did not expect: a write failure (a read-only or full
+    folder, a file in the way, also inside torch.save) as `cannot write <what>: <reason>`, another `OSError` by its
+    errno and path; None for anything else (a bug: let it raise)."""
+    if is_write_failure(err):
+        reason = describe_os_error(err) if isinstance(err, OSError) else _first_line(err)
+        return f"cannot write {what}: {reason}"
+    if isinstance(err, OSError):
+        return describe_os_error(err)
+    return None
+
+
 def write_failure_message(err: BaseException, what: str) -> str:
     """`cannot write <what>: <reason>` on one line, for `PretrainingError`."""
     reason = describe_os_error(err) if isinstance(err, OSError) else _first_line(err)
@@ -1079,11 +1102,7 @@ def verify_trainer_checkpoint(path: str | os.PathLike) -> str | None:
 
 def trainer_checkpoints(output_dir: str | os.PathLike) -> list[Path]:
     """The Trainer's `checkpoint-<step>` folders in `output_dir`, newest first."""
-    root = Path(output_dir)
-    if not root.is_dir():
-        return []
-    found = [(checkpoint_step(p), p) for p in root.iterdir() if p.is_dir() and checkpoint_step(p) is not None]
-    return [p for _, p in sorted(found, reverse=True)]
+    return list_checkpoints(output_dir)[::-1]
 
 
 # ------------------------------------------------------------------------------------------------- plots
@@ -1206,6 +1225,7 @@ __all__ = [
     "file_sha256",
     "finalize_checkpoint",
     "list_checkpoints",
+    "try_lock_output_dir",
     "load_feature_shards",
     "num_patches",
     "parameter_groups",
@@ -1221,6 +1241,7 @@ __all__ = [
     "verify_checkpoint",
     "verify_trainer_checkpoint",
     "trainer_checkpoints",
+    "os_error_line",
     "OutputDirLock",
     "LOCK_FILE",
     "output_dir_entries",
