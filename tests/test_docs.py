@@ -287,7 +287,13 @@ def run_step(root: Path, kind: str, text: str) -> None:
     if kind == "python":
         snippet = root / "snippet.py"
         snippet.write_text(text + "\n")
-        _run(root, ["python", str(snippet)])
+        out = _run(root, ["python", str(snippet)]).stdout
+        if "print(" in text:  # what it prints is what the docs promise
+            assert out.strip(), "the snippet printed nothing"
+        if 'pipeline("audio-classification"' in text:  # a file classified: labels with scores
+            assert "'label':" in out and "'score':" in out, out
+        if "last_hidden_state.shape" in text:
+            assert "torch.Size([2, 256," in out, out  # 1 + 51 * 5 tokens for 32000 samples
         return
     argv = shrink(shlex.split(text))
     result = _run(root, argv)
