@@ -79,7 +79,7 @@ import hf_axlstm  # noqa: F401  (registers AxLSTM with the Auto classes)
 from hf_axlstm import AXLSTM_PRESETS, SSAST_PRESETS, AxLSTMConfig, AxLSTMFeatureExtractor, SSASTConfig
 from hf_axlstm.audio import TARGET_SAMPLING_RATE, AudioDecodeError, decode_audio_value
 from hf_axlstm.cpu_allocator import tune_cpu_allocator
-from hf_axlstm.cpu_kernels import enable_fused_cpu_cell
+from hf_axlstm.cpu_kernels import enable_fused_cpu_kernels
 from hf_axlstm.data import (
     DatasetInputError,
     LabelSpace,
@@ -877,7 +877,7 @@ def finetune(parser, model_args, data_args, aug_args, run_args, training_args, d
     if training_args.device.type == "cpu" and run_args.cpu_allocator == "tuned":
         tune_cpu_allocator()
     if do_train and training_args.device.type == "cpu" and run_args.cpu_kernels == "fused":
-        enable_fused_cpu_cell(build_now=True)  # before the first step: the build is not timed as training
+        enable_fused_cpu_kernels(model)  # built before the first step: the build is not timed as training
 
     trainer = AxLSTMTrainer(
         model=model,

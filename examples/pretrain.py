@@ -63,7 +63,7 @@ from torch.utils.data import DataLoader
 from hf_axlstm import AxLSTMConfig, AxLSTMFeatureExtractor, AxLSTMForPreTraining, SSASTConfig, SSASTForPreTraining
 from hf_axlstm.audio import AudioDecodeError
 from hf_axlstm.cpu_allocator import tune_cpu_allocator
-from hf_axlstm.cpu_kernels import enable_fused_cpu_cell
+from hf_axlstm.cpu_kernels import enable_fused_cpu_kernels
 from hf_axlstm.data import one_line
 from hf_axlstm.pretraining import (
     OPTIMIZERS,
@@ -852,7 +852,7 @@ def train(args, accelerator) -> Path:
     if accelerator.device.type == "cpu" and args.cpu_allocator == "tuned":
         tune_cpu_allocator()
     if accelerator.device.type == "cpu" and args.cpu_kernels == "fused":
-        enable_fused_cpu_cell(build_now=True)  # before the first step: the build is not timed as training
+        enable_fused_cpu_kernels(model)  # built before the first step: the build is not timed as training
     streaming = isinstance(train_data, StreamingCrops)
     batch_size, accum = args.per_device_train_batch_size, args.gradient_accumulation_steps
     global_batch = batch_size * accum * world

@@ -30,13 +30,3 @@ def rel_err(a: torch.Tensor, b: torch.Tensor) -> float:
     a = a.detach().double()
     b = b.detach().double()
     return ((a - b).norm() / b.norm()).item()
-
-
-@pytest.fixture(autouse=True)
-def _eager_chunkwise_cell_after_each_test():
-    """examples/pretrain.py and finetune.py register the fused CPU cell (hf_axlstm.cpu_kernels) when their `main` runs
-    in a test's process; it is unregistered after every test, so no test sees another's kernel choice."""
-    yield
-    from hf_axlstm import kernels_axlstm
-
-    kernels_axlstm.register_fused_cpu_cell(None)

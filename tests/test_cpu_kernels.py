@@ -14,18 +14,12 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from hf_axlstm import cpu_kernels, kernels_axlstm
-from hf_axlstm import modeling_axlstm as modeling
+from hf_axlstm import cpu_kernels
+from hf_axlstm import mixers_axlstm as mixers
 from hf_axlstm.configuration_axlstm import AxLSTMConfig
 from hf_axlstm.kernels_axlstm import mlstm
-from hf_axlstm.modeling_axlstm import (
-    AxLSTMBlock,
-    AxLSTMForPreTraining,
-    _CausalDepthwiseConv,
-    _FusedConvSiLU,
-    _FusedHeads,
-    _MixerOutput,
-)
+from hf_axlstm.mixers_axlstm import _CausalDepthwiseConv, _MixerOutput
+from hf_axlstm.modeling_axlstm import AxLSTMBlock, AxLSTMForPreTraining
 
 from .conftest import rel_err
 from .test_kernels_axlstm import CHUNKWISE_TRAINING_CASES, chunkwise_training_case, close, random_inputs
@@ -39,9 +33,10 @@ def fused_ops():
 
 
 @pytest.fixture
-def fused(fused_ops):
-    """The fused kernels registered for one test; each call of the cell's forward is recorded (its input's shape),
-    and the names of the other fused ops called in `fused.used`."""
+def fused(fused_ops, monkeypatch):
+    """The fused kernels of one test, `fused.kernels` (also what the "fused_cpu" mixer implementation runs during the
+    test); each call of the cell's forward is recorded (its input's shape), and the names of the other fused ops
+    called in `fused.used`."""
 
     class Calls(list):
         used: list
@@ -64,10 +59,9 @@ def fused(fused_ops):
 
             return run
 
-    recording = Recording()
-    kernels_axlstm.register_fused_cpu_cell(lambda: recording)
-    yield calls
-    kernels_axlstm.register_fused_cpu_cell(None)
+    calls.kernels = cpu_kernels.FusedCPUKernels(Recording())
+    monkeypatch.setattr(cpu_kernels, "_kernels", calls.kernels)
+    return calls
 
 
 def graph_node(out: torch.Tensor, name: str):
@@ -84,11 +78,10 @@ def graph_node(out: torch.Tensor, name: str):
 @pytest.mark.parametrize("seq, head_dim, value_dim, igate_shift", CHUNKWISE_TRAINING_CASES)
 def test_fused_cell_matches_the_eager_cell_and_the_reference(fused, seq, head_dim, value_dim, igate_shift):
     inputs, grad_out, expected, expected_grads = chunkwise_training_case(seq, head_dim, value_dim, igate_shift)
-    out = mlstm(*inputs, backend="chunkwise", chunk_size=16)
+    out = mlstm(*inputs, backend="chunkwise", chunk_size=16, fused=fused.kernels)
     assert graph_node(out, "_FusedChunkwiseMLSTMBackward") is not None
     grads = torch.autograd.grad(out, inputs, grad_out)
     assert fused == [(6, -(-seq // 16), 16, head_dim)]  # (B * NH, NC, L, D): one call, on whole chunks
-    kernels_axlstm.register_fused_cpu_cell(None)
     eager = mlstm(*inputs, backend="chunkwise", chunk_size=16)
     assert graph_node(eager, "_ChunkwiseMLSTMBackward") is not None
     eager_grads = torch.autograd.grad(eager, inputs, grad_out)
@@ -119,7 +112,7 @@ def test_fused_cell_keeps_the_states_only_for_narrow_heads(fused, head_dim, valu
     q, k, _, igate, fgate = random_inputs(batch, heads, seq, head_dim, seed=3)
     v = torch.randn(batch, heads, seq, value_dim, generator=torch.Generator().manual_seed(4))
     inputs = [t.detach().requires_grad_() for t in (q, k, v, igate, fgate)]
-    out = mlstm(*inputs, backend="chunkwise", chunk_size=chunk)
+    out = mlstm(*inputs, backend="chunkwise", chunk_size=chunk, fused=fused.kernels)
     shapes = [tuple(t.shape) for t in graph_node(out, "_FusedChunkwiseMLSTMBackward").saved_tensors]
     flat, num_chunks = batch * heads, seq // chunk
     assert ((flat, num_chunks, head_dim, value_dim) in shapes) == (2 * head_dim <= 3 * chunk), shapes
@@ -132,24 +125,27 @@ def test_fused_cell_keeps_the_states_only_for_narrow_heads(fused, head_dim, valu
 def test_fused_cell_runs_only_for_float32_cpu_training(fused):
     """Inference, 16-bit inputs and autocast keep their own paths; float32 training takes the fused kernel."""
     inputs = random_inputs(1, 2, 40, 8, requires_grad=True)
+    kernels = fused.kernels
     with torch.no_grad():
-        mlstm(*inputs, backend="chunkwise", chunk_size=16)
+        mlstm(*inputs, backend="chunkwise", chunk_size=16, fused=kernels)
     bf16 = [t.detach().bfloat16().requires_grad_() for t in inputs[:3]] + inputs[3:]
-    mlstm(*bf16, backend="chunkwise", chunk_size=16).float().sum().backward()
+    mlstm(*bf16, backend="chunkwise", chunk_size=16, fused=kernels).float().sum().backward()
     with torch.autocast("cpu", dtype=torch.bfloat16):
-        mlstm(*inputs, backend="chunkwise", chunk_size=16).float().sum().backward()
+        mlstm(*inputs, backend="chunkwise", chunk_size=16, fused=kernels).float().sum().backward()
+    mlstm(*inputs, backend="chunkwise", chunk_size=16, fused=kernels, recompute=False).sum().backward()
     assert fused == []
-    mlstm(*inputs, backend="chunkwise", chunk_size=16).sum().backward()
+    mlstm(*inputs, backend="chunkwise", chunk_size=16, fused=kernels).sum().backward()
     assert fused == [(2, 3, 16, 8)]
 
 
 @pytest.mark.slow
 def test_pretraining_step_with_the_fused_cell_matches_the_eager_one(fused):
-    """A whole pretraining step (loss and every parameter's gradient) through the fused cell and tail equals the eager
-    one."""
+    """A whole pretraining step (loss and every parameter's gradient) through the "fused_cpu" implementation equals
+    the folded eager one's."""
     config = AxLSTMConfig.from_preset(
         "tiny", num_hidden_layers=2, hidden_size=48, num_heads=2, mlstm_backend="chunkwise", chunk_size=16
     )
+    config.mixer_implementation = "fused_cpu"
     torch.manual_seed(0)
     model = AxLSTMForPreTraining(config).train()
     inputs = torch.randn(2, 200, config.num_mel_bins)
@@ -166,7 +162,7 @@ def test_pretraining_step_with_the_fused_cell_matches_the_eager_one(fused):
     per_block = ["conv_forward", "heads_forward", "tail_forward"]
     backward = ["tail_backward", "backward", "heads_backward", "conv_backward"]
     assert fused.used == per_block * config.num_hidden_layers + backward * config.num_hidden_layers, fused.used
-    kernels_axlstm.register_fused_cpu_cell(None)
+    model.set_mixer_implementation("folded")
     eager_loss, eager_grads = step()
     assert torch.allclose(loss, eager_loss, rtol=1e-6), (loss, eager_loss)
     assert grads.keys() == eager_grads.keys()
@@ -194,12 +190,12 @@ def test_fused_mixer_tail_matches_the_eager_tail(fused_ops):
         out = _MixerOutput.apply(h, weight, conv, skip, z, 1e-6)
         return [out, *torch.autograd.grad(out, leaves, grad_out)]
 
-    eager = tail()
-    kernels_axlstm.register_fused_cpu_cell(lambda: fused_ops)
-    try:
-        fused = tail()
-    finally:
-        kernels_axlstm.register_fused_cpu_cell(None)
+    def fused_tail():
+        z = up.chunk(2, dim=-1)[1]
+        out = cpu_kernels.FusedCPUKernels(fused_ops).tail(h, weight, conv, skip, z, 1e-6)
+        return [out, *torch.autograd.grad(out, leaves, grad_out)]
+
+    eager, fused = tail(), fused_tail()
     for name, a, b in zip(["out", "h", "weight", "conv", "skip", "up"], fused, eager):
         assert close(a, b), (name, rel_err(a, b))
     assert eager[-1][..., :inner].abs().max() == 0  # the other half of the up-projection gets no gradient here
@@ -230,7 +226,7 @@ def test_fused_conv_silu_matches_the_eager_conv_and_float64(fused_ops, seq):
         return [out, *torch.autograd.grad(out, leaves, grad_out)]
 
     def fused():
-        out = _FusedConvSiLU.apply(up[..., :channels], weight, bias, fused_ops)
+        out = cpu_kernels.FusedCPUKernels(fused_ops).conv_silu(up[..., :channels], weight, bias)
         assert out.is_contiguous() and out.shape == (batch, seq, channels)
         return [out, *torch.autograd.grad(out, leaves, grad_out)]
 
@@ -252,7 +248,7 @@ def test_fused_heads_match_the_eager_projections(fused_ops, inner, heads, block,
     batch, seq = 2, 19
     gen = torch.Generator().manual_seed(2)
     blocks = lambda: torch.randn(inner // block, block, block, generator=gen)  # noqa: E731
-    qk_tiles, v_tiles = (modeling._block_tiles(blocks()).requires_grad_() for _ in range(2))
+    qk_tiles, v_tiles = (mixers.block_tiles(blocks()).requires_grad_() for _ in range(2))
     assert qk_tiles.shape == (inner // width, width, width)
     conv = torch.randn(batch, seq, inner, generator=gen).requires_grad_()
     up = torch.randn(batch, seq, 2 * inner, generator=gen).requires_grad_()
@@ -262,13 +258,13 @@ def test_fused_heads_match_the_eager_projections(fused_ops, inner, heads, block,
     def eager(dtype):
         c, u, qk, vt = (t.detach().to(dtype).requires_grad_() for t in leaves)
         x = u[..., :inner]
-        q = modeling._tiles_to_heads(modeling._tiled_matmul(c, qk), batch, seq, heads)
-        k = modeling._rows_to_heads(c.reshape(-1, inner), batch, seq, heads)
-        v = modeling._tiles_to_heads(modeling._tiled_matmul(x, vt), batch, seq, heads)
+        q = mixers._tiles_to_heads(mixers._tiled_matmul(c, qk), batch, seq, heads)
+        k = mixers._rows_to_heads(c.reshape(-1, inner), batch, seq, heads)
+        v = mixers._tiles_to_heads(mixers._tiled_matmul(x, vt), batch, seq, heads)
         grads = torch.autograd.grad((q, k, v), (c, u, qk, vt), [g.to(dtype) for g in grads_out])
         return [q, k, v, *grads]
 
-    q, k, v = _FusedHeads.apply(conv, up[..., :inner], qk_tiles, v_tiles, heads, fused_ops)
+    q, k, v = cpu_kernels.FusedCPUKernels(fused_ops).heads(conv, up[..., :inner], qk_tiles, v_tiles, heads)
     fused = [q, k, v, *torch.autograd.grad((q, k, v), leaves, grads_out)]
     names = ["q", "k", "v", "conv", "up", "qk_tiles", "v_tiles"]
     for name, a, b, reference in zip(names, fused, eager(torch.float32), eager(torch.float64)):
@@ -278,9 +274,10 @@ def test_fused_heads_match_the_eager_projections(fused_ops, inner, heads, block,
 
 @pytest.mark.slow
 def test_the_mixer_runs_the_fused_conv_and_heads_only_for_float32_cpu_training(fused):
-    """Inference, autocast and a float64 model keep the eager conv and projections; float32 training takes the
-    fused ones (and the fused cell and tail)."""
+    """Under "fused_cpu", inference, autocast and a float64 model keep the eager conv and projections; float32
+    training takes the fused ones (and the fused cell and tail)."""
     config = AxLSTMConfig.from_preset("tiny", num_hidden_layers=1, hidden_size=48, num_heads=2, chunk_size=16)
+    config.mixer_implementation = "fused_cpu"
     block = AxLSTMBlock(config, layer_idx=0).train()
     x = torch.randn(2, 40, 48)
     with torch.no_grad():
@@ -295,32 +292,32 @@ def test_the_mixer_runs_the_fused_conv_and_heads_only_for_float32_cpu_training(f
     ), fused.used
 
 
-def test_a_failed_build_warns_and_leaves_the_eager_cell(monkeypatch, caplog):
+def test_a_failed_build_warns_and_leaves_the_model_on_the_folded_forms(monkeypatch, caplog):
+    """`enable_fused_cpu_kernels` warns with the reason and leaves the model as it was; a model told to run
+    "fused_cpu" anyway (its config) fails its first training step with that reason, not silently."""
+
     def no_compiler(verbose=False):
         raise RuntimeError("the fused CPU kernel needs 'c++' on PATH (a C++ compiler and ninja)")
 
     monkeypatch.setattr(cpu_kernels, "build", no_compiler)
-    monkeypatch.setattr(cpu_kernels, "_ops", None)
-    try:
-        with caplog.at_level(logging.WARNING, logger="hf_axlstm.cpu_kernels"):
-            assert cpu_kernels.enable_fused_cpu_cell(build_now=True) is False
-        assert not kernels_axlstm.fused_cpu_cell_enabled()
-        assert (
-            "fused CPU mLSTM cell unavailable, training runs the eager kernel: the fused CPU kernel needs 'c++'"
-            in (caplog.text)
-        )
-        # Lazily: registered, and the first training call that would use it falls back (once) to the eager cell.
-        caplog.clear()
-        assert cpu_kernels.enable_fused_cpu_cell() is True
-        inputs = random_inputs(1, 2, 40, 8, requires_grad=True)
-        for _ in range(2):
-            out = mlstm(*inputs, backend="chunkwise", chunk_size=16)
-            assert graph_node(out, "_ChunkwiseMLSTMBackward") is not None
-        assert caplog.text.count("fused CPU mLSTM cell unavailable") == 1
-        assert not kernels_axlstm.fused_cpu_cell_enabled()
-    finally:
-        cpu_kernels.disable_fused_cpu_cell()
-    assert not kernels_axlstm.fused_cpu_cell_enabled()
+    monkeypatch.setattr(cpu_kernels, "_kernels", None)
+    config = AxLSTMConfig.from_preset("tiny", num_hidden_layers=1, hidden_size=48, num_heads=2, chunk_size=16)
+    model = AxLSTMForPreTraining(config)
+    with caplog.at_level(logging.WARNING, logger="hf_axlstm.cpu_kernels"):
+        assert cpu_kernels.enable_fused_cpu_kernels(model) is False
+    assert model.config.mixer_implementation == "auto"
+    assert (
+        "fused CPU kernels unavailable, training runs the eager forms: the fused CPU kernels are unavailable: the "
+        "fused CPU kernel needs 'c++'" in caplog.text
+    )
+    with pytest.raises(RuntimeError, match="fused CPU kernels are unavailable: the fused CPU kernel needs 'c.."):
+        model.set_mixer_implementation("fused_cpu")
+    model.config.mixer_implementation = "fused_cpu"
+    inputs = torch.randn(1, 40, 80)
+    with torch.no_grad():  # inference never needs them
+        model(inputs)
+    with pytest.raises(RuntimeError, match="fused CPU kernels are unavailable"):
+        model(inputs)
 
 
 def test_the_build_is_named_for_the_torch_version_the_cpu_capability_and_the_source_hash(tmp_path, monkeypatch):
@@ -383,7 +380,8 @@ def test_the_building_warning_appears_only_when_it_builds(fake_build, monkeypatc
     caplog.clear()
     with caplog.at_level(logging.INFO, logger="hf_axlstm.cpu_kernels"):
         _build_fresh(monkeypatch)
-        assert cpu_kernels.enable_fused_cpu_cell(build_now=True) is True
+        monkeypatch.setattr(cpu_kernels, "_kernels", None)
+        assert isinstance(cpu_kernels.fused_kernels(), cpu_kernels.FusedCPUKernels)
     assert "building" not in caplog.text and "fused CPU kernels loaded" in caplog.text
     assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
     assert len(fake_build.calls) == 2
@@ -467,7 +465,11 @@ def test_a_cache_of_another_user_is_refused(fake_build, monkeypatch):
 def test_a_refused_cache_leaves_training_on_the_eager_kernels(fake_build, monkeypatch, caplog):
     fake_build.cache.mkdir(mode=0o777)
     fake_build.cache.chmod(0o777)
+    monkeypatch.setattr(cpu_kernels, "_kernels", None)
+    model = AxLSTMForPreTraining(AxLSTMConfig.from_preset("tiny", num_hidden_layers=1))
     with caplog.at_level(logging.WARNING, logger="hf_axlstm.cpu_kernels"):
-        assert cpu_kernels.enable_fused_cpu_cell(build_now=True) is False
-    assert "training runs the eager kernel: the fused-kernel cache" in caplog.text
-    assert not kernels_axlstm.fused_cpu_cell_enabled()
+        assert cpu_kernels.enable_fused_cpu_kernels(model) is False
+    assert (
+        "training runs the eager forms: the fused CPU kernels are unavailable: the fused-kernel cache" in caplog.text
+    )
+    assert model.config.mixer_implementation == "auto"

@@ -10,8 +10,9 @@ import torch.nn.functional as F
 
 from hf_axlstm import kernels_axlstm
 from hf_axlstm.configuration_axlstm import AxLSTMConfig
-from hf_axlstm.kernels_axlstm import mlstm, mlstm_chunkwise_graph, select_backend, select_chunk_size
-from hf_axlstm.modeling_axlstm import AxLSTMMixer, AxLSTMModel, _CausalDepthwiseConv, _MixerOutput
+from hf_axlstm.kernels_axlstm import mlstm, mlstm_chunkwise_graph, resolve_cell, select_backend, select_chunk_size
+from hf_axlstm.mixers_axlstm import _CausalDepthwiseConv, _MixerOutput
+from hf_axlstm.modeling_axlstm import AxLSTMMixer, AxLSTMModel
 
 from .conftest import rel_err
 
@@ -175,44 +176,53 @@ def test_auto_switches_to_chunkwise_for_long_sequences():
     assert select_backend(10_000, 96, 64) == "chunkwise"
 
 
-def test_auto_crosses_to_chunkwise_earlier_for_training_with_the_fused_cpu_cell(monkeypatch):
-    """With the fused CPU cell registered, float32 CPU training takes the chunkwise form from 0.72 x (head_dim +
+def cell_spec(seq, head_dim, chunk, training=False, device="cpu", dtype=torch.float32, fused=None, batch_heads=8):
+    """What `resolve_cell` decides for an `auto` call of these sizes."""
+    return resolve_cell("auto", chunk, seq, head_dim, batch_heads, device, dtype, training, True, fused)
+
+
+def test_auto_crosses_to_chunkwise_earlier_for_training_with_the_fused_cpu_cell():
+    """With the fused CPU kernels in the spec, float32 CPU training takes the chunkwise form from 0.72 x (head_dim +
     chunk) positions (AUTO_CHUNKWISE_FACTOR_FUSED): small's 2 s crops (head_dim 192, 251 positions) train chunkwise,
-    base's (384) keep the parallel form; inference, 16-bit training, autocast and CUDA keep their own rules."""
+    base's (384) keep the parallel form; inference, 16-bit training, autocast and CUDA keep their own rules, and the
+    kernels are dropped from the spec wherever they do not apply."""
+    kernels = object()  # resolve_cell only passes them on
     small, base = (251, 192, 64), (251, 384, 64)
     assert select_backend(*small, training=True) == "parallel"  # eager: 1.15 x 256 = 294
-    monkeypatch.setattr(kernels_axlstm, "_FUSED_CPU_CELL", lambda: None)  # registered, never asked here
-    monkeypatch.setattr(kernels_axlstm, "_FUSED_CPU_OPS", None)
-    assert kernels_axlstm.fused_cpu_cell_enabled()
-    assert select_backend(*small, training=True) == "chunkwise"
-    assert select_backend(*base, training=True) == "parallel"  # 0.72 x 448 = 323
-    assert select_backend(160, 192, 64, training=True) == "parallel"  # 184
-    assert select_backend(192, 192, 64, training=True) == "chunkwise"
-    assert select_backend(*small) == "parallel"  # inference
-    assert select_backend(*small, training=True, dtype=torch.bfloat16) == "parallel"
+    assert select_backend(*small, training=True, fused=True) == "chunkwise"
+    assert select_backend(*base, training=True, fused=True) == "parallel"  # 0.72 x 448 = 323
+    assert select_backend(160, 192, 64, training=True, fused=True) == "parallel"  # 184
+    assert select_backend(192, 192, 64, training=True, fused=True) == "chunkwise"
+    spec = cell_spec(*small, training=True, fused=kernels)
+    assert spec.form == "chunkwise" and spec.fused is kernels
+    assert cell_spec(*base, training=True, fused=kernels)[:2] == ("parallel", 64)
+    assert cell_spec(*base, training=True, fused=kernels).fused is None  # the parallel form has no fused cell
+    assert cell_spec(*small, fused=kernels)[:2] == ("parallel", 64)  # inference
+    assert cell_spec(*small, training=True, dtype=torch.bfloat16, fused=kernels).form == "parallel"
     with torch.autocast("cpu", dtype=torch.bfloat16):
-        assert select_backend(*small, training=True) == "parallel"
-    assert select_backend(*small, training=True, cuda=True, batch_heads=128) == "parallel"
-    monkeypatch.setattr(kernels_axlstm, "_FUSED_CPU_OPS", False)  # its build failed: the eager rule again
-    assert select_backend(*small, training=True) == "parallel"
+        assert cell_spec(*small, training=True, fused=kernels).form == "parallel"
+    assert cell_spec(*small, training=True, device="cuda", fused=kernels, batch_heads=128).form == "parallel"
+    assert resolve_cell("auto", 64, 251, 192, 8, "cpu", torch.float32, True, False, kernels).form == "parallel"
 
 
 def test_auto_training_chunk_follows_the_head_width_on_cpu():
     # The presets' head dims at 10 s (1251 tokens): 64 / 128 / 256; 2 s crops of tiny keep 64.
-    assert [select_chunk_size(1251, d, 64, training=True) for d in (96, 192, 384)] == [64, 128, 256]
-    assert select_chunk_size(251, 96, 64, training=True) == 64
+    assert [select_chunk_size(1251, d, 64, True) for d in (96, 192, 384)] == [64, 128, 256]
+    assert select_chunk_size(251, 96, 64, True) == 64
     # A longer chunk that pads the sequence by more than 15% is passed over for the next shorter one.
-    assert select_chunk_size(640, 384, 64, training=True) == 128  # 256 would pad 640 to 768
-    assert select_chunk_size(320, 192, 64, training=True) == 64  # 128 would pad 320 to 384
-    assert select_chunk_size(448, 192, 64, training=True) == 128  # 512: 14% padding
-    # Inference and CUDA keep the configured chunk; so do heads up to 1.5 chunks.
-    assert select_chunk_size(1251, 384, 64) == 64
-    assert select_chunk_size(1251, 384, 64, training=True, cuda=True) == 64
-    assert select_chunk_size(1251, 95, 64, training=True) == 64
-    assert select_chunk_size(1251, 96, 32, training=True) == 64  # relative to the configured chunk
-    assert select_chunk_size(1251, 384, 64, training=True, dtype=torch.bfloat16) == 64  # 16-bit: not measured
-    with torch.autocast("cpu", dtype=torch.bfloat16):  # nor float32 under autocast (the autograd loop)
-        assert select_chunk_size(1251, 384, 64, training=True) == 64
+    assert select_chunk_size(640, 384, 64, True) == 128  # 256 would pad 640 to 768
+    assert select_chunk_size(320, 192, 64, True) == 64  # 128 would pad 320 to 384
+    assert select_chunk_size(448, 192, 64, True) == 128  # 512: 14% padding
+    assert select_chunk_size(1251, 95, 64, True) == 64  # heads up to 1.5 chunks keep the configured chunk
+    assert select_chunk_size(1251, 96, 32, True) == 64  # relative to the configured chunk
+    # Only hand-written CPU training: inference, CUDA, 16-bit, autocast and autograd training keep the configured one.
+    assert cell_spec(1251, 384, 64, training=True)[:2] == ("chunkwise", 256)
+    assert cell_spec(1251, 384, 64)[:2] == ("chunkwise", 64)
+    assert cell_spec(1251, 384, 64, training=True, device="cuda", batch_heads=1 << 20)[:2] == ("chunkwise", 64)
+    assert cell_spec(1251, 384, 64, training=True, dtype=torch.bfloat16)[:2] == ("chunkwise", 64)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        assert cell_spec(1251, 384, 64, training=True)[:2] == ("chunkwise", 64)
+    assert resolve_cell("auto", 64, 1251, 384, 8, "cpu", torch.float32, True, False)[:2] == ("chunkwise", 64)
 
 
 def test_model_trains_auto_chunkwise_with_the_wider_chunk_and_the_same_function(monkeypatch):
@@ -221,7 +231,7 @@ def test_model_trains_auto_chunkwise_with_the_wider_chunk_and_the_same_function(
     and autocast training keep the configured chunk."""
     import copy
 
-    from hf_axlstm import modeling_axlstm
+    from hf_axlstm import mixers_axlstm
 
     # head_dim 48 (hidden 48, 2 heads, expansion 2): chunk 16 x 2 = 32 satisfies 3 x 32 <= 2 x 48.
     config = AxLSTMConfig(hidden_size=48, num_heads=2, num_hidden_layers=2, chunk_size=16)
@@ -229,13 +239,13 @@ def test_model_trains_auto_chunkwise_with_the_wider_chunk_and_the_same_function(
     model = AxLSTMModel(config).train()
     frames = torch.randn(2, 160, 80)  # 40 time patches x 5 + CLS = 201 tokens: 224 in chunks of 32, 208 of 16
     calls = []
-    kernel = modeling_axlstm.mlstm
+    kernel = mixers_axlstm.run_cell
 
-    def spy(*args, **kwargs):
-        calls.append((kwargs["backend"], kwargs["chunk_size"], args[0].shape[2]))
-        return kernel(*args, **kwargs)
+    def spy(q, k, v, igate, fgate, spec, eps):
+        calls.append((spec.form, spec.chunk_size, q.shape[2]))
+        return kernel(q, k, v, igate, fgate, spec, eps)
 
-    monkeypatch.setattr(modeling_axlstm, "mlstm", spy)
+    monkeypatch.setattr(mixers_axlstm, "run_cell", spy)
 
     def step(net, backend, values):
         net.config.mlstm_backend = backend
@@ -341,9 +351,9 @@ def test_mixer_inference_cache_follows_parameter_updates():
 @pytest.mark.parametrize("seq", [1, 2, 3, 4, 9])
 def test_causal_conv_matches_padded_conv1d_forward_and_backward(monkeypatch, seq, onednn):
     # Both computations: the channels-last conv2d on the rows (CPU) and the shifted multiply-adds (CUDA).
-    from hf_axlstm import modeling_axlstm
+    from hf_axlstm import mixers_axlstm
 
-    monkeypatch.setattr(modeling_axlstm, "_onednn_rows", lambda t: onednn)
+    monkeypatch.setattr(mixers_axlstm, "_onednn_rows", lambda t: onednn)
     torch.manual_seed(seq)
     x = torch.randn(2, seq, 5, dtype=torch.float64, requires_grad=True)
     weight = torch.randn(5, 1, 4, dtype=torch.float64, requires_grad=True)
@@ -421,7 +431,6 @@ def test_mixer_output_function_gradients_match_autograd_of_the_formula():
 def test_recomputing_backward_under_autocast_matches_autograd(monkeypatch, dtype):
     """Under autocast the recomputing parallel backward keeps the autograd path's precision (16-bit products, float32
     decay / C / normaliser) and agrees with it and with the float64 reference."""
-    from hf_axlstm import kernels_axlstm
 
     inputs = random_inputs(2, 3, 40, 16, seed=3, requires_grad=True)
     grad_out = torch.randn(2, 3, 40, 16, generator=torch.Generator().manual_seed(4))
@@ -429,9 +438,8 @@ def test_recomputing_backward_under_autocast_matches_autograd(monkeypatch, dtype
     expected_grads = torch.autograd.grad(expected, inputs, grad_out.double())
     results = {}
     for recompute in (False, True):
-        monkeypatch.setattr(kernels_axlstm, "RECOMPUTE_IN_BACKWARD", recompute)
         with torch.autocast("cpu", dtype=dtype):
-            out = mlstm(*inputs, backend="parallel")
+            out = mlstm(*inputs, backend="parallel", recompute=recompute)
         results[recompute] = out, torch.autograd.grad(out, inputs, grad_out)
     (out_a, grads_a), (out_b, grads_b) = results[False], results[True]
     assert out_b.dtype == out_a.dtype == torch.float32  # the dtype of v, as on the autograd path
@@ -483,8 +491,7 @@ def test_chunkwise_hand_written_backward_matches_autograd_and_the_reference(
     monkeypatch.setattr(kernels_axlstm._ChunkwiseMLSTM, "apply", lambda *a: calls.append(1) or apply(*a))
     results = {}
     for recompute in (False, True):
-        monkeypatch.setattr(kernels_axlstm, "RECOMPUTE_IN_BACKWARD", recompute)
-        out = mlstm(*inputs, backend="chunkwise", chunk_size=16)
+        out = mlstm(*inputs, backend="chunkwise", chunk_size=16, recompute=recompute)
         results[recompute] = out, torch.autograd.grad(out, inputs, grad_out)
     assert calls == [1]  # only the hand-written path ran it
     (out_a, grads_a), (out_b, grads_b) = results[False], results[True]

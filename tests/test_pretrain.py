@@ -308,19 +308,29 @@ def test_pretrain_from_precomputed_features_matches_audio_folder(corpus, tmp_pat
 
 
 @pytest.mark.slow
-def test_pretrain_runs_the_fused_cpu_kernels_by_default_and_trains_the_same_model_as_eager(corpus, tmp_path):
-    """`--cpu_kernels`: the default builds and registers hf_axlstm's fused CPU kernels before the first step, `eager`
-    leaves them off; the two train the same weights (tiny's 2 s crops train chunkwise, so both kernels run)."""
+def test_pretrain_runs_the_fused_cpu_kernels_by_default_and_trains_the_same_model_as_eager(
+    corpus, tmp_path, monkeypatch
+):
+    """`--cpu_kernels`: the default builds hf_axlstm's fused CPU kernels before the first step and trains the model
+    through the "fused_cpu" mixer implementation, `eager` through the folded eager forms; the two train the same
+    weights (tiny's 2 s crops train chunkwise, so the fused cell runs too)."""
     if shutil.which("ninja") is None or shutil.which("c++") is None:
         pytest.skip("the fused CPU kernels need a C++ compiler and ninja")
-    from hf_axlstm import kernels_axlstm
+    from hf_axlstm import cpu_kernels
 
+    calls = []
+    for name in ("conv_silu", "heads", "cell", "tail"):
+        step = getattr(cpu_kernels.FusedCPUKernels, name)
+        monkeypatch.setattr(
+            cpu_kernels.FusedCPUKernels, name, lambda self, *a, _n=name, _s=step: calls.append(_n) or _s(self, *a)
+        )
     args = ["--train_dir", str(corpus), *TINY, "--max_train_steps", "2", "--per_device_train_batch_size", "4",
             "--validation_fraction", "0", "--learning_rate", "1e-3"]  # fmt: skip
     pretrain.main([*args, "--output_dir", str(tmp_path / "eager"), "--cpu_kernels", "eager"])
-    assert not kernels_axlstm.fused_cpu_cell_enabled()
+    assert calls == []
     pretrain.main([*args, "--output_dir", str(tmp_path / "fused")])
-    assert kernels_axlstm.fused_cpu_cell_enabled() and kernels_axlstm._FUSED_CPU_OPS  # built, not just registered
+    assert set(calls) == {"conv_silu", "heads", "cell", "tail"}, calls
+    assert "mixer_implementation" not in (tmp_path / "fused" / "config.json").read_text()  # a choice of the run
     eager, fused = _weights(tmp_path / "eager"), _weights(tmp_path / "fused")
     assert eager.keys() == fused.keys()
     for key in eager:

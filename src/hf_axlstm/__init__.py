@@ -18,6 +18,7 @@ from transformers import (
     AutoProcessor,
 )
 
+from . import cpu_kernels  # noqa: F401 - registers the "fused_cpu" mixer implementation (built on first use)
 from .configuration_axlstm import AXLSTM_PRESETS, AxLSTMConfig
 from .configuration_ssast import SSAST_PRESETS, SSASTConfig
 from .feature_extraction_axlstm import AxLSTMFeatureExtractor

@@ -314,6 +314,16 @@ class AxLSTMConfig(SpectrogramPatchMixin, PreTrainedConfig):
             wider than 1.5 chunks with a longer chunk, a power-of-2 multiple of this one (`select_chunk_size` in
             `kernels_axlstm.py`: 128 / 256 for head dims 192 / 384; training steps of small and base at 10 s measured
             1.06-1.2x faster, keeping 1.2x the memory for the backward); `"chunkwise"` always runs this length.
+        mixer_implementation (`str`, *optional*, defaults to `"auto"`):
+            How each block's mixer computes its (identical) function, as `attn_implementation` picks an attention
+            implementation in transformers: `"plain"` (the paper's sequence of steps, written out in
+            `AxLSTMMixer.plain_forward`, trained through autograd), `"folded"` (the exact rewrite of
+            `mixers_axlstm.py`: q.k and the gates folded through the projections, tiled products, cached derived
+            weights, in-place inference, hand-written backward passes), `"fused_cpu"` (the folded form with
+            hf-axlstm's fused C++ kernels for float32 training on a CPU; registered by `import hf_axlstm`, built on
+            first use) or `"auto"` (`"folded"`, the fastest that needs no build). Not saved with the config: set it
+            when loading (`from_pretrained(..., mixer_implementation="plain")`) or on a model
+            (`model.set_mixer_implementation("plain")`).
         initializer_range (`float`, *optional*, defaults to 0.02):
             Standard deviation of the normal init of the CLS token, the mask token and the classifier.
         input_gate_bias_std (`float`, *optional*, defaults to 0.1):
@@ -377,8 +387,10 @@ class AxLSTMConfig(SpectrogramPatchMixin, PreTrainedConfig):
         drop_path_rate: float = 0.0,
         classifier_pooling: str = "mean",
         classifier_dropout: float = 0.0,
+        mixer_implementation: str = "auto",
         **kwargs,
     ):
+        self.mixer_implementation = mixer_implementation
         self.hidden_size = hidden_size
         self.num_hidden_layers = num_hidden_layers
         self.expansion_factor = expansion_factor
@@ -407,6 +419,24 @@ class AxLSTMConfig(SpectrogramPatchMixin, PreTrainedConfig):
         self.classifier_pooling = classifier_pooling
         self.classifier_dropout = classifier_dropout
         super().__init__(**kwargs)  # SpectrogramPatchMixin: validate_axlstm, then PreTrainedConfig
+
+    @property
+    def mixer_implementation(self) -> str:
+        """The mixer implementation the blocks run (see the class docstring); not serialised."""
+        return self._mixer_implementation
+
+    @mixer_implementation.setter
+    def mixer_implementation(self, name: str) -> None:
+        if not isinstance(name, str) or not name.isidentifier():
+            raise ValueError(
+                f"mixer_implementation={name!r} is invalid; expected a name such as 'auto', 'plain', 'folded' or "
+                "'fused_cpu'."
+            )
+        self._mixer_implementation = name
+
+    def _remove_keys_not_serialized(self, d: dict) -> None:
+        super()._remove_keys_not_serialized(d)
+        d.pop("_mixer_implementation", None)  # a choice of this process, like transformers' attn_implementation
 
     # ------------------------------------------------------------------ derived sizes
     @property

@@ -45,8 +45,10 @@ import time
 from pathlib import Path
 
 import torch
+import torch.nn.functional as F
 
 from . import kernels_axlstm
+from .mixers_axlstm import ALL_MIXER_IMPLEMENTATIONS, MixerImplementation, folded_mixer_forward
 
 logger = logging.getLogger(__name__)
 
@@ -194,27 +196,161 @@ def build(verbose: bool = False):
     return _ops
 
 
-def _build_or_warn():
-    """The kernels_axlstm provider: the built kernel, or None (with a warning naming the reason)."""
-    try:
-        return build()
-    except Exception as error:  # no compiler, no ninja, a BLAS without sgemm_: the eager kernel keeps running
-        logger.warning("fused CPU mLSTM cell unavailable, training runs the eager kernel: %s", error)
-        return None
+class _FusedChunkwiseMLSTM(torch.autograd.Function):
+    """`kernels_axlstm._ChunkwiseMLSTM` (same inputs, outputs and gradients) through the fused cell: each worker thread
+    runs one (batch, head) sequence's chunks at a time with every intermediate in per-thread scratch, so nothing
+    (B, NH, NC, L, L)-sized but the decay and the weighted scores (kept for the backward) exists (see the kernel's
+    header). The decay is formed here, in torch; the kernel returns its gradient as the gradients of b and the row
+    max, as `_ChunkwiseMLSTM` does. The states are kept between the passes when `keep_states`, else recomputed."""
+
+    @staticmethod
+    def forward(ctx, q, k, v, b, row_max, state_weight, floor, keep, key_weight, eps, scale, keep_states, ops):
+        batch, heads, num_chunks, chunk, head_dim = q.shape
+        flat = batch * heads
+
+        def rows(t: torch.Tensor) -> torch.Tensor:  # (B, NH, ...) -> (B * NH, ...), contiguous
+            return t.reshape(flat, *t.shape[2:]).contiguous()
+
+        decay = kernels_axlstm._stabilised_decay(b, row_max, scale)  # (B, NH, NC, L, L), scaled by 1 / sqrt(D)
+        inputs = [rows(t) for t in (q, k, v, decay, state_weight * scale, floor, keep, key_weight)]
+        h, weighted, n_raw, normaliser, *states = ops.forward(*inputs, float(eps), bool(keep_states))
+        if not states:
+            states = [h.new_empty(0), h.new_empty(0)]
+        q, k, v, decay, *gate_terms = inputs
+        ctx.save_for_backward(q, k, v, decay, weighted, *gate_terms, n_raw, normaliser, h, *states)
+        ctx.eps, ctx.scale, ctx.batch, ctx.ops, ctx.out_shape = eps, scale, batch, ops, h.shape
+        return h.view(batch, heads, num_chunks, chunk, -1)
+
+    @staticmethod
+    def backward(ctx, grad_h):
+        grads = ctx.ops.backward(grad_h.reshape(ctx.out_shape).contiguous(), *ctx.saved_tensors, float(ctx.eps))
+        grad_q, grad_k, grad_v, grad_b, grad_row_max, grad_w, grad_floor, grad_keep, grad_key_weight = (
+            g.view(ctx.batch, -1, *g.shape[1:]) for g in grads
+        )
+        return (grad_q, grad_k, grad_v, grad_b, grad_row_max, grad_w.mul_(ctx.scale), grad_floor, grad_keep,
+                grad_key_weight, None, None, None, None)  # fmt: skip
 
 
-def enable_fused_cpu_cell(build_now: bool = False) -> bool:
-    """Run float32 chunkwise training on CPU tensors through the fused kernel. By default it is built (or loaded from
-    the cache) on the first training call that uses it, so runs that never train chunkwise never build it; where the
-    build fails, that call warns with the reason and the eager kernel keeps running. With `build_now` it is built
-    here, and the return value says whether it is available (otherwise always True)."""
-    if build_now and _build_or_warn() is None:
-        kernels_axlstm.register_fused_cpu_cell(None)
+class _FusedConvSiLU(torch.autograd.Function):
+    """silu(causal depthwise conv(x)) in one pass over the rows forward, one backward (which recomputes the
+    pre-activation from x, so only x is kept). The eager pair runs a padded copy, the conv and the SiLU forward, and
+    the SiLU's backward, the conv's input gradient and k + 1 reductions backward: 0.45-0.5x their time for tiny and
+    base at batch 32 (docs/performance.md)."""
+
+    @staticmethod
+    def forward(ctx, x, weight, bias, ops):
+        # x (B, S, C) rows with a unit channel stride; weight (C, 1, k) as nn.Conv1d stores it; bias (C,)
+        taps = weight.reshape(weight.shape[0], -1).contiguous()  # (C, k)
+        ctx.save_for_backward(x, taps, bias)
+        ctx.ops = ops
+        return ops.conv_forward(x, taps, bias.contiguous())
+
+    @staticmethod
+    def backward(ctx, grad_act):
+        x, taps, bias = ctx.saved_tensors
+        grad_x, grad_taps, grad_bias = ctx.ops.conv_backward(grad_act.contiguous(), x, taps, bias.contiguous())
+        return grad_x, grad_taps.view(taps.shape[0], 1, -1), grad_bias, None
+
+
+class _FusedHeads(torch.autograd.Function):
+    """q, k, v in the cell's head layout, (B, NH, S, DH) each: q = the 16-wide tiles of Wk^T Wq applied to the conv
+    output c, k = c, v = the tiles of Wv applied to x_mlstm (as the folded mixer's tiled products and layout copies).
+    Each row is read once and its head slices written, where the eager form runs a batched product and a layout copy
+    per tensor (and their reverses backward): 0.42-0.5x the time for tiny and base at batch 32."""
+
+    @staticmethod
+    def forward(ctx, conv_act, x_mlstm, qk_tiles, v_tiles, num_heads, ops):
+        qk_tiles, v_tiles = qk_tiles.contiguous(), v_tiles.contiguous()
+        ctx.save_for_backward(conv_act, x_mlstm, qk_tiles, v_tiles)
+        ctx.ops = ops
+        return tuple(ops.heads_forward(conv_act, x_mlstm, qk_tiles, v_tiles, num_heads))
+
+    @staticmethod
+    def backward(ctx, grad_q, grad_k, grad_v):
+        grads = ctx.ops.heads_backward(
+            grad_q.contiguous(), grad_k.contiguous(), grad_v.contiguous(), *ctx.saved_tensors
+        )
+        return (*grads, None, None)
+
+
+class _FusedTail(torch.autograd.Function):
+    """The mixer's tail, (headwise_norm(h) * (1 + w) + skip * c) * silu(z), one loop over the rows each way, keeping
+    only h's norm statistics besides the inputs (forward + backward 0.56x the eager recomputing tail's time for
+    tiny's block at batch 32)."""
+
+    @staticmethod
+    def forward(ctx, h, norm_weight, conv_act, skip, z, eps, ops):
+        # h (B, NH, S, DH); norm_weight, skip (I,); conv_act, z (B, S, I) -> (B, S, I)
+        h = h.contiguous()
+        out, mean, rstd = ops.tail_forward(
+            h, norm_weight.contiguous(), conv_act.contiguous(), skip.contiguous(), F.silu(z).contiguous(), float(eps)
+        )
+        ctx.save_for_backward(h, mean, rstd, norm_weight, conv_act, skip, z)
+        ctx.ops = ops
+        return out
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        h, mean, rstd, norm_weight, conv_act, skip, z = ctx.saved_tensors
+        # z may be a strided half of the up-projection: the kernel reads its rows
+        grads = ctx.ops.tail_backward(
+            grad_out.contiguous(), h, mean, rstd, norm_weight.contiguous(), conv_act.contiguous(), skip.contiguous(),
+            z, torch.sigmoid(z).contiguous()
+        )  # fmt: skip
+        return (*grads, None, None)
+
+
+class FusedCPUKernels:
+    """The fused kernels as the differentiable steps the folded mixer and the chunkwise cell call (`spec.fused`)."""
+
+    def __init__(self, ops) -> None:
+        self.ops = ops
+
+    def conv_silu(self, x, weight, bias):
+        return _FusedConvSiLU.apply(x, weight, bias, self.ops)
+
+    def heads(self, conv_act, x_mlstm, qk_tiles, v_tiles, num_heads):
+        return _FusedHeads.apply(conv_act, x_mlstm, qk_tiles, v_tiles, num_heads, self.ops)
+
+    def tail(self, h, norm_weight, conv_act, skip, z, eps):
+        return _FusedTail.apply(h, norm_weight, conv_act, skip, z, eps, self.ops)
+
+    def cell(self, q, k, v, b, row_max, state_weight, floor, keep, key_weight, eps, scale, keep_states):
+        terms = (q, k, v, b, row_max, state_weight, floor, keep, key_weight, eps, scale, keep_states)
+        return _FusedChunkwiseMLSTM.apply(*terms, self.ops)
+
+
+def fused_kernels() -> FusedCPUKernels:
+    """The fused kernels (built, or loaded from the cache, on the first call); raises RuntimeError with the reason
+    where they cannot be built (no compiler, no ninja, a BLAS without `sgemm_`, a cache others can write)."""
+    global _kernels
+    if _kernels is None:
+        try:
+            ops = build()
+        except Exception as error:  # noqa: BLE001 - any build problem is reported as one RuntimeError with its cause
+            raise RuntimeError(f"the fused CPU kernels are unavailable: {error}") from error
+        _kernels = FusedCPUKernels(ops)
+    return _kernels
+
+
+_kernels: FusedCPUKernels | None = None
+
+
+def enable_fused_cpu_kernels(model) -> bool:
+    """Run `model`'s mixers through the "fused_cpu" implementation (`model.set_mixer_implementation("fused_cpu")`),
+    building the kernels now (or loading them from the cache), so that the build is not timed as training. Where
+    they cannot be built, warn with the reason and leave the model as it is (the folded eager forms keep running).
+    Returns whether the model runs them; a model without mLSTM mixers (SSAST) is left alone (False)."""
+    if not hasattr(model, "set_mixer_implementation"):
         return False
-    kernels_axlstm.register_fused_cpu_cell(_build_or_warn)
+    try:
+        model.set_mixer_implementation("fused_cpu")
+    except RuntimeError as error:
+        logger.warning("fused CPU kernels unavailable, training runs the eager forms: %s", error)
+        return False
     return True
 
 
-def disable_fused_cpu_cell() -> None:
-    """Run chunkwise training through the eager `_ChunkwiseMLSTM` again."""
-    kernels_axlstm.register_fused_cpu_cell(None)
+ALL_MIXER_IMPLEMENTATIONS.register(
+    "fused_cpu", MixerImplementation(folded_mixer_forward, recompute=True, fused_kernels=fused_kernels)
+)

@@ -153,16 +153,12 @@ def _weighted(scores: torch.Tensor, decay: torch.Tensor) -> torch.Tensor:
     return scores.float() * decay
 
 
-# Whether training runs the parallel form through `_ParallelMLSTM` (recomputes the S x S matrices in backward) and the
-# float32 chunkwise form through `_ChunkwiseMLSTM` (hand-written backward); False: autograd through both.
-RECOMPUTE_IN_BACKWARD = True
-
-
-def _hand_written_chunkwise(device_type: str, *dtypes: torch.dtype) -> bool:
-    """Whether chunkwise training of inputs of these dtypes runs `_ChunkwiseMLSTM`: all float32, no autocast (whose
-    16-bit products take the autograd loop), eager (a compiled step traces the loop), the switch above on."""
+def _hand_written(recompute: bool, device_type: str, *dtypes: torch.dtype) -> bool:
+    """Whether chunkwise training of inputs of these dtypes runs the hand-written backward (`_ChunkwiseMLSTM`, or the
+    fused CPU cell): asked for (`recompute`), all float32, no autocast (whose 16-bit products take the autograd loop),
+    eager (a compiled step traces the loop)."""
     return (
-        RECOMPUTE_IN_BACKWARD
+        recompute
         and all(dtype == torch.float32 for dtype in dtypes)
         and not torch.is_autocast_enabled(device_type)
         and not torch.compiler.is_compiling()
@@ -233,6 +229,7 @@ def mlstm_parallel(
     igate: torch.Tensor,
     fgate: torch.Tensor,
     eps: float = 1e-6,
+    recompute: bool = True,
 ) -> torch.Tensor:
     """Stabilised parallel (quadratic) mLSTM.
 
@@ -240,13 +237,15 @@ def mlstm_parallel(
         q, k, v: (batch, heads, seq, head_dim).
         igate, fgate: input / forget gate pre-activations, (batch, heads, seq).
         eps: added to the normaliser.
+        recompute: train through `_ParallelMLSTM`, whose backward recomputes the S x S matrices (float32 / 16-bit,
+            eager); False: autograd through the plain ops (keeps three S x S matrices per call).
 
     Returns:
         h: (batch, heads, seq, head_dim), in the dtype of `v`.
     """
     out_dtype = v.dtype
     grad = torch.is_grad_enabled() and any(t.requires_grad for t in (q, k, v, igate, fgate))
-    if grad and RECOMPUTE_IN_BACKWARD and not torch.compiler.is_compiling():
+    if grad and recompute and not torch.compiler.is_compiling():
         device = q.device.type
         dtype = torch.get_autocast_dtype(device) if torch.is_autocast_enabled(device) else v.dtype
         if dtype in (torch.float32, torch.bfloat16, torch.float16):  # float64 (gradcheck) keeps the autograd path
@@ -428,77 +427,6 @@ class _ChunkwiseMLSTM(torch.autograd.Function):
                 grad_key_weight, None, None, None)  # fmt: skip
 
 
-# The fused CPU kernels (hf_axlstm/csrc/cpu_kernels.cpp) of `_ChunkwiseMLSTM` and of the mixer's output tail
-# (`modeling_axlstm._MixerOutput`): `register_fused_cpu_cell` takes a provider, called on the first training call that
-# could use them, which returns their ops (or None where they cannot be built). `hf_axlstm.cpu_kernels.
-# enable_fused_cpu_cell()` registers one that builds them with torch's C++ extension loader. This module never builds
-# or imports them (it travels as Hub remote code, which then runs the eager forms).
-_FUSED_CPU_CELL = None
-_FUSED_CPU_OPS = None  # the provider's answer: the ops, False where it had none, None before it was asked
-
-
-def register_fused_cpu_cell(provider) -> None:
-    """Run float32 chunkwise training (and the mixer's conv, q / k / v projections and tail) on CPU tensors through
-    the ops `provider()` returns (an object with the `forward` / `backward`, `conv_*`, `heads_*` and `tail_*` ops of
-    hf_axlstm/csrc/cpu_kernels.cpp; asked once, on first use; None: the eager forms), or through the eager forms again
-    with `provider=None`."""
-    global _FUSED_CPU_CELL, _FUSED_CPU_OPS
-    _FUSED_CPU_CELL, _FUSED_CPU_OPS = provider, None
-
-
-def fused_cpu_cell_enabled() -> bool:
-    """Whether float32 chunkwise training on CPU tensors runs a fused kernel (registered and, once asked, built)."""
-    return _FUSED_CPU_CELL is not None and _FUSED_CPU_OPS is not False
-
-
-def _fused_cpu_ops():
-    """The registered fused kernel's ops, asking its provider on the first call; None without one."""
-    global _FUSED_CPU_OPS
-    if _FUSED_CPU_CELL is None:
-        return None
-    if _FUSED_CPU_OPS is None:
-        _FUSED_CPU_OPS = _FUSED_CPU_CELL() or False
-    return _FUSED_CPU_OPS or None
-
-
-class _FusedChunkwiseMLSTM(torch.autograd.Function):
-    """`_ChunkwiseMLSTM` (same inputs, outputs and gradients) through the registered fused CPU kernel: each worker
-    thread runs one (batch, head) sequence's chunks at a time with every intermediate in per-thread scratch, so
-    nothing (B, NH, NC, L, L)-sized but the decay and the weighted scores (kept for the backward) exists (see the
-    kernel's header). The decay is formed here, in
-    torch; the kernel returns its gradient as the gradients of b and the row max, as `_ChunkwiseMLSTM` does. The
-    states are kept between the passes when `keep_states`, else recomputed in the backward. Between the passes it
-    keeps q, k, v, the decay, the decay-weighted scores, the gate terms, the normaliser and h: as `_ChunkwiseMLSTM`
-    less q . n."""
-
-    @staticmethod
-    def forward(ctx, q, k, v, b, row_max, state_weight, floor, keep, key_weight, eps, scale, keep_states, ops):
-        batch, heads, num_chunks, chunk, head_dim = q.shape
-        flat = batch * heads
-
-        def rows(t: torch.Tensor) -> torch.Tensor:  # (B, NH, ...) -> (B * NH, ...), contiguous
-            return t.reshape(flat, *t.shape[2:]).contiguous()
-
-        decay = _stabilised_decay(b, row_max, scale)  # (B, NH, NC, L, L), scaled by 1 / sqrt(D)
-        inputs = [rows(t) for t in (q, k, v, decay, state_weight * scale, floor, keep, key_weight)]
-        h, weighted, n_raw, normaliser, *states = ops.forward(*inputs, float(eps), bool(keep_states))
-        if not states:
-            states = [h.new_empty(0), h.new_empty(0)]
-        q, k, v, decay, *gate_terms = inputs
-        ctx.save_for_backward(q, k, v, decay, weighted, *gate_terms, n_raw, normaliser, h, *states)
-        ctx.eps, ctx.scale, ctx.batch, ctx.ops, ctx.out_shape = eps, scale, batch, ops, h.shape
-        return h.view(batch, heads, num_chunks, chunk, -1)
-
-    @staticmethod
-    def backward(ctx, grad_h):
-        grads = ctx.ops.backward(grad_h.reshape(ctx.out_shape).contiguous(), *ctx.saved_tensors, float(ctx.eps))
-        grad_q, grad_k, grad_v, grad_b, grad_row_max, grad_w, grad_floor, grad_keep, grad_key_weight = (
-            g.view(ctx.batch, -1, *g.shape[1:]) for g in grads
-        )
-        return (grad_q, grad_k, grad_v, grad_b, grad_row_max, grad_w.mul_(ctx.scale), grad_floor, grad_keep,
-                grad_key_weight, None, None, None, None)  # fmt: skip
-
-
 def mlstm_chunkwise(
     q: torch.Tensor,
     k: torch.Tensor,
@@ -507,6 +435,8 @@ def mlstm_chunkwise(
     fgate: torch.Tensor,
     eps: float = 1e-6,
     chunk_size: int = 64,
+    recompute: bool = True,
+    fused=None,
 ) -> torch.Tensor:
     """Chunkwise-parallel mLSTM: the same function as `mlstm_parallel` in O(S (chunk + head_dim)) time per head.
 
@@ -515,11 +445,13 @@ def mlstm_chunkwise(
     entering the chunk: C (head_dim x head_dim), n (head_dim) and the stabiliser m, all stored divided by exp(m) so
     nothing overflows. The states are carried across chunks by one short loop over the chunks.
 
-    Shapes as `mlstm_parallel`.
+    Shapes as `mlstm_parallel`. `recompute`: float32 training runs the matrix part through `_ChunkwiseMLSTM`
+    (hand-written backward) instead of autograd through the loop; `fused`: the fused CPU kernels
+    (`hf_axlstm.cpu_kernels`), whose `cell` then runs that part on CPU tensors.
     """
     batch, heads, seq, head_dim = q.shape
     if seq <= chunk_size:
-        return mlstm_parallel(q, k, v, igate, fgate, eps=eps)
+        return mlstm_parallel(q, k, v, igate, fgate, eps=eps, recompute=recompute)
     out_dtype = v.dtype
     scale = head_dim**-0.5
     num_chunks = -(-seq // chunk_size)
@@ -532,7 +464,7 @@ def mlstm_chunkwise(
         # its narrow input to whole chunks instead, so inside AxLSTM this never runs.)
         q, k, v = (F.pad(t, (0, 0, 0, pad)) for t in (q, k, v))
         igate, fgate = (F.pad(t, (0, pad)) for t in (igate, fgate))
-    hand_written = grad and _hand_written_chunkwise(q.device.type, q.dtype, k.dtype, v.dtype)
+    hand_written = grad and _hand_written(recompute, q.device.type, q.dtype, k.dtype, v.dtype)
     # Without autograd and in the hand-written backward q is not scaled (a full pass, and a copy kept for the
     # backward): the scale rides on the decay mask and the state weights.
     q_scaled = q if in_place or hand_written else q * scale
@@ -561,8 +493,7 @@ def mlstm_chunkwise(
         keep_states = 2 * head_dim <= 3 * chunk_size
         floor = torch.exp(-(g + gates.row_max))
         terms = (q, k, v, b, gates.row_max, gates.state_weight, floor, keep, gates.key_weight, eps, scale, keep_states)
-        ops = _fused_cpu_ops() if q.device.type == "cpu" else None
-        h = _FusedChunkwiseMLSTM.apply(*terms, ops) if ops is not None else _ChunkwiseMLSTM.apply(*terms)
+        h = fused.cell(*terms) if fused is not None and q.device.type == "cpu" else _ChunkwiseMLSTM.apply(*terms)
         return h.reshape(batch, heads, num_chunks * chunk_size, -1)[:, :, :seq].to(out_dtype)
     k_weighted = k.float() * gates.key_weight.unsqueeze(-1)  # (B, NH, NC, L, DH) float32
     n_add = k_weighted.sum(dim=-2)  # (B, NH, NC, DH)
@@ -769,6 +700,17 @@ def _pad_head_dims(
 BACKENDS = ("auto", "parallel", "chunkwise", "triton")
 
 
+class CellSpec(NamedTuple):
+    """How one mLSTM cell call runs: everything `run_cell` needs, decided by `resolve_cell` (the one place that
+    decides it)."""
+
+    form: str  # "parallel", "chunkwise", "chunkwise_graph" (loop-free: export and torch.compile) or "triton"
+    chunk_size: int
+    recompute: bool = True  # training through the hand-written backward passes (else autograd through the ops)
+    fused: object = None  # the fused CPU kernels (`hf_axlstm.cpu_kernels`) for float32 chunkwise CPU training
+    aligned: bool = False  # the length is a multiple of chunk_size (the exported model pads once, up front)
+
+
 def select_backend(
     seq_len: int,
     head_dim: int,
@@ -776,33 +718,26 @@ def select_backend(
     training: bool = False,
     cuda: bool = False,
     batch_heads: int = 1,
-    dtype: torch.dtype = torch.float32,
+    fused: bool = False,
 ) -> str:
     """The kernel `auto` runs. On CPU: the parallel form up to factor x (head_dim + chunk_size) positions, chunkwise
     beyond (factor AUTO_CHUNKWISE_FACTOR, or AUTO_CHUNKWISE_FACTOR_GRAD when gradients are recorded, or
-    AUTO_CHUNKWISE_FACTOR_FUSED where that training of inputs of `dtype` runs the registered fused CPU cell). On CUDA:
-    the parallel form while one (batch x heads x S x S) float32 buffer fits in AUTO_CUDA_MAX_PARALLEL_BYTES."""
+    AUTO_CHUNKWISE_FACTOR_FUSED when that training runs the fused CPU cell). On CUDA: the parallel form while one
+    (batch x heads x S x S) float32 buffer fits in AUTO_CUDA_MAX_PARALLEL_BYTES."""
     if cuda:
         return "parallel" if 4 * batch_heads * seq_len**2 <= AUTO_CUDA_MAX_PARALLEL_BYTES else "chunkwise"
     factor = AUTO_CHUNKWISE_FACTOR_GRAD if training else AUTO_CHUNKWISE_FACTOR
-    if training and _hand_written_chunkwise("cpu", dtype) and fused_cpu_cell_enabled():
+    if training and fused:
         factor = AUTO_CHUNKWISE_FACTOR_FUSED
     return "chunkwise" if seq_len > factor * (head_dim + chunk_size) else "parallel"
 
 
-def select_chunk_size(
-    seq_len: int,
-    head_dim: int,
-    chunk_size: int,
-    training: bool = False,
-    cuda: bool = False,
-    dtype: torch.dtype = torch.float32,
-) -> int:
+def select_chunk_size(seq_len: int, head_dim: int, chunk_size: int, hand_written_training: bool = False) -> int:
     """The chunk length `auto` runs the chunkwise form with: `chunk_size`, except where it was measured, training on
-    a CPU through the hand-written backward (float32 inputs of `dtype`, no autocast, eager): there the longest
-    chunk_size x 2^j (j >= 0) with 3 x chunk <= 2 x head_dim that pads `seq_len` by at most AUTO_CHUNK_MAX_PADDING of
-    it (measured above: for head dims of 192 and 384 such chunks train 1.06-1.47x faster than 64)."""
-    if cuda or not training or not _hand_written_chunkwise("cpu", dtype):
+    a CPU through the hand-written backward (`hand_written_training`): there the longest chunk_size x 2^j (j >= 0)
+    with 3 x chunk <= 2 x head_dim that pads `seq_len` by at most AUTO_CHUNK_MAX_PADDING of it (for head dims of 192
+    and 384 such chunks trained 1.06-1.47x faster than 64; docs/performance.md)."""
+    if not hand_written_training:
         return chunk_size
     best, chunk = chunk_size, 2 * chunk_size
     while 3 * chunk <= 2 * head_dim:
@@ -810,6 +745,63 @@ def select_chunk_size(
             best = chunk
         chunk *= 2
     return best
+
+
+def resolve_cell(
+    backend: str,
+    chunk_size: int,
+    seq_len: int,
+    head_dim: int,
+    batch_heads: int,
+    device_type: str,
+    dtype: torch.dtype,
+    training: bool,
+    recompute: bool = True,
+    fused=None,
+    aligned: bool = False,
+) -> CellSpec:
+    """The one decision of how a cell call runs, from the asked `backend` ("auto" or a form of BACKENDS), the
+    configured `chunk_size` and what the call is (its sizes, device, dtype, whether gradients are recorded):
+
+    - under `torch.export` the loop-free chunkwise form (one graph for every length; "parallel" stays parallel);
+    - "auto": `select_backend`, and for hand-written CPU training the chunk length of `select_chunk_size`;
+    - a chunkwise call under torch.compile: the loop-free form (the loop would pin the number of chunks);
+    - `fused` (the fused CPU kernels) is kept only where they apply: chunkwise float32 training on a CPU through the
+      hand-written backward.
+    """
+    if backend not in BACKENDS:
+        raise ValueError(f"backend={backend!r} is not a known mLSTM backend; expected one of {list(BACKENDS)}.")
+    if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size <= 0:
+        raise ValueError(f"chunk_size={chunk_size!r} is invalid; expected a positive integer.")
+    if torch.compiler.is_exporting():
+        form = "parallel" if backend == "parallel" else "chunkwise_graph"
+        return CellSpec(form, chunk_size, recompute, None, aligned)
+    cpu_training = training and device_type == "cpu"
+    hand_written = cpu_training and _hand_written(recompute, device_type, dtype)
+    fused = fused if hand_written else None
+    form = backend
+    if backend == "auto":
+        form = select_backend(seq_len, head_dim, chunk_size, training, device_type == "cuda", batch_heads, fused)
+        if form == "chunkwise":
+            chunk_size = select_chunk_size(seq_len, head_dim, chunk_size, hand_written)
+    if form == "chunkwise" and torch.compiler.is_compiling():
+        form = "chunkwise_graph"
+    return CellSpec(form, chunk_size, recompute, fused if form == "chunkwise" else None, aligned)
+
+
+def run_cell(
+    q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, igate: torch.Tensor, fgate: torch.Tensor, spec: CellSpec, eps
+) -> torch.Tensor:
+    """The mLSTM cell as `spec` says (shapes as `mlstm_parallel`)."""
+    if spec.form == "parallel":
+        return mlstm_parallel(q, k, v, igate, fgate, eps=eps, recompute=spec.recompute)
+    if spec.form == "chunkwise":
+        return mlstm_chunkwise(
+            q, k, v, igate, fgate, eps=eps, chunk_size=spec.chunk_size, recompute=spec.recompute, fused=spec.fused
+        )
+    if spec.form == "chunkwise_graph":
+        return mlstm_chunkwise_graph(q, k, v, igate, fgate, eps=eps, chunk_size=spec.chunk_size, aligned=spec.aligned)
+    return mlstm_triton(q, k, v, igate, fgate, eps=eps, chunk_size=spec.chunk_size)
 
 
 def _check_shapes(q, k, v, igate, fgate) -> None:
@@ -841,40 +833,37 @@ def mlstm(
     eps: float = 1e-6,
     backend: str = "auto",
     chunk_size: int = 64,
+    recompute: bool = True,
+    fused=None,
 ) -> torch.Tensor:
     """Dispatch to an mLSTM kernel by name (`"auto"`, `"parallel"`, `"chunkwise"` or `"triton"`).
 
     Shapes as `mlstm_parallel`. `"auto"` runs the parallel form for short sequences and the chunkwise form for long
-    ones (`select_backend`), training on a CPU with a chunk length that follows the head width (`select_chunk_size`;
-    `chunk_size` otherwise); all compute the same function. Inputs of the wrong rank or mismatched shapes raise a
-    `ValueError` naming the tensor (shape checks only: nothing is read back from the device).
+    ones, training on a CPU with a chunk length that follows the head width (`resolve_cell`, the same decision the
+    model's mixer takes); all compute the same function. `recompute=False` trains through autograd instead of the
+    hand-written backward passes; `fused` (`hf_axlstm.cpu_kernels.fused_kernels()`) runs float32 chunkwise CPU training
+    through the fused C++ cell. Inputs of the wrong rank or mismatched shapes raise a `ValueError` naming the tensor
+    (shape checks only: nothing is read back from the device).
     """
     _check_shapes(q, k, v, igate, fgate)
-    if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size <= 0:
-        raise ValueError(f"chunk_size={chunk_size!r} is invalid; expected a positive integer.")
-    if backend == "auto":
-        training = torch.is_grad_enabled() and any(t.requires_grad for t in (q, k, v, igate, fgate))
-        batch_heads = q.shape[0] * q.shape[1]
-        dtype = torch.promote_types(torch.promote_types(q.dtype, k.dtype), v.dtype)
-        backend = select_backend(q.shape[-2], q.shape[-1], chunk_size, training, q.is_cuda, batch_heads, dtype)
-        if backend == "chunkwise":
-            chunk_size = select_chunk_size(q.shape[-2], q.shape[-1], chunk_size, training, q.is_cuda, dtype)
-    if backend == "parallel":
-        return mlstm_parallel(q, k, v, igate, fgate, eps=eps)
-    if backend == "chunkwise":
-        return mlstm_chunkwise(q, k, v, igate, fgate, eps=eps, chunk_size=chunk_size)
-    if backend == "triton":
-        return mlstm_triton(q, k, v, igate, fgate, eps=eps, chunk_size=chunk_size)
-    raise ValueError(f"backend={backend!r} is not a known mLSTM backend; expected one of {list(BACKENDS)}.")
+    training = torch.is_grad_enabled() and any(t.requires_grad for t in (q, k, v, igate, fgate))
+    dtype = torch.promote_types(torch.promote_types(q.dtype, k.dtype), v.dtype)
+    batch, heads, seq, head_dim = q.shape
+    device = q.device.type
+    spec = resolve_cell(backend, chunk_size, seq, head_dim, batch * heads, device, dtype, training, recompute, fused)
+    return run_cell(q, k, v, igate, fgate, spec, eps)
 
 
 __all__ = [
     "BACKENDS",
+    "CellSpec",
     "mlstm",
     "mlstm_chunkwise",
     "mlstm_chunkwise_graph",
     "mlstm_parallel",
     "mlstm_triton",
+    "resolve_cell",
+    "run_cell",
     "select_backend",
     "select_chunk_size",
 ]

@@ -21,15 +21,8 @@ from transformers.modeling_outputs import SequenceClassifierOutput
 from transformers.utils import ModelOutput
 
 from .configuration_axlstm import AxLSTMConfig
-from .kernels_axlstm import (
-    _fused_cpu_ops,
-    _hand_written_chunkwise,
-    mlstm,
-    mlstm_chunkwise_graph,
-    mlstm_parallel,
-    select_backend,
-    select_chunk_size,
-)
+from .kernels_axlstm import CellSpec, run_cell
+from .mixers_axlstm import ALL_MIXER_IMPLEMENTATIONS, resolve_mixer_spec
 from .validation_axlstm import (
     ATTENTION_MESSAGES,
     binary_tensor,
@@ -202,213 +195,15 @@ class AxLSTMHeadwiseNorm(nn.Module):
         self.weight = nn.Parameter(torch.zeros(intermediate_size))
 
     def forward(self, h: torch.Tensor) -> torch.Tensor:
-        # h: (B, NH, S, DH) -> (B, S, NH * DH). The norm runs on the contiguous heads layout (measured ~3x faster
-        # than on the transposed view, which layer_norm would copy first), and the scale writes the transposed result.
+        """h (B, NH, S, DH) -> (B, S, NH * DH)."""
         batch, heads, seq, head_dim = h.shape
         h = F.layer_norm(h, (head_dim,), eps=self.eps)  # group norm with one group per head
-        if _records_grad(h, self.weight):
-            scale = (1.0 + self.weight).view(heads, 1, head_dim)
-            return (h * scale).transpose(1, 2).reshape(batch, seq, heads * head_dim)
-        return _scaled_to_rows(h, self.weight)  # one pass: scale and transpose
-
-
-class _MixerOutput(torch.autograd.Function):
-    """The mixer's tail, (headwise_norm(h) * (1 + w) + skip * c) * silu(z), with a backward that recomputes its
-    intermediates instead of keeping them: autograd would keep the normed h, the gated sum and silu(z), three
-    (B, S, I) tensors per block, while h, c and z are kept alive by other ops anyway (measured: peak memory of a base
-    training step 0.63x -> see benchmarks/README.md). float32 without autocast only; otherwise plain autograd.
-    On CPU tensors, where hf_axlstm's fused CPU kernels are registered (`hf_axlstm.cpu_kernels`), both passes are one
-    loop over the rows each (forward + backward 0.56x the time for tiny's block at batch 32)."""
-
-    @staticmethod
-    def forward(ctx, h, norm_weight, conv_act, skip, z, eps):
-        # h (B, NH, S, DH); norm_weight, skip (I,); conv_act, z (B, S, I) -> (B, S, I)
-        batch, heads, seq, head_dim = h.shape
-        h = h.contiguous()
-        ctx.fused = _fused_cpu_ops() if h.device.type == "cpu" else None
-        if ctx.fused is not None:
-            out, mean, rstd = ctx.fused.tail_forward(
-                h,
-                norm_weight.contiguous(),
-                conv_act.contiguous(),
-                skip.contiguous(),
-                F.silu(z).contiguous(),
-                float(eps),
-            )
-            ctx.save_for_backward(h, mean, rstd, norm_weight, conv_act, skip, z)
-            return out
-        normed, mean, rstd = torch.native_layer_norm(h, [head_dim], None, None, eps)
-        out = _scaled_to_rows(normed, norm_weight)
-        out.addcmul_(conv_act, skip).mul_(F.silu(z))
-        ctx.save_for_backward(h, mean, rstd, norm_weight, conv_act, skip, z)
-        return out
-
-    @staticmethod
-    def backward(ctx, grad_out):
-        h, mean, rstd, norm_weight, conv_act, skip, z = ctx.saved_tensors
-        batch, heads, seq, head_dim = h.shape
-        if ctx.fused is not None:  # z may be a strided half of the up-projection: the kernel reads its rows
-            grad_h, grad_weight, grad_conv, grad_skip, grad_z = ctx.fused.tail_backward(
-                grad_out.contiguous(), h, mean, rstd, norm_weight.contiguous(), conv_act.contiguous(),
-                skip.contiguous(), z, torch.sigmoid(z).contiguous()
-            )  # fmt: skip
-            return grad_h, grad_weight, grad_conv, grad_skip, grad_z, None
-        normed = (h - mean).mul_(rstd)  # recomputed (B, NH, S, DH)
-        gated = _scaled_to_rows(normed, norm_weight).addcmul_(conv_act, skip)  # recomputed (B, S, I)
-        grad_z = torch.ops.aten.silu_backward(gated.mul_(grad_out), z)  # d/dz of gated * silu(z)
-        grad_gated = grad_out * F.silu(z)
-        grad_skip = (grad_gated * conv_act).sum(dim=(0, 1))
-        grad_conv = grad_gated * skip
-        grad_scaled = grad_gated.view(batch, seq, heads, head_dim).transpose(1, 2)  # (B, NH, S, DH) view
-        grad_weight = (grad_scaled * normed).sum(dim=(0, 2)).reshape(-1)
-        grad_normed = grad_scaled * (1.0 + norm_weight).view(heads, 1, head_dim)  # contiguous (B, NH, S, DH)
-        grad_h = torch.ops.aten.native_layer_norm_backward(
-            grad_normed, h, [head_dim], mean, rstd, None, None, [True, False, False]
-        )[0]
-        return grad_h, grad_weight, grad_conv, grad_skip, grad_z, None
-
-
-def _scaled_to_rows(normed: torch.Tensor, norm_weight: torch.Tensor) -> torch.Tensor:
-    """normed (B, NH, S, DH) * (1 + norm_weight) -> (B, S, NH * DH), scale and transpose in one pass (no autograd)."""
-    batch, heads, seq, head_dim = normed.shape
-    out = normed.new_empty(batch, seq, heads, head_dim)
-    torch.mul(normed, (1.0 + norm_weight).view(heads, 1, head_dim), out=out.transpose(1, 2))
-    return out.view(batch, seq, heads * head_dim)
-
-
-def _records_grad(*tensors: torch.Tensor) -> bool:
-    """Whether autograd records an op on these tensors (then the in-place / `out=` fast paths are off); always True
-    under torch.compile, which fuses the plain ops itself."""
-    if torch.compiler.is_compiling():
-        return True
-    return torch.is_grad_enabled() and any(t.requires_grad for t in tensors)
-
-
-def _fused_training_ops(*tensors: torch.Tensor):
-    """The registered fused CPU kernels (`hf_axlstm.cpu_kernels`) where the mixer's float32 training on these CPU
-    tensors may run them (gradients recorded, no autocast, eager), else None. Without hf_axlstm's registration (as
-    Hub remote code) always None: the eager forms run."""
-    if any(t.device.type != "cpu" for t in tensors) or not _records_grad(*tensors):
-        return None
-    if not _hand_written_chunkwise("cpu", *(t.dtype for t in tensors)):  # the fused cell's own conditions
-        return None
-    return _fused_cpu_ops()
-
-
-class _FusedConvSiLU(torch.autograd.Function):
-    """silu(`_CausalDepthwiseConv`(x)) through the fused CPU kernel: one pass over the rows forward, one backward
-    (which recomputes the pre-activation from x, so only x is kept). The eager pair runs a padded copy, the conv and
-    the SiLU forward, and the SiLU's backward, the conv's input gradient and k + 1 reductions backward: 0.45-0.5x
-    their time for tiny and base at batch 32 (benchmarks/README.md)."""
-
-    @staticmethod
-    def forward(ctx, x, weight, bias, ops):
-        # x (B, S, C) rows with a unit channel stride; weight (C, 1, k) as nn.Conv1d stores it; bias (C,)
-        taps = weight.reshape(weight.shape[0], -1).contiguous()  # (C, k)
-        ctx.save_for_backward(x, taps, bias)
-        ctx.ops = ops
-        return ctx.ops.conv_forward(x, taps, bias.contiguous())
-
-    @staticmethod
-    def backward(ctx, grad_act):
-        x, taps, bias = ctx.saved_tensors
-        grad_x, grad_taps, grad_bias = ctx.ops.conv_backward(grad_act.contiguous(), x, taps, bias.contiguous())
-        return grad_x, grad_taps.view(taps.shape[0], 1, -1), grad_bias, None
-
-
-class _FusedHeads(torch.autograd.Function):
-    """q, k, v in the cell's head layout, (B, NH, S, DH) each, through the fused CPU kernel: q = the 16-wide tiles of
-    Wk^T Wq applied to the conv output c, k = c, v = the tiles of Wv applied to x_mlstm (as `_tiled_matmul` +
-    `_tiles_to_heads` / `_rows_to_heads`). Each row is read once and its head slices written, where the eager form
-    runs a batched product and a layout copy per tensor (and their reverses backward): 0.42-0.5x the time for tiny
-    and base at batch 32 (benchmarks/README.md)."""
-
-    @staticmethod
-    def forward(ctx, conv_act, x_mlstm, qk_tiles, v_tiles, num_heads, ops):
-        qk_tiles, v_tiles = qk_tiles.contiguous(), v_tiles.contiguous()
-        ctx.save_for_backward(conv_act, x_mlstm, qk_tiles, v_tiles)
-        ctx.ops = ops
-        return tuple(ops.heads_forward(conv_act, x_mlstm, qk_tiles, v_tiles, num_heads))
-
-    @staticmethod
-    def backward(ctx, grad_q, grad_k, grad_v):
-        grads = ctx.ops.heads_backward(
-            grad_q.contiguous(), grad_k.contiguous(), grad_v.contiguous(), *ctx.saved_tensors
-        )
-        return (*grads, None, None)
-
-
-def _depthwise_conv_rows(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, left: int, right: int):
-    """Depthwise convolution over the sequence of x (B, S, C) (any strides), zero-padded by `left` / `right`
-    positions, as a channels-last conv2d on a padded copy of the rows: oneDNN's depthwise kernel reads and writes the
-    (B, S, C) layout directly (no transposes), in one cache-blocked pass. weight (C, 1, k); returns
-    (B, S + left + right - k + 1, C)."""
-    channels, kernel_size = weight.shape[0], weight.shape[-1]
-    padded = F.pad(x, (0, 0, left, right))  # (B, S + left + right, C), contiguous
-    filters = weight.view(channels, 1, 1, kernel_size).contiguous(memory_format=torch.channels_last)
-    out = F.conv2d(padded.unsqueeze(1).permute(0, 3, 1, 2), filters, bias, groups=channels)  # (B, C, 1, S')
-    return out.permute(0, 2, 3, 1).flatten(1, 2)  # (B, S', C): a view of the channels-last output
-
-
-class _CausalDepthwiseConv(torch.autograd.Function):
-    """Causal depthwise convolution over the sequence in the (B, S, C) layout, with a hand-written backward.
-
-    On CPU (with oneDNN) the forward and the input gradient are channels-last conv2d calls on the rows
-    (`_depthwise_conv_rows`; the input gradient is the anti-causal conv with the flipped kernel); elsewhere they are
-    k shifted multiply-adds. The weight gradient is k shifted multiply-reductions everywhere (oneDNN's depthwise
-    weight gradient was 3-4.5x slower). Measured (batch 8, 256 tokens, 2 threads, ms; see benchmarks/README.md):
-    forward 2.2 -> 0.57 at 384 channels and 8.7 -> 2.3 at 1536 against the shifted multiply-adds, which were
-    themselves 2.3x faster than transpose + pad + Conv1d + transpose back."""
-
-    @staticmethod
-    def forward(ctx, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
-        # x (B, S, C); weight (C, 1, k) as nn.Conv1d stores it; tap k - 1 reads the current position.
-        kernel_size = weight.shape[-1]
-        ctx.save_for_backward(x, weight)
-        if _onednn_rows(x):
-            return _depthwise_conv_rows(x, weight.to(x.dtype), bias.to(x.dtype), kernel_size - 1, 0)
-        taps = weight.view(-1, kernel_size).t().to(x.dtype)  # (k, C)
-        out = torch.addcmul(bias.to(x.dtype), x, taps[-1])
-        for shift in range(1, min(kernel_size, x.shape[1])):
-            out[:, shift:].addcmul_(x[:, :-shift], taps[-1 - shift])
-        return out
-
-    @staticmethod
-    def backward(ctx, grad_out: torch.Tensor):
-        x, weight = ctx.saved_tensors
-        kernel_size, seq = weight.shape[-1], x.shape[1]
-        grad_x = grad_weight = grad_bias = None
-        if ctx.needs_input_grad[0] and _onednn_rows(grad_out):
-            grad_x = _depthwise_conv_rows(grad_out, weight.flip(-1).to(grad_out.dtype), None, 0, kernel_size - 1)
-        elif ctx.needs_input_grad[0]:
-            taps = weight.view(-1, kernel_size).t().to(grad_out.dtype)  # (k, C)
-            grad_x = grad_out * taps[-1]
-            for shift in range(1, min(kernel_size, seq)):
-                grad_x[:, :-shift].addcmul_(grad_out[:, shift:], taps[-1 - shift])
-        if ctx.needs_input_grad[1]:
-            grad_taps = [
-                (grad_out[:, shift:] * x[:, : seq - shift]).sum(dim=(0, 1))
-                if shift < seq
-                else grad_out.new_zeros(x.shape[-1])
-                for shift in range(kernel_size - 1, -1, -1)
-            ]  # tap 0 (the oldest position) first
-            grad_weight = torch.stack(grad_taps, dim=-1).view_as(weight).to(weight.dtype)
-        if ctx.needs_input_grad[2]:
-            grad_bias = grad_out.sum(dim=(0, 1)).to(weight.dtype)
-        return grad_x, grad_weight, grad_bias
-
-
-def _onednn_rows(x: torch.Tensor) -> bool:
-    """Whether the channels-last conv2d path runs on x: CPU tensors with oneDNN (on CUDA the shifted multiply-adds
-    measured 4-6% faster end to end than cuDNN's conv, H200)."""
-    return x.device.type == "cpu" and torch.backends.mkldnn.is_available()
+        h = h * (1.0 + self.weight).view(heads, 1, head_dim)
+        return h.transpose(1, 2).reshape(batch, seq, heads * head_dim)
 
 
 class AxLSTMCausalConv1d(nn.Module):
-    """Depthwise Conv1d over the sequence that only looks back (left padding of kernel_size - 1).
-
-    The parameters are an `nn.Conv1d`'s (the authors' layout); the computation is `_CausalDepthwiseConv`, and the
-    plain padded Conv1d under torch.compile."""
+    """Depthwise Conv1d over the sequence that only looks back (left padding of kernel_size - 1)."""
 
     def __init__(self, channels: int, kernel_size: int):
         super().__init__()
@@ -416,11 +211,9 @@ class AxLSTMCausalConv1d(nn.Module):
         self.conv = nn.Conv1d(channels, channels, kernel_size, groups=channels, bias=True)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """x: (B, S, C) -> (B, S, C), contiguous outside torch.compile."""
-        if torch.compiler.is_compiling():
-            x = F.pad(x.transpose(1, 2), (self.kernel_size - 1, 0))  # (B, C, S + k - 1)
-            return self.conv(x).transpose(1, 2)  # (B, S, C)
-        return _CausalDepthwiseConv.apply(x, self.conv.weight, self.conv.bias)
+        """x (B, S, C) -> (B, S, C)."""
+        x = F.pad(x.transpose(1, 2), (self.kernel_size - 1, 0))  # (B, C, S + k - 1)
+        return self.conv(x).transpose(1, 2)
 
 
 class AxLSTMBlockDiagonalLinear(nn.Module):
@@ -436,68 +229,11 @@ class AxLSTMBlockDiagonalLinear(nn.Module):
         return torch.einsum("...bi,boi->...bo", blocks, self.weight).flatten(-2)
 
 
-def _fold_blocks(weight: torch.Tensor, blocks: torch.Tensor) -> torch.Tensor:
-    """`weight @ W` for a (rows, features) `weight` and the block-diagonal W given by its blocks (NB, bs, bs)."""
-    folded = torch.einsum("rbo,boi->rbi", weight.unflatten(-1, (-1, blocks.shape[-1])), blocks)
-    return folded.flatten(-2)
-
-
-def _accumulation_dtype(dtype: torch.dtype) -> torch.dtype:
-    """float32 for 16-bit models (as under autocast), float64 for a float64 model."""
-    return torch.float64 if dtype == torch.float64 else torch.float32
-
-
-def _block_tiles(weight: torch.Tensor, width: int = 16) -> torch.Tensor:
-    """Block-diagonal weight (NB, bs, bs) (out, in) -> (G, tile_in, tile_out) block-diagonal tiles of `width` channels.
-
-    4 x 4 blocks make poor matmuls; grouping 4 of them into one block-diagonal 16 x 16 tile (zeros off the blocks)
-    makes the projection one batched matmul over the tiles, measured 2-3.5x faster than the per-block einsum.
-    16-wide tiles beat 32-wide ones (half the FLOPs, at a lower rate): 1.3-2x on 2048 rows of 384-1536 channels,
-    +5% for the small and base encoders, no change for tiny."""
-    num_blocks, bs, _ = weight.shape
-    per_tile = math.gcd(num_blocks, max(1, width // bs))
-    w = weight.view(num_blocks // per_tile, per_tile, bs, bs)  # (G, blk, out, in)
-    diag = torch.diag_embed(w.permute(0, 3, 2, 1))  # (G, in, out, blk, blk), nonzero where the blocks match
-    return diag.permute(0, 3, 1, 4, 2).reshape(-1, per_tile * bs, per_tile * bs)  # (G, blk*in, blk*out)
-
-
-def _tiled_matmul(x: torch.Tensor, tiles: torch.Tensor) -> torch.Tensor:
-    """x (..., C) times block-diagonal tiles (G, C / G, out) -> (G, N, out) with N = prod(x.shape[:-1]); tile g reads
-    the channels of tile g. x may be a strided view with a contiguous last axis (e.g. a slice of a wider output)."""
-    num_tiles, tile_in, _ = tiles.shape
-    rows = x.reshape(-1, x.shape[-1])  # a view for such slices
-    return torch.bmm(rows.unflatten(1, (num_tiles, tile_in)).transpose(0, 1), tiles)
-
-
-def _rows_to_heads(x: torch.Tensor, batch: int, seq: int, num_heads: int) -> torch.Tensor:
-    """(B * S, NH * DH) -> (B, NH, S, DH) contiguous, in one copy."""
-    return x.view(batch, seq, num_heads, -1).transpose(1, 2).contiguous()
-
-
-def _tiles_to_heads(y: torch.Tensor, batch: int, seq: int, num_heads: int) -> torch.Tensor:
-    """(G, B * S, tile) tile-major projection output -> (B, NH, S, DH) contiguous, in one copy."""
-    num_tiles, _, tile = y.shape
-    head_dim = num_tiles * tile // num_heads
-    if head_dim % tile == 0:  # no tile straddles two heads
-        y = y.view(num_heads, head_dim // tile, batch, seq, tile)
-        return y.permute(2, 0, 3, 1, 4).reshape(batch, num_heads, seq, head_dim)
-    y = y.transpose(0, 1).reshape(batch, seq, num_heads, head_dim)
-    return y.transpose(1, 2).contiguous()
-
-
 class AxLSTMMixer(nn.Module):
-    """The mLSTM layer of a block: up-projection, causal conv, q/k/v, mLSTM cell, skip, output gate, down-projection.
+    """The mLSTM layer of a block (Vision-LSTM's, as the AxLSTM authors use it), with their parameter names and shapes.
 
-    The parameters are the authors' (their names and shapes), but the computation is reorganised into fewer and
-    larger operations, all exact rewrites of the same function:
-    - q and k only ever meet in dot products q_i . k_j, and both are block-diagonal maps of the conv output c:
-      q_i . k_j = c_i^T Wq^T Wk c_j. So the cell gets q' = (Wk^T Wq) c (one block-diagonal map, as 16-wide tiles in
-      one batched matmul) and k' = c itself: the k projection disappears.
-    - The gates are gate_proj(concat(q, k, v)); their weight is folded through the q/k/v blocks, and the part that
-      reads v = Wv x_mlstm further through the up-projection, so the gates are two thin products, one with the
-      conv output and one with the mixer's input, and the concatenation is never built.
-    - Without autograd the derived weights are cached (keyed on the parameters' storage and version counters) and
-      the elementwise tail runs in place.
+    `plain_forward` is the paper's sequence of steps. `forward` runs the implementation `config.mixer_implementation`
+    names (`mixers_axlstm.py`: the same function, reorganised for speed), as `resolve_mixer_spec` decides for the call.
     """
 
     def __init__(self, config: AxLSTMConfig):
@@ -515,118 +251,44 @@ class AxLSTMMixer(nn.Module):
         self.out_norm = AxLSTMHeadwiseNorm(config.num_heads, inner, config.norm_eps)
         self.learnable_skip = nn.Parameter(torch.ones(inner))
         self.proj_down = nn.Linear(inner, config.hidden_size, bias=False)
-        self._derived_cache: tuple | None = None
+        self.implementation_cache: dict = {}  # what an implementation derives from the weights (no autograd)
+        ALL_MIXER_IMPLEMENTATIONS.get(config.mixer_implementation)  # an unknown name fails here, not in a forward
 
     def _apply(self, fn, recurse=True):
-        self._derived_cache = None  # .to() / .half() / .cuda() replace the parameters' storage
+        self.implementation_cache = {}  # .to() / .half() / .cuda() replace the parameters' storage
         return super()._apply(fn, recurse)
-
-    def _derived_weights(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-        """(x_gate_weight (2NH, D), conv_gate_weight (2NH, I), qk_tiles (G, t, t), v_tiles (G, t, t)), float32.
-
-        The gates are x_gate_weight x + conv_gate_weight c + bias (x the mixer's input, c the conv output); qk_tiles
-        are the block-diagonal Wk^T Wq as 16-wide tiles (see the class docstring). Cached while no gradient is
-        recorded: a few hundred KiB per block."""
-        params = (
-            self.proj_up.weight,
-            self.q_proj.weight,
-            self.k_proj.weight,
-            self.v_proj.weight,
-            self.gate_proj.weight,
-        )
-        cacheable = not _records_grad(*params)
-        if cacheable:
-            key = tuple((p.data_ptr(), p._version, p.dtype, p.device) for p in params)
-            if self._derived_cache is not None and self._derived_cache[0] == key:
-                return self._derived_cache[1]
-        inner = self.learnable_skip.shape[0]
-        acc = _accumulation_dtype(self.proj_up.weight.dtype)
-        with torch.autocast(device_type=self.proj_up.weight.device.type, enabled=False):
-            w_gate = self.gate_proj.weight.to(acc)  # (2NH, 3I)
-            w_up = self.proj_up.weight.to(acc)  # (2I, D)
-            w_q, w_k, w_v = (proj.weight.to(acc) for proj in (self.q_proj, self.k_proj, self.v_proj))
-            x_gate_weight = _fold_blocks(w_gate[:, 2 * inner :], w_v) @ w_up[:inner]  # (2NH, D)
-            conv_gate_weight = _fold_blocks(w_gate[:, :inner], w_q) + _fold_blocks(w_gate[:, inner : 2 * inner], w_k)
-            qk = torch.matmul(w_k.transpose(1, 2), w_q)  # (NB, bs, bs): Wk^T Wq
-            derived = (x_gate_weight, conv_gate_weight, _block_tiles(qk), _block_tiles(w_v))
-        if cacheable:
-            self._derived_cache = (key, derived)
-        return derived
 
     def forward(self, x: torch.Tensor, chunk_aligned: bool = False) -> torch.Tensor:
         """x (B, S, D) -> (B, S, D). `chunk_aligned`: S is a multiple of `config.chunk_size` (used under export)."""
-        batch, real_seq, _ = x.shape
-        inner = self.learnable_skip.shape[0]
-        chunk = self.config.chunk_size
-        backend = self.config.mlstm_backend
-        exporting = torch.compiler.is_exporting()
-        if (
-            backend == "auto" and not exporting
-        ):  # resolved here (not in `mlstm`) because the padding below depends on it
-            training = torch.is_grad_enabled() and (x.requires_grad or self.proj_up.weight.requires_grad)
-            head_dim = inner // self.num_heads
-            backend = select_backend(real_seq, head_dim, chunk, training, x.is_cuda, batch * self.num_heads, x.dtype)
-            if backend == "chunkwise":  # float32 CPU training: a chunk length that follows the head width
-                chunk = select_chunk_size(real_seq, head_dim, chunk, training, x.is_cuda, x.dtype)
-        # The chunkwise kernel works on whole chunks. Padding the (narrow) input at the end, where the causal conv and
-        # mLSTM cannot carry it back to the real positions, saves padding q, k and v inside the kernel.
-        pad = -real_seq % chunk if backend == "chunkwise" and not exporting and real_seq > chunk else 0
-        if pad:
-            x = F.pad(x, (0, 0, 0, pad))
-        seq = real_seq + pad
-        rows = batch * seq
-        x_gate_weight, conv_gate_weight, qk_tiles, v_tiles = self._derived_weights()
-        x_mlstm, z = self.proj_up(x).chunk(2, dim=-1)  # 2 x (B, S, I)
-        # float32 CPU training where hf_axlstm registered its fused kernels: conv + SiLU and q / k / v as one pass each
-        fused = None if exporting else _fused_training_ops(x_mlstm, self.conv.conv.weight)
-        if fused is not None:
-            conv_act = _FusedConvSiLU.apply(x_mlstm, self.conv.conv.weight, self.conv.conv.bias, fused)
-            grad = True
-        else:
-            conv_act = self.conv(x_mlstm)  # (B, S, I)
-            grad = _records_grad(conv_act, z)
-            conv_act = F.silu(conv_act) if grad else F.silu(conv_act, inplace=True)
-        conv_rows = conv_act.reshape(rows, inner)  # a copy only on the autograd path
+        spec = resolve_mixer_spec(self, x, chunk_aligned)
+        seq = x.shape[1]
+        if spec.pad:  # at the end, where the causal conv and mLSTM cannot carry it back to the real positions
+            x = F.pad(x, (0, 0, 0, spec.pad))
+        out = self.plain_forward(x, spec.cell) if spec.forward is None else spec.forward(self, x, spec)
+        return out[:, :seq] if spec.pad else out
 
-        # Gates in float32 (float64 for a float64 model) even under autocast or in a 16-bit model: they feed exp().
-        acc = conv_gate_weight.dtype
-        with torch.autocast(device_type=x.device.type, enabled=False):
-            gates = torch.addmm(self.gate_proj.bias.to(acc), conv_rows.to(acc), conv_gate_weight.t())
-            gates = gates.addmm_(x.reshape(rows, -1).to(acc), x_gate_weight.t()).view(batch, seq, -1)  # (B, S, 2NH)
+    def plain_forward(self, x: torch.Tensor, cell: CellSpec) -> torch.Tensor:
+        """The paper's mLSTM layer, x (B, S, D) -> (B, S, D); `cell` picks the mLSTM cell's formulation."""
+        batch, seq, _ = x.shape
+        heads = self.num_heads
+        x_mlstm, z = self.proj_up(x).chunk(2, dim=-1)  # up-projection: 2 x (B, S, I)
+        c = F.silu(self.conv(x_mlstm))  # causal depthwise conv + SiLU: (B, S, I)
+        q = self.q_proj(c)  # block-diagonal: (B, S, I)
+        k = self.k_proj(c)  # (B, S, I)
+        v = self.v_proj(x_mlstm)  # (B, S, I): v reads the branch before the conv
+        gates = self.gate_proj(torch.cat([q, k, v], dim=-1))  # input and forget gates of every head: (B, S, 2NH)
         igate, fgate = gates.transpose(1, 2).chunk(2, dim=1)  # (B, NH, S) each
 
-        if fused is not None:
-            q, k, v = _FusedHeads.apply(conv_act, x_mlstm, qk_tiles, v_tiles, self.num_heads, fused)
-        else:
-            q = _tiles_to_heads(_tiled_matmul(conv_rows, qk_tiles.to(conv_rows.dtype)), batch, seq, self.num_heads)
-            k = _rows_to_heads(conv_rows, batch, seq, self.num_heads)
-            v = _tiles_to_heads(_tiled_matmul(x_mlstm, v_tiles.to(x_mlstm.dtype)), batch, seq, self.num_heads)
-        if exporting:
-            # torch.export / ONNX: the length is symbolic, so the chunk loop cannot be unrolled; one graph for every
-            # length, linear in it (the loop-free chunkwise form; `parallel` exports the quadratic one).
-            if backend == "parallel":
-                h = mlstm_parallel(q, k, v, igate, fgate, eps=self.config.mlstm_eps)
-            else:
-                h = mlstm_chunkwise_graph(
-                    q, k, v, igate, fgate, eps=self.config.mlstm_eps, chunk_size=chunk, aligned=chunk_aligned
-                )
-        elif backend == "chunkwise" and torch.compiler.is_compiling():
-            # torch.compile: the loop over the chunks would pin their number (a recompile for every length); the
-            # loop-free form keeps one graph for any length under dynamic shapes (same function).
-            h = mlstm_chunkwise_graph(q, k, v, igate, fgate, eps=self.config.mlstm_eps, chunk_size=chunk)
-        else:
-            h = mlstm(q, k, v, igate, fgate, eps=self.config.mlstm_eps, backend=backend, chunk_size=chunk)
-        # h: (B, NH, S, DH)
-        tail_grad = grad or _records_grad(h)
-        fp32 = h.dtype == conv_act.dtype == z.dtype == torch.float32 and not torch.is_autocast_enabled(x.device.type)
-        if tail_grad and fp32 and not torch.compiler.is_compiling():
-            h = _MixerOutput.apply(h, self.out_norm.weight, conv_act, self.learnable_skip, z, self.out_norm.eps)
-        elif tail_grad:
-            h = (self.out_norm(h) + self.learnable_skip * conv_act) * F.silu(z)  # (B, S, I)
-        else:
-            h = self.out_norm(h).addcmul_(conv_act, self.learnable_skip.to(h.dtype)).mul_(F.silu(z, inplace=True))
-        out = self.proj_down(h)  # (B, S, D)
-        return out[:, :real_seq] if pad else out
+        def to_heads(t: torch.Tensor) -> torch.Tensor:  # (B, S, I) -> (B, NH, S, DH)
+            return t.view(batch, seq, heads, -1).transpose(1, 2)
+
+        h = run_cell(
+            to_heads(q), to_heads(k), to_heads(v), igate, fgate, cell, self.config.mlstm_eps
+        )  # (B, NH, S, DH)
+        h = self.out_norm(h)  # per-head group norm: (B, S, I)
+        h = h + self.learnable_skip * c  # learnable skip from the conv branch
+        h = h * F.silu(z)  # output gate
+        return self.proj_down(h)  # down-projection: (B, S, D)
 
 
 def _drop_path(x: torch.Tensor, rate: float, training: bool) -> torch.Tensor:
@@ -708,6 +370,16 @@ class AxLSTMPreTrainedModel(RemoteCodeSaveMixin, PreTrainedModel):
     supports_gradient_checkpointing = True
     _no_split_modules = ["AxLSTMBlock"]
     _hub_auto_map = AXLSTM_AUTO_MAP
+
+    def set_mixer_implementation(self, name: str) -> None:
+        """Run every block's mixer through the implementation registered as `name`: `"auto"`, `"plain"`, `"folded"`,
+        `"fused_cpu"` (see `AxLSTMConfig.mixer_implementation`); all compute the same function. Raises `ValueError`
+        for a name that is not registered, and `RuntimeError` with the reason where the fused CPU kernels cannot be
+        built (they are built, or loaded from their cache, here rather than inside the first training step)."""
+        implementation = ALL_MIXER_IMPLEMENTATIONS.get(name)
+        if implementation.fused_kernels is not None:
+            implementation.fused_kernels()
+        self.config.mixer_implementation = name
 
     @torch.no_grad()
     def _init_weights(self, module: nn.Module) -> None:
