@@ -350,6 +350,7 @@ def fake_build(tmp_path, monkeypatch):
     cache = tmp_path / "cache"
     monkeypatch.setenv("TORCH_EXTENSIONS_DIR", str(cache))
     monkeypatch.setattr(cpu_kernels, "_ops", None)
+    monkeypatch.setattr(cpu_kernels, "_extension", cpu_kernels._extension)  # the custom ops' target, restored after
     monkeypatch.setattr(cpu_kernels.shutil, "which", lambda tool: f"/usr/bin/{tool}")
     calls = []
 
@@ -473,3 +474,198 @@ def test_a_refused_cache_leaves_training_on_the_eager_kernels(fake_build, monkey
         "training runs the eager forms: the fused CPU kernels are unavailable: the fused-kernel cache" in caplog.text
     )
     assert model.config.mixer_implementation == "auto"
+
+
+# ------------------------------------------------------------------- the custom ops (torch.library) and torch.compile
+# `build` registers the kernels as `hf_axlstm::*` custom ops with fake implementations; `opcheck` checks each one's
+# schema, its fake implementation against the real outputs (shapes, strides, dtypes), that no output aliases an
+# input, and that AOT autograd traces it with dynamic shapes.
+
+
+def cell_inputs(flat=3, num_chunks=3, chunk=8, head_dim=8, value_dim=6, seed=0):
+    """The fused cell's inputs as its caller forms them (contiguous): q, k (BH, NC, L, D), v (BH, NC, L, DV), the
+    log gates b and row max (BH, NC, L) (the decay is formed from them), the state weight w, the floor, the key
+    weight (BH, NC, L) and the per-chunk keep factor (BH, NC)."""
+    gen = torch.Generator().manual_seed(seed)
+    q, k = (torch.randn(flat, num_chunks, chunk, head_dim, generator=gen) for _ in range(2))
+    v = torch.randn(flat, num_chunks, chunk, value_dim, generator=gen)
+    b = -torch.rand(flat, num_chunks, chunk, generator=gen).cumsum(-1)
+    row_max = b.cummax(-1).values + 0.1 * torch.rand(flat, num_chunks, chunk, generator=gen)
+    gates = [torch.rand(flat, num_chunks, chunk, generator=gen) + 0.5 for _ in range(3)]  # w, floor, key weight
+    keep = torch.rand(flat, num_chunks, generator=gen)
+    return q, k, v, b, row_max, gates[0], gates[1], keep, gates[2]
+
+
+def cell_decay(b, row_max):
+    """exp(b_j - row_max_i) on and below the diagonal, 0 above: (BH, NC, L, L), the decay the cell kernel takes."""
+    lower = torch.ones(b.shape[-1], b.shape[-1]).tril()
+    return (b.unsqueeze(-2) - row_max.unsqueeze(-1)).mul(lower).exp().mul(lower)
+
+
+def mixer_inputs(batch=2, heads=3, seq=21, head_dim=8, seed=0):
+    """h (B, NH, S, DH); the norm weight and skip (I,); conv_act (B, S, I); the up-projection (B, S, 2I), whose
+    halves are strided (B, S, I) rows as in the mixer; the depthwise conv's taps (I, 4) and bias (I,)."""
+    inner = heads * head_dim
+    gen = torch.Generator().manual_seed(seed)
+    return types.SimpleNamespace(
+        h=torch.randn(batch, heads, seq, head_dim, generator=gen),
+        norm_weight=0.3 * torch.randn(inner, generator=gen),
+        skip=torch.randn(inner, generator=gen),
+        conv=torch.randn(batch, seq, inner, generator=gen),
+        up=torch.randn(batch, seq, 2 * inner, generator=gen),
+        taps=0.5 * torch.randn(inner, 4, generator=gen),
+        bias=0.3 * torch.randn(inner, generator=gen),
+        inner=inner,
+        heads=heads,
+    )
+
+
+OP_NAMES = [
+    "cell_forward",
+    "cell_backward",
+    "tail_forward",
+    "tail_backward",
+    "conv_silu_forward",
+    "conv_silu_backward",
+    "heads_forward",
+    "heads_backward",
+]
+
+
+def op_cases(fused_ops):
+    """(op name, arguments) for each custom op, with realistic inputs (the backward ops get their forward's
+    outputs); the cell with and without the states kept."""
+    cases = []
+    for keep_states in (True, False):
+        q, k, v, b, row_max, w, floor, keep, key_weight = cell_inputs(seed=int(keep_states))
+        decay = cell_decay(b, row_max)
+        args = (q, k, v, decay, w, floor, keep, key_weight, 1e-6, keep_states)
+        h, weighted, n_raw, normaliser, c_in, n_in = fused_ops.forward(*args)
+        cases.append(("cell_forward", args))
+        grad_h = torch.randn_like(h)
+        back = (grad_h, q, k, v, decay, weighted, w, floor, keep, key_weight, n_raw, normaliser, h, c_in, n_in, 1e-6)
+        cases.append(("cell_backward", back))
+    m = mixer_inputs()
+    x, z = m.up[..., : m.inner], m.up[..., m.inner :]  # strided rows
+    silu_z = F.silu(z).contiguous()
+    out, mean, rstd = fused_ops.tail_forward(m.h, m.norm_weight, m.conv, m.skip, silu_z, 1e-6)
+    cases.append(("tail_forward", (m.h, m.norm_weight, m.conv, m.skip, silu_z, 1e-6)))
+    tail_back = (
+        torch.randn_like(out),
+        m.h,
+        mean,
+        rstd,
+        m.norm_weight,
+        m.conv,
+        m.skip,
+        z,
+        torch.sigmoid(z).contiguous(),
+    )
+    cases.append(("tail_backward", tail_back))
+    act = fused_ops.conv_forward(x, m.taps, m.bias)
+    cases.append(("conv_silu_forward", (x, m.taps, m.bias)))
+    cases.append(("conv_silu_backward", (torch.randn_like(act), x, m.taps, m.bias)))
+    tiles = [0.3 * torch.randn(m.inner // 8, 8, 8, generator=torch.Generator().manual_seed(s)) for s in (5, 6)]
+    q, k, v = fused_ops.heads_forward(act, x, *tiles, m.heads)
+    cases.append(("heads_forward", (act, x, *tiles, m.heads)))
+    grads = [torch.randn_like(t) for t in (q, k, v)]
+    cases.append(("heads_backward", (*grads, act, x, *tiles)))
+    return cases
+
+
+@pytest.mark.slow
+def test_the_kernels_are_custom_ops_that_pass_opcheck(fused_ops):
+    """Each of the 8 kernels is a `hf_axlstm::*` custom op whose schema, fake implementation (shapes, strides and
+    dtypes of every output) and aliasing (none) opcheck accepts, and which AOT autograd traces with dynamic
+    shapes."""
+    cases = op_cases(fused_ops)
+    assert sorted({name for name, _ in cases}) == sorted(OP_NAMES)
+    for name, args in cases:
+        op = getattr(torch.ops.hf_axlstm, name)
+        schema = op.default._schema
+        assert not any(a.alias_info for a in schema.arguments) and not any(r.alias_info for r in schema.returns)
+        result = torch.library.opcheck(op, args)
+        assert set(result.values()) == {"SUCCESS"}, (name, result)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("keep_states", [True, False])
+def test_the_cell_op_has_a_fixed_arity_and_takes_empty_states_back(fused_ops, keep_states):
+    """`forward` always returns 6 tensors: the states entering each chunk, c_in (BH, NC, D, DV) and n_in (BH, NC, D),
+    only when kept, else two empty ones, which `backward` takes back (it recomputes the states); both give the same
+    gradients, and the outputs are fresh tensors (no input's storage)."""
+    q, k, v, b, row_max, w, floor, keep, key_weight = cell_inputs(head_dim=8, value_dim=6)
+    decay = cell_decay(b, row_max)
+    args = (q, k, v, decay, w, floor, keep, key_weight, 1e-6)
+    out = fused_ops.forward(*args, keep_states)
+    assert len(out) == 6
+    h, weighted, n_raw, normaliser, c_in, n_in = out
+    assert h.shape == v.shape and weighted.shape == decay.shape and n_raw.shape == normaliser.shape == w.shape
+    if keep_states:
+        assert c_in.shape == (3, 3, 8, 6) and n_in.shape == (3, 3, 8)
+    else:
+        assert c_in.shape == n_in.shape == (0,)
+    inputs = {t.untyped_storage().data_ptr() for t in (q, k, v, decay, w, floor, keep, key_weight)}
+    assert not inputs & {t.untyped_storage().data_ptr() for t in out if t.numel()}
+    grad_h = torch.randn_like(h)
+    saved = (q, k, v, decay, weighted, w, floor, keep, key_weight, n_raw, normaliser, h)
+    grads = fused_ops.backward(grad_h, *saved, c_in, n_in, 1e-6)
+    recomputed = fused_ops.backward(grad_h, *saved, q.new_empty(0), q.new_empty(0), 1e-6)
+    assert len(grads) == 9
+    for grad, again, like in zip(grads, recomputed, (q, k, v, w, w, w, w, keep, key_weight)):
+        assert grad.shape == like.shape and torch.isfinite(grad).all()
+        assert close(grad, again, tol=1e-6)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("backend", ["aot_eager", "inductor"])
+def test_compiled_autograd_functions_keep_the_fused_ops(fused_ops, backend):
+    """torch.compile(fullgraph=True) traces the autograd.Functions of `FusedCPUKernels` (what the "fused_cpu" mixer
+    runs: conv + SiLU, heads, tail, the cell with and without kept states) without a graph break, keeps the ops in
+    the graph, and gives the eager outputs and gradients."""
+    m = mixer_inputs(seq=19)
+    cell = cell_inputs(chunk=8, head_dim=8, value_dim=8)
+    tiles = [0.3 * torch.randn(m.inner // 8, 8, 8, generator=torch.Generator().manual_seed(s)) for s in (5, 6)]
+    head_shape = m.h.shape
+    weight = m.taps.unsqueeze(1).clone()  # (I, 1, 4), as nn.Conv1d stores it
+    leaves = [t.requires_grad_() for t in (m.up, weight, m.bias, m.norm_weight, m.skip, *tiles, *cell)]
+    kernels = cpu_kernels.FusedCPUKernels(fused_ops)
+
+    def step(up, weight, bias, norm_weight, skip, qk_tiles, v_tiles, q, k, v, b, row_max, w, floor, keep, key_weight):
+        x, z = up[..., : m.inner], up[..., m.inner :]
+        act = kernels.conv_silu(x, weight, bias)  # (B, S, I)
+        heads = kernels.heads(act, x, qk_tiles, v_tiles, m.heads)  # 3 x (B, NH, S, DH)
+        h = act.view(head_shape[0], head_shape[2], head_shape[1], head_shape[3]).transpose(1, 2).contiguous()
+        out = kernels.tail(h, norm_weight, act, skip, z, 1e-6)
+        terms = [t.unsqueeze(0) for t in (q, k, v, b, row_max, w, floor, keep, key_weight)]  # batch 1, BH heads
+        kept = kernels.cell(*terms, 1e-6, 1.0, True)
+        recomputed = kernels.cell(*terms, 1e-6, 1.0, False)
+        return out, *heads, kept, recomputed
+
+    def run(fn):
+        outs = fn(*leaves)
+        loss = sum((o * torch.linspace(-1, 1, o.numel()).view(o.shape)).sum() for o in outs)
+        return [*outs, *torch.autograd.grad(loss, leaves)]
+
+    traced = []
+
+    def recording(gm, example_inputs):  # the ops called in the graph and its subgraphs (the autograd.Functions')
+        graphs = [mod.graph for mod in gm.modules() if isinstance(mod, torch.fx.GraphModule)]
+        traced.append({str(node.target) for graph in graphs for node in graph.nodes if node.op == "call_function"})
+        return torch._dynamo.backends.registry.lookup_backend(backend)(gm, example_inputs)
+
+    torch._dynamo.reset()
+    try:
+        compiled = run(torch.compile(step, fullgraph=True, backend=recording))
+    finally:
+        torch._dynamo.reset()
+    eager = run(step)
+    assert len(traced) == 1, traced  # one graph
+    assert {f"hf_axlstm.{name}" for name in OP_NAMES} <= traced[0], traced
+    names = ["out", "heads q", "heads k", "heads v", "cell kept", "cell recomputed", "up", "weight", "bias"]
+    names += ["norm_weight", "skip", "qk_tiles", "v_tiles"]
+    names += ["q", "k", "v", "b", "row_max", "w", "floor", "keep", "key_weight"]
+    assert len(compiled) == len(eager) == len(names)
+    for name, a, b in zip(names, compiled, eager):
+        assert a.shape == b.shape and close(a, b, tol=1e-6), (name, rel_err(a, b))
+    assert all(torch.isfinite(a).all() and a.abs().sum() > 0 for a in compiled), "an all-zero or non-finite gradient"

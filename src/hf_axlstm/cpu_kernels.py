@@ -3,20 +3,20 @@
 cell and, in the mixer around it, the causal conv + SiLU, the q / k / v projections into the cell's head layout and
 the output tail (head norm, skip, output gate).
 
-`enable_fused_cpu_cell()` registers them with `kernels_axlstm`, so that every float32 chunkwise training call on a
-CPU tensor runs the fused cell instead of `_ChunkwiseMLSTM`, and the mixer's float32 CPU training its fused conv,
-projections and tail (`_FusedConvSiLU`, `_FusedHeads`, `_MixerOutput`); `auto` then also trains the chunkwise form
-from shorter lengths (`kernels_axlstm.AUTO_CHUNKWISE_FACTOR_FUSED`). The first such call builds them with torch's C++
-extension loader (a C++ compiler and ninja are needed; about a minute on 2 cores, then cached under torch's
-extensions folder, `TORCH_EXTENSIONS_DIR`, for later processes). The same functions and gradients; on the 2-core AMD
-EPYC they were measured on, the cell's forward + backward takes 0.6x the eager time for tiny's heads, the conv and
-the projections 0.42-0.5x, the tail 0.56x, and tiny's whole pretraining step 0.71x (benchmarks/README.md).
-examples/pretrain.py and finetune.py call it on a CPU (`build_now=True`: before their first step, so the build is
-not timed as training) unless `--cpu_kernels eager`. Inference, CUDA, 16-bit and compiled training are not affected.
-
-Where the build fails (no compiler, no ninja, a BLAS without `sgemm_`), that call warns with the reason and the
-eager kernels keep running. The modeling files never import this module: as Hub remote code (without hf_axlstm
-installed) the model runs the eager kernels.
+Importing this module (which `import hf_axlstm` does) registers the mixer implementation "fused_cpu" beside
+"plain" and "folded" (`mixers_axlstm.py`): the folded form whose conv + SiLU, q / k / v, tail and chunkwise cell run
+these kernels for float32 training on a CPU (`FusedCPUKernels`, the differentiable steps); inference, CUDA, 16-bit,
+autocast and compiled steps run the folded eager forms. With them `auto` also trains the chunkwise cell from shorter
+lengths (`kernels_axlstm.AUTO_CHUNKWISE_FACTOR_FUSED`). A model runs them once told so:
+`model.set_mixer_implementation("fused_cpu")` (raises with the reason where they cannot be built) or
+`enable_fused_cpu_kernels(model)` (warns and leaves the model as it is), which examples/pretrain.py and finetune.py
+call on a CPU unless `--cpu_kernels eager`, before their first step, so that the build is not timed as training.
+Both build them with torch's C++ extension loader (a C++ compiler and ninja are needed; about a minute on 2 cores,
+then cached under torch's extensions folder, `TORCH_EXTENSIONS_DIR`, for later processes). The same functions and
+gradients; on the 2-core AMD EPYC they were measured on, the cell's forward + backward takes 0.6x the eager time for
+tiny's heads, the conv and the projections 0.42-0.5x, the tail 0.56x, and tiny's whole pretraining step 0.71x
+(docs/performance.md). The modeling files never import this module: as Hub remote code (without hf_axlstm
+installed) there is no "fused_cpu".
 
 The cache, `<TORCH_EXTENSIONS_DIR or torch's per-user cache>/<name>`, is trusted only as far as it is private:
 - the build folder's name carries a hash of the C++ source, the compiler and linker flags, torch's version, the CPU
@@ -29,6 +29,13 @@ The cache, `<TORCH_EXTENSIONS_DIR or torch's per-user cache>/<name>`, is trusted
   otherwise wait for it forever), and a live holder is waited for at most BUILD_WAIT_SECONDS, then an error names
   the folder to delete.
 The warning "building the fused CPU kernels" is logged only when a build actually runs, not for a cached one.
+
+Once built or loaded, the 8 C++ functions are registered (once per process) as torch.library custom ops in the
+`hf_axlstm` namespace, each with a fake (meta) implementation giving its outputs' shapes, so that torch.compile
+traces through them (no graph break) instead of switching them off: `cell_forward`, `cell_backward` (the chunkwise
+mLSTM cell), `tail_forward`, `tail_backward`, `conv_silu_forward`, `conv_silu_backward`, `heads_forward`,
+`heads_backward` (see `FusedCPUOps` for their arguments and outputs). None mutates or aliases an input; none has an
+autograd formula of its own (the `autograd.Function`s below pair them).
 """
 
 from __future__ import annotations
@@ -46,6 +53,7 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from torch import Tensor
 
 from . import kernels_axlstm
 from .mixers_axlstm import ALL_MIXER_IMPLEMENTATIONS, MixerImplementation, folded_mixer_forward
@@ -58,7 +66,9 @@ LDFLAGS = ["-fopenmp"]
 BUILD_WAIT_SECONDS = 900.0
 LOCK_FILE = "hf_axlstm_build.lock"  # ours (flock); torch's own is "lock"
 DIGEST_FILE = "hf_axlstm_build.sha256"  # the SHA-256 of the library as built here
-_ops = None
+OP_NAMESPACE = "hf_axlstm"
+_ops = None  # what `build` returned: a FusedCPUOps
+_extension = None  # the loaded C++ extension, which the custom ops' real implementations call
 
 
 def _build_flags() -> tuple[str, list[str]]:
@@ -153,9 +163,10 @@ def _file_digest(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def build(verbose: bool = False):
-    """Build (or load the cached build of) the fused kernel and return its module; raises on failure (see the
-    module docstring for the cache's checks)."""
+def build(verbose: bool = False) -> FusedCPUOps:
+    """Build (or load the cached build of) the fused kernels, register them as the `hf_axlstm::*` custom ops (once
+    per process) and return a `FusedCPUOps` calling them; raises on failure (see the module docstring for the
+    cache's checks)."""
     from torch.utils import cpp_extension
 
     global _ops
@@ -192,8 +203,195 @@ def build(verbose: bool = False):
     logger.info(
         "fused CPU kernels %s (%s, %.1f s)", "loaded" if cached else "built", name, time.perf_counter() - start
     )
-    _ops = ops
+    global _extension
+    _extension = ops
+    _define_ops()
+    _ops = FusedCPUOps(name)
     return _ops
+
+
+def _define_ops() -> None:
+    """Register the extension's 8 functions as `hf_axlstm::*` custom ops with their fake implementations, once per
+    process (their real implementations call the extension `build` loaded last, `_extension`)."""
+    if hasattr(torch.ops, OP_NAMESPACE) and hasattr(getattr(torch.ops, OP_NAMESPACE), "cell_forward"):
+        return
+    library = torch.library
+
+    def empty_states(q: Tensor) -> list[Tensor]:
+        return [q.new_empty(0), q.new_empty(0)]
+
+    @library.custom_op(f"{OP_NAMESPACE}::cell_forward", mutates_args=(), device_types="cpu")
+    def cell_forward(
+        q: Tensor, k: Tensor, v: Tensor, decay: Tensor, w: Tensor, floor: Tensor, keep: Tensor,
+        key_weight: Tensor, eps: float, keep_states: bool,
+    ) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor, Tensor]:  # fmt: skip
+        out = _extension.forward(q, k, v, decay, w, floor, keep, key_weight, eps, keep_states)
+        return tuple(out) if keep_states else (*out, *empty_states(q))
+
+    @cell_forward.register_fake
+    def _(q, k, v, decay, w, floor, keep, key_weight, eps, keep_states):
+        flat, num_chunks, _, head_dim = q.shape
+        states = (
+            [q.new_empty(flat, num_chunks, head_dim, v.shape[3]), q.new_empty(flat, num_chunks, head_dim)]
+            if keep_states
+            else empty_states(q)
+        )
+        return (v.new_empty(v.shape), decay.new_empty(decay.shape), w.new_empty(w.shape), w.new_empty(w.shape),
+                *states)  # fmt: skip
+
+    @library.custom_op(f"{OP_NAMESPACE}::cell_backward", mutates_args=(), device_types="cpu")
+    def cell_backward(
+        grad_h: Tensor, q: Tensor, k: Tensor, v: Tensor, decay: Tensor, weighted: Tensor, w: Tensor, floor: Tensor,
+        keep: Tensor, key_weight: Tensor, n_raw: Tensor, normaliser: Tensor, h: Tensor, c_in: Tensor, n_in: Tensor,
+        eps: float,
+    ) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor]:  # fmt: skip
+        return tuple(
+            _extension.backward(
+                grad_h, q, k, v, decay, weighted, w, floor, keep, key_weight, n_raw, normaliser, h, c_in, n_in, eps
+            )
+        )
+
+    @cell_backward.register_fake
+    def _(grad_h, q, k, v, decay, weighted, w, floor, keep, key_weight, n_raw, normaliser, h, c_in, n_in, eps):
+        like = (q, k, v, w, w, w, w, keep, key_weight)  # q, k, v, b, row max, w, floor, keep, key weight
+        return tuple(t.new_empty(t.shape) for t in like)
+
+    @library.custom_op(f"{OP_NAMESPACE}::tail_forward", mutates_args=(), device_types="cpu")
+    def tail_forward(
+        h: Tensor, norm_weight: Tensor, conv_act: Tensor, skip: Tensor, silu_z: Tensor, eps: float
+    ) -> tuple[Tensor, Tensor, Tensor]:
+        return tuple(_extension.tail_forward(h, norm_weight, conv_act, skip, silu_z, eps))
+
+    @tail_forward.register_fake
+    def _(h, norm_weight, conv_act, skip, silu_z, eps):
+        batch, heads, seq, head_dim = h.shape
+        return (
+            h.new_empty(batch, seq, heads * head_dim),
+            h.new_empty(batch, heads, seq),
+            h.new_empty(batch, heads, seq),
+        )
+
+    @library.custom_op(f"{OP_NAMESPACE}::tail_backward", mutates_args=(), device_types="cpu")
+    def tail_backward(
+        grad_out: Tensor, h: Tensor, mean: Tensor, rstd: Tensor, norm_weight: Tensor, conv_act: Tensor,
+        skip: Tensor, z: Tensor, sig_z: Tensor,
+    ) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:  # fmt: skip
+        return tuple(_extension.tail_backward(grad_out, h, mean, rstd, norm_weight, conv_act, skip, z, sig_z))
+
+    @tail_backward.register_fake
+    def _(grad_out, h, mean, rstd, norm_weight, conv_act, skip, z, sig_z):
+        inner = h.shape[1] * h.shape[3]
+        return (h.new_empty(h.shape), h.new_empty(inner), conv_act.new_empty(conv_act.shape), h.new_empty(inner),
+                conv_act.new_empty(conv_act.shape))  # fmt: skip
+
+    @library.custom_op(f"{OP_NAMESPACE}::conv_silu_forward", mutates_args=(), device_types="cpu")
+    def conv_silu_forward(x: Tensor, weight: Tensor, bias: Tensor) -> Tensor:
+        return _extension.conv_forward(x, weight, bias)
+
+    @conv_silu_forward.register_fake
+    def _(x, weight, bias):
+        return x.new_empty(x.shape[0], x.shape[1], weight.shape[0])
+
+    @library.custom_op(f"{OP_NAMESPACE}::conv_silu_backward", mutates_args=(), device_types="cpu")
+    def conv_silu_backward(grad_act: Tensor, x: Tensor, weight: Tensor, bias: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        return tuple(_extension.conv_backward(grad_act, x, weight, bias))
+
+    @conv_silu_backward.register_fake
+    def _(grad_act, x, weight, bias):
+        grad_x = grad_act.new_empty(x.shape[0], x.shape[1], weight.shape[0])
+        return grad_x, weight.new_empty(weight.shape), bias.new_empty(bias.shape)
+
+    @library.custom_op(f"{OP_NAMESPACE}::heads_forward", mutates_args=(), device_types="cpu")
+    def heads_forward(
+        conv_act: Tensor, x_mlstm: Tensor, qk_tiles: Tensor, v_tiles: Tensor, heads: int
+    ) -> tuple[Tensor, Tensor, Tensor]:
+        return tuple(_extension.heads_forward(conv_act, x_mlstm, qk_tiles, v_tiles, heads))
+
+    @heads_forward.register_fake
+    def _(conv_act, x_mlstm, qk_tiles, v_tiles, heads):
+        batch, seq, inner = conv_act.shape
+        return tuple(conv_act.new_empty(batch, heads, seq, inner // heads) for _ in range(3))
+
+    @library.custom_op(f"{OP_NAMESPACE}::heads_backward", mutates_args=(), device_types="cpu")
+    def heads_backward(
+        grad_q: Tensor, grad_k: Tensor, grad_v: Tensor, conv_act: Tensor, x_mlstm: Tensor, qk_tiles: Tensor,
+        v_tiles: Tensor,
+    ) -> tuple[Tensor, Tensor, Tensor, Tensor]:  # fmt: skip
+        return tuple(_extension.heads_backward(grad_q, grad_k, grad_v, conv_act, x_mlstm, qk_tiles, v_tiles))
+
+    @heads_backward.register_fake
+    def _(grad_q, grad_k, grad_v, conv_act, x_mlstm, qk_tiles, v_tiles):
+        batch, seq, inner = conv_act.shape
+        grad_c, grad_x = (conv_act.new_empty(batch, seq, inner) for _ in range(2))
+        return grad_c, grad_x, qk_tiles.new_empty(qk_tiles.shape), v_tiles.new_empty(v_tiles.shape)
+
+
+class FusedCPUOps:
+    """What `build` returns: the fused kernels under the method names and arguments of the C++ extension's functions,
+    each calling its `torch.ops.hf_axlstm` custom op (so torch.compile traces them). All tensors float32 on the CPU;
+    none of the outputs aliases an input. `name` is the extension's build name.
+
+    - `forward(q, k, v, decay, w, floor, keep, key_weight, eps, keep_states)` -> `cell_forward`: 6 tensors (h,
+      weighted, n_raw, normaliser, c_in, n_in); q, k (BH, NC, L, D), v (BH, NC, L, DV), decay (BH, NC, L, L), w,
+      floor, key_weight (BH, NC, L), keep (BH, NC), all contiguous; h like v, weighted like decay, n_raw and
+      normaliser like w; the states entering each chunk c_in (BH, NC, D, DV) and n_in (BH, NC, D) when
+      `keep_states`, else two empty (0,) tensors.
+    - `backward(grad_h, q, k, v, decay, weighted, w, floor, keep, key_weight, n_raw, normaliser, h, c_in, n_in, eps)`
+      -> `cell_backward`: 9 tensors, the gradients of q, k, v, b, the row max, w, floor, keep and key_weight (like
+      q, k, v, w, w, w, w, keep, key_weight); c_in and n_in as `forward` returned them (empty: recomputed).
+    - `tail_forward(h, norm_weight, conv_act, skip, silu_z, eps)`: out (B, S, I), mean and rstd (B, NH, S), from h
+      (B, NH, S, DH), norm_weight and skip (I,), conv_act and silu_z (B, S, I), I = NH * DH.
+    - `tail_backward(grad_out, h, mean, rstd, norm_weight, conv_act, skip, z, sig_z)`: the gradients of h, norm_weight,
+      conv_act, skip and z (z may be rows with a unit channel stride; the gradient is contiguous).
+    - `conv_forward(x, weight, bias)` -> `conv_silu_forward`: one tensor, silu(causal depthwise conv(x) + bias)
+      (B, S, C), from x (B, S, C) rows with a unit channel stride, weight (C, K), bias (C,).
+    - `conv_backward(grad_act, x, weight, bias)` -> `conv_silu_backward`: the gradients of x (B, S, C, contiguous),
+      weight (C, K) and bias (C,).
+    - `heads_forward(conv_act, x_mlstm, qk_tiles, v_tiles, heads)`: q, k, v (B, NH, S, I / NH) from conv_act and
+      x_mlstm (B, S, I) rows, the tiles (G, W, W) with G * W = I.
+    - `heads_backward(grad_q, grad_k, grad_v, conv_act, x_mlstm, qk_tiles, v_tiles)`: the gradients of conv_act,
+      x_mlstm (B, S, I), qk_tiles and v_tiles (G, W, W).
+    """
+
+    def __init__(self, name: str):
+        self.name = name
+
+    def __repr__(self) -> str:
+        return f"FusedCPUOps({self.name!r})"
+
+    @staticmethod
+    def forward(q, k, v, decay, w, floor, keep, key_weight, eps, keep_states):
+        return torch.ops.hf_axlstm.cell_forward(q, k, v, decay, w, floor, keep, key_weight, eps, keep_states)
+
+    @staticmethod
+    def backward(grad_h, q, k, v, decay, weighted, w, floor, keep, key_weight, n_raw, normaliser, h, c_in, n_in, eps):
+        return torch.ops.hf_axlstm.cell_backward(
+            grad_h, q, k, v, decay, weighted, w, floor, keep, key_weight, n_raw, normaliser, h, c_in, n_in, eps
+        )
+
+    @staticmethod
+    def tail_forward(h, norm_weight, conv_act, skip, silu_z, eps):
+        return torch.ops.hf_axlstm.tail_forward(h, norm_weight, conv_act, skip, silu_z, eps)
+
+    @staticmethod
+    def tail_backward(grad_out, h, mean, rstd, norm_weight, conv_act, skip, z, sig_z):
+        return torch.ops.hf_axlstm.tail_backward(grad_out, h, mean, rstd, norm_weight, conv_act, skip, z, sig_z)
+
+    @staticmethod
+    def conv_forward(x, weight, bias):
+        return torch.ops.hf_axlstm.conv_silu_forward(x, weight, bias)
+
+    @staticmethod
+    def conv_backward(grad_act, x, weight, bias):
+        return torch.ops.hf_axlstm.conv_silu_backward(grad_act, x, weight, bias)
+
+    @staticmethod
+    def heads_forward(conv_act, x_mlstm, qk_tiles, v_tiles, heads):
+        return torch.ops.hf_axlstm.heads_forward(conv_act, x_mlstm, qk_tiles, v_tiles, heads)
+
+    @staticmethod
+    def heads_backward(grad_q, grad_k, grad_v, conv_act, x_mlstm, qk_tiles, v_tiles):
+        return torch.ops.hf_axlstm.heads_backward(grad_q, grad_k, grad_v, conv_act, x_mlstm, qk_tiles, v_tiles)
 
 
 class _FusedChunkwiseMLSTM(torch.autograd.Function):
@@ -213,11 +411,10 @@ class _FusedChunkwiseMLSTM(torch.autograd.Function):
 
         decay = kernels_axlstm._stabilised_decay(b, row_max, scale)  # (B, NH, NC, L, L), scaled by 1 / sqrt(D)
         inputs = [rows(t) for t in (q, k, v, decay, state_weight * scale, floor, keep, key_weight)]
-        h, weighted, n_raw, normaliser, *states = ops.forward(*inputs, float(eps), bool(keep_states))
-        if not states:
-            states = [h.new_empty(0), h.new_empty(0)]
+        # the states (C_in, n_in) are empty tensors unless kept; the backward then recomputes them
+        h, weighted, n_raw, normaliser, c_in, n_in = ops.forward(*inputs, float(eps), bool(keep_states))
         q, k, v, decay, *gate_terms = inputs
-        ctx.save_for_backward(q, k, v, decay, weighted, *gate_terms, n_raw, normaliser, h, *states)
+        ctx.save_for_backward(q, k, v, decay, weighted, *gate_terms, n_raw, normaliser, h, c_in, n_in)
         ctx.eps, ctx.scale, ctx.batch, ctx.ops, ctx.out_shape = eps, scale, batch, ops, h.shape
         return h.view(batch, heads, num_chunks, chunk, -1)
 
