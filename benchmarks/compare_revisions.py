@@ -8,6 +8,7 @@ weights, and the outputs are compared first (a speed-up that changes the functio
     python benchmarks/compare_revisions.py HEAD --size tiny --frames 200 --batch 8
     python benchmarks/compare_revisions.py HEAD~3 --size base --mode train --rounds 3
     python benchmarks/compare_revisions.py HEAD~3 --mode pretrain --batch 32 --rounds 3   # the pretraining loss
+    python benchmarks/compare_revisions.py HEAD~3 --mode pretrain --batch 32 --separate_processes
     python benchmarks/compare_revisions.py HEAD~3 --mode pretrain --batch 32 --rev_cpu_allocator default  # + malloc
     python benchmarks/compare_revisions.py old_copy/ --device cuda --batch 64   # a folder holding the package files
 
@@ -16,10 +17,11 @@ weights, and the outputs are compared first (a speed-up that changes the functio
 
 Modes: `forward` (no gradients), `train` (forward + backward of the encoder, loss = mean square of its output),
 `pretrain` (forward + backward of `AxLSTMForPreTraining`'s masked-reconstruction loss, the model part of
-examples/pretrain.py's step). `--cpu_kernels fused` (the default, as in examples/pretrain.py) runs the working tree's
-float32 chunkwise training on a CPU through the fused C++ cell (hf_axlstm.cpu_kernels; the revision's package has
-its own, unregistered kernels module, so it runs its code as it is); `eager` the torch implementation. Both versions
-run in one process, so process-wide settings apply to both: with
+examples/pretrain.py's step). `--cpu_kernels fused` (the default, as in examples/pretrain.py) runs float32 training on
+a CPU of both versions through their fused C++ kernels (each version's own `cpu_kernels` module and C++ source, enabled
+the way that version's examples/pretrain.py enables them); `eager` the torch implementations. Both versions run in
+one process (or, with `--separate_processes`, each in a fresh process per round), so process-wide settings apply to
+both: with
 `--cpu_allocator tuned` (the default, as in examples/pretrain.py) glibc keeps freed memory in its heap
 (hf_axlstm.cpu_allocator); `default` leaves malloc alone. Compare allocators with pretrain_throughput.py, which runs
 each configuration in its own process.
@@ -29,11 +31,13 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import io
 import json
 import shutil
 import statistics
 import subprocess
 import sys
+import tarfile
 import tempfile
 from pathlib import Path
 
@@ -46,26 +50,38 @@ from encoder import CLOCKS, interleaved_medians  # noqa: E402
 
 from hf_axlstm import AxLSTMConfig, AxLSTMForPreTraining, AxLSTMModel  # noqa: E402
 from hf_axlstm.cpu_allocator import tune_cpu_allocator  # noqa: E402
-from hf_axlstm.cpu_kernels import enable_fused_cpu_cell  # noqa: E402
+from hf_axlstm.cpu_kernels import enable_fused_cpu_kernels  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 
 
 def load_revision(rev: str, root: Path):
-    """Import the package files of `rev` as `hf_axlstm_rev` (from a copy under `root`)."""
+    """Import the package of `rev` (its `src/hf_axlstm/`, the C++ sources included) as `hf_axlstm_rev` (from a copy
+    under `root`)."""
     package = root / "hf_axlstm_rev"
     if Path(rev).is_dir():
         shutil.copytree(rev, package)
     else:
-        package.mkdir()
-        listing = subprocess.check_output(["git", "-C", str(REPO), "ls-tree", "--name-only", rev, "src/hf_axlstm/"])
-        for name in listing.decode().split():
-            source = subprocess.check_output(["git", "-C", str(REPO), "show", f"{rev}:{name}"])
-            (package / Path(name).name).write_bytes(source)
+        archive = subprocess.check_output(["git", "-C", str(REPO), "archive", "--format=tar", rev, "src/hf_axlstm"])
+        with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+            tar.extractall(root, filter="data")
+        (root / "src" / "hf_axlstm").rename(package)
     sys.path.insert(0, str(root))
     modeling = importlib.import_module("hf_axlstm_rev.modeling_axlstm")
     configuration = importlib.import_module("hf_axlstm_rev.configuration_axlstm")
     return configuration.AxLSTMConfig, modeling
+
+
+def enable_revision_fused_kernels(model) -> None:
+    """The revision's fused CPU kernels, as its examples/pretrain.py enabled them: a model setting where it has one
+    (`enable_fused_cpu_kernels(model)`), else the module-level registration of the versions before it."""
+    kernels = importlib.import_module("hf_axlstm_rev.cpu_kernels")
+    if hasattr(kernels, "enable_fused_cpu_kernels"):
+        enabled = kernels.enable_fused_cpu_kernels(model)
+    else:
+        enabled = kernels.enable_fused_cpu_cell(build_now=True)
+    if not enabled:
+        raise SystemExit("the revision's fused CPU kernels could not be built (see the warning above)")
 
 
 def main(argv=None) -> None:
@@ -98,10 +114,16 @@ def main(argv=None) -> None:
         help="the revision's allocator when it differs from --cpu_allocator (a before/after of both changes): each "
         "version then runs in its own process per round (warm-up step included), alternating",
     )
+    parser.add_argument(
+        "--separate_processes",
+        action="store_true",
+        help="run each version in a fresh process per round, alternating (slower, but no version's heap, caches or "
+        "thread pools shape the other's timings); implied when the allocators differ",
+    )
     parser.add_argument("--_only", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     args.rev_cpu_allocator = args.rev_cpu_allocator or args.cpu_allocator
-    separate = args.rev_cpu_allocator != args.cpu_allocator
+    separate = args.separate_processes or args.rev_cpu_allocator != args.cpu_allocator
     if separate and not args._only:
         return compare_in_processes(args, argv if argv is not None else sys.argv[1:])
 
@@ -110,8 +132,6 @@ def main(argv=None) -> None:
     )
     if allocator == "tuned":
         tune_cpu_allocator()
-    if args.cpu_kernels == "fused" and args.device == "cpu" and args._only != "revision":
-        enable_fused_cpu_cell(build_now=True)  # the working tree's package only: the revision has its own modules
     torch.set_num_threads(args.threads)
     encoder.clock = encoder._cuda_wall if args.device == "cuda" else CLOCKS[args.clock]
     with tempfile.TemporaryDirectory() as tmp:
@@ -123,6 +143,10 @@ def main(argv=None) -> None:
         current = current_cls(AxLSTMConfig.from_preset(args.size)).eval().to(args.device)
         revision = rev_model_cls(rev_config_cls.from_preset(args.size)).eval().to(args.device)
         revision.load_state_dict(current.state_dict())
+        if args.cpu_kernels == "fused" and args.device == "cpu":  # both versions, each its own kernels module
+            if not enable_fused_cpu_kernels(current):
+                raise SystemExit("the fused CPU kernels could not be built (see the warning above)")
+            enable_revision_fused_kernels(revision)
         inputs = {"input_values": torch.randn(args.batch, args.frames, 80, device=args.device)}
         if pretrain:
             patches = args.frames // current.config.patch_size[0] * current.config.num_freq_patches
@@ -197,7 +221,7 @@ def compare_in_processes(args, argv: list[str]) -> None:
     print(
         f"AxLSTM-{args.size[0].upper()}, {args.mode}, batch {args.batch} x {args.frames} frames, {cpu_name()}, "
         f"{args.threads} threads, {args.clock} clock; {args.rev} with the {args.rev_cpu_allocator} allocator, the "
-        f"working tree with the {args.cpu_allocator} allocator and the {args.cpu_kernels} CPU cell, each in its own "
+        f"working tree with the {args.cpu_allocator} allocator, both with the {args.cpu_kernels} CPU kernels, each in its own "
         f"process per round (after two warm-up "
         f"calls), median of {args.rounds} alternating rounds; output relative difference {diff:.1e}.\n"
     )

@@ -92,6 +92,24 @@ def _kernel(**overrides):
     return call
 
 
+def _model_with(**overrides):
+    def call(ctx, tmp):
+        from hf_axlstm import AxLSTMConfig, AxLSTMModel
+
+        return AxLSTMModel(AxLSTMConfig(hidden_size=32, num_hidden_layers=1, **overrides))
+
+    return call
+
+
+def _register_mixer(name):
+    def call(ctx, tmp):
+        from hf_axlstm.mixers_axlstm import ALL_MIXER_IMPLEMENTATIONS, MixerImplementation, folded_mixer_forward
+
+        ALL_MIXER_IMPLEMENTATIONS.register(name, MixerImplementation(folded_mixer_forward, recompute=True))
+
+    return call
+
+
 def _patchify(value):
     return lambda ctx, tmp: ctx.model("pretrain").patchify(value())
 
@@ -415,4 +433,29 @@ CASES = [
         "igate must be a torch.Tensor, got ndarray",
     ),
     Api("kernel-chunk-size-zero", _kernel(chunk_size=0, backend="chunkwise"), ValueError, "chunk_size=0 is invalid"),
+    # mixer implementations
+    Api(
+        "mixer-implementation-unregistered",
+        _model_with(mixer_implementation="palin"),
+        ValueError,
+        r"mixer_implementation='palin' is not registered; expected one of \['auto', 'plain', 'folded', 'fused_cpu'",
+    ),
+    Api(
+        "mixer-implementation-not-a-name",
+        _model_with(mixer_implementation=3),
+        ValueError,
+        "mixer_implementation=3 is invalid; expected a name such as 'auto', 'plain'",
+    ),
+    Api(
+        "set-mixer-implementation-unregistered",
+        lambda ctx, tmp: ctx.model("base").set_mixer_implementation("flash"),
+        ValueError,
+        "mixer_implementation='flash' is not registered",
+    ),
+    Api(
+        "mixer-registry-auto",
+        _register_mixer("auto"),
+        ValueError,
+        "name='auto' is invalid; expected an identifier other than 'auto'",
+    ),
 ]

@@ -141,7 +141,7 @@ def test_fused_cell_runs_only_for_float32_cpu_training(fused):
 @pytest.mark.slow
 def test_pretraining_step_with_the_fused_cell_matches_the_eager_one(fused):
     """A whole pretraining step (loss and every parameter's gradient) through the "fused_cpu" implementation equals
-    the folded eager one's."""
+    the folded eager one's and the paper-shaped "plain" one's."""
     config = AxLSTMConfig.from_preset(
         "tiny", num_hidden_layers=2, hidden_size=48, num_heads=2, mlstm_backend="chunkwise", chunk_size=16
     )
@@ -164,10 +164,14 @@ def test_pretraining_step_with_the_fused_cell_matches_the_eager_one(fused):
     assert fused.used == per_block * config.num_hidden_layers + backward * config.num_hidden_layers, fused.used
     model.set_mixer_implementation("folded")
     eager_loss, eager_grads = step()
+    model.set_mixer_implementation("plain")
+    plain_loss, plain_grads = step()
     assert torch.allclose(loss, eager_loss, rtol=1e-6), (loss, eager_loss)
-    assert grads.keys() == eager_grads.keys()
+    assert torch.allclose(loss, plain_loss, rtol=1e-6), (loss, plain_loss)
+    assert grads.keys() == eager_grads.keys() == plain_grads.keys()
     for name, grad in grads.items():
         assert close(grad, eager_grads[name]), (name, rel_err(grad, eager_grads[name]))
+        assert close(grad, plain_grads[name], tol=1e-4), (name, rel_err(grad, plain_grads[name]))
 
 
 @pytest.mark.slow
@@ -669,3 +673,43 @@ def test_compiled_autograd_functions_keep_the_fused_ops(fused_ops, backend):
     for name, a, b in zip(names, compiled, eager):
         assert a.shape == b.shape and close(a, b, tol=1e-6), (name, rel_err(a, b))
     assert all(torch.isfinite(a).all() and a.abs().sum() > 0 for a in compiled), "an all-zero or non-finite gradient"
+
+
+@pytest.mark.slow
+def test_a_compiled_pretraining_step_keeps_the_fused_kernels(fused_ops, monkeypatch):
+    """torch.compile of a model running "fused_cpu" traces the fused conv, heads, cell and tail (custom ops; before
+    they were switched off under compile) and gives the eager step's loss and gradients."""
+    config = AxLSTMConfig.from_preset(
+        "tiny", num_hidden_layers=2, hidden_size=48, num_heads=2, chunk_size=16, mlstm_backend="chunkwise"
+    )
+    torch.manual_seed(0)
+    model = AxLSTMForPreTraining(config).train()
+    with torch.no_grad():
+        for mixer in (layer.mixer for layer in model.axlstm.layers):
+            mixer.gate_proj.weight.normal_(0, 0.1)  # gates that depend on the input
+    model.set_mixer_implementation("fused_cpu")
+    calls = []
+    for name in ("conv_silu", "heads", "cell", "tail"):
+        step_fn = getattr(cpu_kernels.FusedCPUKernels, name)
+        monkeypatch.setattr(
+            cpu_kernels.FusedCPUKernels, name, lambda self, *a, _n=name, _f=step_fn: calls.append(_n) or _f(self, *a)
+        )
+    inputs, noise = torch.randn(2, 200, 80), torch.rand(2, 250)
+
+    def step(net):
+        net.zero_grad(set_to_none=True)
+        loss = net(input_values=inputs, noise=noise).loss
+        loss.backward()
+        return loss.detach(), [p.grad.clone() for p in model.parameters()]
+
+    eager_loss, eager_grads = step(model)
+    calls.clear()
+    torch._dynamo.reset()
+    try:
+        loss, grads = step(torch.compile(model))
+    finally:
+        torch._dynamo.reset()
+    assert set(calls) == {"conv_silu", "heads", "cell", "tail"}, calls  # traced into the graph
+    assert torch.allclose(loss, eager_loss, rtol=1e-6), (loss, eager_loss)
+    for (name, _), got, want in zip(model.named_parameters(), grads, eager_grads):
+        assert close(got, want), (name, rel_err(got, want))

@@ -310,7 +310,7 @@ def reference_mixer(mixer: AxLSTMMixer, x: torch.Tensor) -> torch.Tensor:
 
 
 @pytest.mark.parametrize("hidden_size,qkv_block_size", [(32, 4), (24, 4), (36, 3)])
-def test_fused_mixer_matches_authors_formulation(hidden_size, qkv_block_size):
+def test_mixer_implementations_match_authors_formulation(hidden_size, qkv_block_size):
     # (24, 4): head_dim 12 is not a multiple of the 16-channel tile; (36, 3): blocks of 3 (tiles of 30 channels).
     config = AxLSTMConfig(hidden_size=hidden_size, num_hidden_layers=1, qkv_block_size=qkv_block_size, chunk_size=8)
     torch.manual_seed(0)
@@ -322,16 +322,16 @@ def test_fused_mixer_matches_authors_formulation(hidden_size, qkv_block_size):
     x = torch.randn(2, 21, hidden_size)
     expected = reference_mixer(mixer, x)
     expected_grads = torch.autograd.grad(expected.square().sum(), list(mixer.parameters()))
-    for backend in ("parallel", "chunkwise"):
-        config.mlstm_backend = backend
+    for implementation, backend in (("folded", "parallel"), ("folded", "chunkwise"), ("plain", "parallel")):
+        config.mixer_implementation, config.mlstm_backend = implementation, backend
         out = mixer(x)
-        assert rel_err(out, expected) < 1e-5, backend
+        assert rel_err(out, expected) < 1e-5, (implementation, backend)
         grads = torch.autograd.grad(out.square().sum(), list(mixer.parameters()))
         for g, eg in zip(grads, expected_grads):
-            assert rel_err(g, eg) < 1e-4, backend
+            assert rel_err(g, eg) < 1e-4, (implementation, backend)
         with torch.no_grad():  # the inference path: cached derived weights, in-place tail
-            assert rel_err(mixer(x), expected) < 1e-5, backend
-            assert rel_err(mixer(x), expected) < 1e-5, backend  # served from the cache
+            assert rel_err(mixer(x), expected) < 1e-5, (implementation, backend)
+            assert rel_err(mixer(x), expected) < 1e-5, (implementation, backend)  # served from the cache
 
 
 def test_mixer_inference_cache_follows_parameter_updates():
@@ -400,12 +400,58 @@ def test_fixture_parity_for_every_backend(official_dir, expected):
 
     model = convert_checkpoint(official_dir / "official_checkpoint.pth")
     inputs = expected["lms"][:, 0]
-    for backend, chunk in (("parallel", 64), ("chunkwise", 64), ("chunkwise", 16), ("auto", 64)):
-        model.config.mlstm_backend = backend
-        model.config.chunk_size = chunk
-        with torch.no_grad():
-            out = model(inputs, mask=expected["mask"])
-        assert rel_err(out.logits, expected["pred"]) < 1e-5, (backend, chunk)
+    for implementation in ("plain", "folded", "auto"):
+        model.set_mixer_implementation(implementation)
+        for backend, chunk in (("parallel", 64), ("chunkwise", 64), ("chunkwise", 16), ("auto", 64)):
+            model.config.mlstm_backend = backend
+            model.config.chunk_size = chunk
+            with torch.no_grad():
+                out = model(inputs, mask=expected["mask"])
+            assert rel_err(out.logits, expected["pred"]) < 1e-5, (implementation, backend, chunk)
+
+
+@pytest.mark.parametrize("backend", ["parallel", "chunkwise"])
+def test_every_mixer_implementation_computes_the_plain_function(backend):
+    """The registered implementations against the paper-shaped `plain_forward`, in float64 (outputs and every
+    parameter's gradient of a pretraining loss, a padded batch, both directions) and in float32 inference."""
+    from hf_axlstm import AxLSTMForPreTraining
+    from hf_axlstm.mixers_axlstm import ALL_MIXER_IMPLEMENTATIONS
+
+    config = AxLSTMConfig(hidden_size=32, num_hidden_layers=2, chunk_size=16, mlstm_backend=backend)
+    torch.manual_seed(0)
+    model = AxLSTMForPreTraining(config)
+    with torch.no_grad():
+        for param in model.parameters():
+            param.add_(0.1 * torch.randn_like(param))  # gates, norms and skips away from their initial values
+    frames = torch.randn(2, 44, 80)
+    attention_mask = torch.ones(2, 44, dtype=torch.long)
+    attention_mask[1, 25:] = 0
+    noise = torch.rand(2, 55)
+
+    def run(net, dtype, grad):
+        net.zero_grad(set_to_none=True)
+        with torch.set_grad_enabled(grad):
+            out = net(frames.to(dtype), attention_mask=attention_mask, noise=noise)
+        if grad:
+            out.loss.backward()
+        real = out.logits.detach()[out.patch_mask]  # padded patches hold unspecified values
+        return [out.loss.detach(), real] + ([p.grad for p in net.parameters()] if grad else [])
+
+    results = {}
+    for name in ALL_MIXER_IMPLEMENTATIONS.names():  # auto, plain, folded, fused_cpu (outside float32 training: folded)
+        model.set_mixer_implementation(name) if name != "fused_cpu" else setattr(config, "mixer_implementation", name)
+        results[name] = run(model.double(), torch.float64, True), run(model.float(), torch.float32, False)
+    assert {"plain", "folded"} <= results.keys()
+    plain64, plain32 = results.pop("plain")
+    for name, (got64, got32) in results.items():
+        assert len(got64) == len(plain64) == 2 + len(list(model.parameters()))
+        # The chunkwise cell sums the gates in float32 even for a float64 model (kernels_axlstm, "Precision"), so
+        # there gate pre-activations equal to float64 rounding can round apart in float32: 1e-8 level, not 1e-15.
+        tol = 1e-10 if backend == "parallel" else 1e-6
+        for index, (got, want) in enumerate(zip(got64, plain64)):
+            assert rel_err(got, want) < tol, (name, index, rel_err(got, want))
+        for got, want in zip(got32, plain32):
+            assert rel_err(got, want) < 1e-5, (name, rel_err(got, want))
 
 
 def test_mixer_output_function_gradients_match_autograd_of_the_formula():

@@ -165,6 +165,19 @@ def _hand_written(recompute: bool, device_type: str, *dtypes: torch.dtype) -> bo
     )
 
 
+def _fused_applies(fused, recompute: bool, device_type: str, *dtypes: torch.dtype) -> bool:
+    """Whether chunkwise training of inputs of these dtypes runs the fused CPU cell `fused`: given, asked for the
+    hand-written backward, on a CPU, all float32, no autocast. Unlike `_ChunkwiseMLSTM`'s loop, the fused cell is one
+    custom op per pass, so torch.compile keeps it (it traces the op instead of the chunks)."""
+    return (
+        fused is not None
+        and recompute
+        and device_type == "cpu"
+        and all(dtype == torch.float32 for dtype in dtypes)
+        and not torch.is_autocast_enabled(device_type)
+    )
+
+
 class _ParallelMLSTM(torch.autograd.Function):
     """The parallel form with a hand-written backward that keeps only O(S) tensors between the passes and recomputes
     the S x S matrices (decay, scores, C) in the backward pass: autograd would keep three of them per layer.
@@ -464,7 +477,8 @@ def mlstm_chunkwise(
         # its narrow input to whole chunks instead, so inside AxLSTM this never runs.)
         q, k, v = (F.pad(t, (0, 0, 0, pad)) for t in (q, k, v))
         igate, fgate = (F.pad(t, (0, pad)) for t in (igate, fgate))
-    hand_written = grad and _hand_written(recompute, q.device.type, q.dtype, k.dtype, v.dtype)
+    fused_cell = grad and _fused_applies(fused, recompute, q.device.type, q.dtype, k.dtype, v.dtype)
+    hand_written = fused_cell or (grad and _hand_written(recompute, q.device.type, q.dtype, k.dtype, v.dtype))
     # Without autograd and in the hand-written backward q is not scaled (a full pass, and a copy kept for the
     # backward): the scale rides on the decay mask and the state weights.
     q_scaled = q if in_place or hand_written else q * scale
@@ -493,7 +507,7 @@ def mlstm_chunkwise(
         keep_states = 2 * head_dim <= 3 * chunk_size
         floor = torch.exp(-(g + gates.row_max))
         terms = (q, k, v, b, gates.row_max, gates.state_weight, floor, keep, gates.key_weight, eps, scale, keep_states)
-        h = fused.cell(*terms) if fused is not None and q.device.type == "cpu" else _ChunkwiseMLSTM.apply(*terms)
+        h = fused.cell(*terms) if fused_cell else _ChunkwiseMLSTM.apply(*terms)
         return h.reshape(batch, heads, num_chunks * chunk_size, -1)[:, :, :seq].to(out_dtype)
     k_weighted = k.float() * gates.key_weight.unsqueeze(-1)  # (B, NH, NC, L, DH) float32
     n_add = k_weighted.sum(dim=-2)  # (B, NH, NC, DH)
@@ -765,9 +779,9 @@ def resolve_cell(
 
     - under `torch.export` the loop-free chunkwise form (one graph for every length; "parallel" stays parallel);
     - "auto": `select_backend`, and for hand-written CPU training the chunk length of `select_chunk_size`;
-    - a chunkwise call under torch.compile: the loop-free form (the loop would pin the number of chunks);
     - `fused` (the fused CPU kernels) is kept only where they apply: chunkwise float32 training on a CPU through the
-      hand-written backward.
+      hand-written backward (eager or compiled: the fused cell is one custom op);
+    - another chunkwise call under torch.compile: the loop-free form (the loop would pin the number of chunks).
     """
     if backend not in BACKENDS:
         raise ValueError(f"backend={backend!r} is not a known mLSTM backend; expected one of {list(BACKENDS)}.")
@@ -776,15 +790,16 @@ def resolve_cell(
     if torch.compiler.is_exporting():
         form = "parallel" if backend == "parallel" else "chunkwise_graph"
         return CellSpec(form, chunk_size, recompute, None, aligned)
-    cpu_training = training and device_type == "cpu"
-    hand_written = cpu_training and _hand_written(recompute, device_type, dtype)
-    fused = fused if hand_written else None
+    fused = fused if training and _fused_applies(fused, recompute, device_type, dtype) else None
+    hand_written = fused is not None or (
+        training and device_type == "cpu" and _hand_written(recompute, device_type, dtype)
+    )
     form = backend
     if backend == "auto":
         form = select_backend(seq_len, head_dim, chunk_size, training, device_type == "cuda", batch_heads, fused)
         if form == "chunkwise":
             chunk_size = select_chunk_size(seq_len, head_dim, chunk_size, hand_written)
-    if form == "chunkwise" and torch.compiler.is_compiling():
+    if form == "chunkwise" and fused is None and torch.compiler.is_compiling():
         form = "chunkwise_graph"
     return CellSpec(form, chunk_size, recompute, fused if form == "chunkwise" else None, aligned)
 

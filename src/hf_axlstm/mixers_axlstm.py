@@ -101,8 +101,7 @@ def resolve_mixer_spec(mixer, x: torch.Tensor, chunk_aligned: bool = False) -> M
         and x.device.type == "cpu"
         and x.dtype == weight.dtype == torch.float32
         and not torch.is_autocast_enabled("cpu")
-        and not torch.compiler.is_compiling()
-    ):
+    ):  # (torch.compile keeps them: they are custom ops with fake implementations)
         fused = implementation.fused_kernels()
     head_dim = config.intermediate_size // config.num_heads
     cell = resolve_cell(
