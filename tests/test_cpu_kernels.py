@@ -64,6 +64,17 @@ def fused(fused_ops, monkeypatch):
     return calls
 
 
+def record_fused_steps(monkeypatch) -> list[str]:
+    """The names of the `FusedCPUKernels` steps (conv_silu, heads, cell, tail) called from now on, in order."""
+    calls = []
+    for name in ("conv_silu", "heads", "cell", "tail"):
+        step = getattr(cpu_kernels.FusedCPUKernels, name)
+        monkeypatch.setattr(
+            cpu_kernels.FusedCPUKernels, name, lambda self, *a, _n=name, _s=step: calls.append(_n) or _s(self, *a)
+        )
+    return calls
+
+
 def graph_node(out: torch.Tensor, name: str):
     nodes = [out.grad_fn]
     while nodes:
@@ -688,12 +699,7 @@ def test_a_compiled_pretraining_step_keeps_the_fused_kernels(fused_ops, monkeypa
         for mixer in (layer.mixer for layer in model.axlstm.layers):
             mixer.gate_proj.weight.normal_(0, 0.1)  # gates that depend on the input
     model.set_mixer_implementation("fused_cpu")
-    calls = []
-    for name in ("conv_silu", "heads", "cell", "tail"):
-        step_fn = getattr(cpu_kernels.FusedCPUKernels, name)
-        monkeypatch.setattr(
-            cpu_kernels.FusedCPUKernels, name, lambda self, *a, _n=name, _f=step_fn: calls.append(_n) or _f(self, *a)
-        )
+    calls = record_fused_steps(monkeypatch)
     inputs, noise = torch.randn(2, 200, 80), torch.rand(2, 250)
 
     def step(net):

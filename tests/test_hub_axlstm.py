@@ -61,6 +61,7 @@ def test_folder_has_code_full_auto_map_and_safetensors(classifier_dir):
         "configuration_axlstm.py",
         "modeling_axlstm.py",
         "kernels_axlstm.py",
+        "mixers_axlstm.py",
         "validation_axlstm.py",
         "feature_extraction_axlstm.py",
         "audio_rules_axlstm.py",

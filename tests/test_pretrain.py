@@ -316,14 +316,9 @@ def test_pretrain_runs_the_fused_cpu_kernels_by_default_and_trains_the_same_mode
     weights (tiny's 2 s crops train chunkwise, so the fused cell runs too)."""
     if shutil.which("ninja") is None or shutil.which("c++") is None:
         pytest.skip("the fused CPU kernels need a C++ compiler and ninja")
-    from hf_axlstm import cpu_kernels
+    from .test_cpu_kernels import record_fused_steps
 
-    calls = []
-    for name in ("conv_silu", "heads", "cell", "tail"):
-        step = getattr(cpu_kernels.FusedCPUKernels, name)
-        monkeypatch.setattr(
-            cpu_kernels.FusedCPUKernels, name, lambda self, *a, _n=name, _s=step: calls.append(_n) or _s(self, *a)
-        )
+    calls = record_fused_steps(monkeypatch)
     args = ["--train_dir", str(corpus), *TINY, "--max_train_steps", "2", "--per_device_train_batch_size", "4",
             "--validation_fraction", "0", "--learning_rate", "1e-3"]  # fmt: skip
     pretrain.main([*args, "--output_dir", str(tmp_path / "eager"), "--cpu_kernels", "eager"])

@@ -240,6 +240,7 @@ def test_folder_has_remote_code_and_loads_through_auto(ssast_classifier_dir):
     assert {"configuration_ssast.py", "modeling_ssast.py", "modeling_axlstm.py", "configuration_axlstm.py"} <= names
     assert {
         "kernels_axlstm.py",
+        "mixers_axlstm.py",
         "validation_axlstm.py",
         "feature_extraction_axlstm.py",
         "audio_rules_axlstm.py",

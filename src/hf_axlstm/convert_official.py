@@ -418,7 +418,7 @@ def convert_checkpoint(checkpoint_path: str | Path, **config_overrides) -> AxLST
 _WRITTEN = re.compile(
     r"^(config\.json|preprocessor_config\.json|generation_config\.json|model\.safetensors(\.index\.json)?"
     r"|model-\d+-of-\d+\.safetensors|(configuration|modeling)_(axlstm|ssast)\.py|feature_extraction_axlstm\.py"
-    r"|kernels_axlstm\.py|validation_axlstm\.py|audio_rules_axlstm\.py)$"
+    r"|kernels_axlstm\.py|mixers_axlstm\.py|validation_axlstm\.py|audio_rules_axlstm\.py)$"
 )
 
 

@@ -81,6 +81,7 @@ REMOTE_CODE_FILES = frozenset(
         "modeling_axlstm.py",
         "modeling_ssast.py",
         "kernels_axlstm.py",
+        "mixers_axlstm.py",
         "validation_axlstm.py",
         "audio_rules_axlstm.py",
     }
@@ -373,9 +374,9 @@ def _gate_range(model: torch.nn.Module, seen: dict):
     if getattr(model.config, "model_type", None) != "axlstm":
         yield
         return
-    from . import modeling_axlstm
+    from . import mixers_axlstm, modeling_axlstm
 
-    original = modeling_axlstm.mlstm
+    original = mixers_axlstm.run_cell  # the mLSTM cell call of every mixer implementation (as modeling_axlstm's)
 
     def recording(q, k, v, igate, fgate, *args, **kwargs):
         for name, gate in (("input_gate", igate), ("forget_gate", fgate)):
@@ -383,11 +384,11 @@ def _gate_range(model: torch.nn.Module, seen: dict):
             seen[name] = (min(low, float(gate.min())), max(high, float(gate.max())))
         return original(q, k, v, igate, fgate, *args, **kwargs)
 
-    modeling_axlstm.mlstm = recording
+    mixers_axlstm.run_cell = modeling_axlstm.run_cell = recording
     try:
         yield
     finally:
-        modeling_axlstm.mlstm = original
+        mixers_axlstm.run_cell = modeling_axlstm.run_cell = original
 
 
 def validate(

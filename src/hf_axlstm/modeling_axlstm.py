@@ -4,6 +4,10 @@
 Yadav, Theodoridis & Tan, "Audio xLSTMs: learning self-supervised audio representations with xLSTMs"
 (arXiv 2408.16568). The data flows: log-mel (batch, frames, mels) -> 4 x 16 patches, time-major -> + fixed 2-D
 sin-cos positions -> [mask tokens] -> CLS prepended -> mLSTM blocks of alternating direction -> final LayerNorm.
+
+Each block's mLSTM layer is written out as the paper has it in `AxLSTMMixer.plain_forward`. Faster implementations
+of the same function (`mixers_axlstm.py`, and the fused CPU kernels of `hf_axlstm.cpu_kernels`) are registered beside
+it and chosen by `config.mixer_implementation`; the mLSTM cell's formulations are in `kernels_axlstm.py`.
 """
 
 from __future__ import annotations
@@ -282,9 +286,8 @@ class AxLSTMMixer(nn.Module):
         def to_heads(t: torch.Tensor) -> torch.Tensor:  # (B, S, I) -> (B, NH, S, DH)
             return t.view(batch, seq, heads, -1).transpose(1, 2)
 
-        h = run_cell(
-            to_heads(q), to_heads(k), to_heads(v), igate, fgate, cell, self.config.mlstm_eps
-        )  # (B, NH, S, DH)
+        q, k, v = to_heads(q), to_heads(k), to_heads(v)  # (B, NH, S, DH) each
+        h = run_cell(q, k, v, igate, fgate, cell, self.config.mlstm_eps)  # the mLSTM cell: (B, NH, S, DH)
         h = self.out_norm(h)  # per-head group norm: (B, S, I)
         h = h + self.learnable_skip * c  # learnable skip from the conv branch
         h = h * F.silu(z)  # output gate
@@ -461,6 +464,33 @@ class SpectrogramEncoderMixin:
     def get_input_embeddings(self) -> AxLSTMPatchEmbeddings:
         return self.embeddings.patch_embeddings
 
+    def _block_inputs(
+        self, hidden_states: torch.Tensor, token_mask: torch.Tensor, patch_mask: torch.Tensor, padded: bool
+    ) -> tuple[torch.Tensor, torch.Tensor, tuple]:
+        """Set by each model: the tokens and token mask its blocks run on (possibly padded further) and the extra
+        arguments every block takes after the tokens."""
+        raise NotImplementedError
+
+    def _encode(
+        self,
+        input_values: torch.Tensor,
+        patch_mask: torch.Tensor,
+        padded: bool,
+        mask: torch.Tensor | None,
+        output_hidden_states: bool,
+    ) -> AxLSTMModelOutput:
+        """The encoder proper, on input already validated and padded by `prepare_input`: embeddings, the blocks,
+        the final norm and pooling."""
+        hidden_states, token_mask = self._embed(input_values, patch_mask, mask)  # (B, S, D), (B, S)
+        real_seq = hidden_states.shape[1]
+        hidden_states, token_mask, block_args = self._block_inputs(hidden_states, token_mask, patch_mask, padded)
+        all_hidden = (hidden_states[:, :real_seq],) if output_hidden_states else None
+        for layer in self.layers:
+            hidden_states = layer(hidden_states, *block_args)
+            if output_hidden_states:
+                all_hidden = all_hidden + (hidden_states[:, :real_seq],)
+        return self._finish(hidden_states[:, :real_seq], patch_mask, token_mask[:, :real_seq], all_hidden)
+
     def _embed(
         self, input_values: torch.Tensor, patch_mask: torch.Tensor, mask: torch.Tensor | None
     ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -546,42 +576,27 @@ class AxLSTMModel(SpectrogramEncoderMixin, AxLSTMPreTrainedModel):
     _attention_message = ATTENTION_MESSAGES["axlstm"]
     _block_class = AxLSTMBlock
 
-    def _encode(
-        self,
-        input_values: torch.Tensor,
-        patch_mask: torch.Tensor,
-        padded: bool,
-        mask: torch.Tensor | None,
-        output_hidden_states: bool,
-    ) -> AxLSTMModelOutput:
-        """The encoder proper, on input already validated and padded by `prepare_input`."""
-        hidden_states, token_mask = self._embed(input_values, patch_mask, mask)  # (B, S, D), (B, S)
-        real_seq = hidden_states.shape[1]
+    def _block_inputs(
+        self, hidden_states: torch.Tensor, token_mask: torch.Tensor, patch_mask: torch.Tensor, padded: bool
+    ) -> tuple[torch.Tensor, torch.Tensor, tuple]:
+        """The mLSTM blocks take the index that reverses each sequence's real prefix (None without padding) and
+        whether the sequence is chunk-aligned (under export, where the tokens are padded once, up front)."""
         exporting = torch.compiler.is_exporting()
         if exporting:
             # One graph for every length: the tokens are padded once to whole mLSTM chunks (as padding at the end,
             # which the causal blocks never let reach a real token), so no block pads again.
-            pad = -real_seq % self.config.chunk_size
+            pad = -hidden_states.shape[1] % self.config.chunk_size
             hidden_states = F.pad(hidden_states, (0, 0, 0, pad))
             token_mask = F.pad(token_mask, (0, pad))
             padded = True
-        seq = hidden_states.shape[1]
-
         reverse_index = None
         if padded and (torch.compiler.is_compiling() or not bool(patch_mask.all())):
             # Reverse only each sequence's real prefix so the padding stays behind the real tokens in both
             # directions; the causal mLSTM and conv then never let padding reach a real token.
             lengths = token_mask.sum(dim=1, keepdim=True)  # (B, 1)
-            positions = torch.arange(seq, device=hidden_states.device).unsqueeze(0)  # (1, S)
+            positions = torch.arange(hidden_states.shape[1], device=hidden_states.device).unsqueeze(0)  # (1, S)
             reverse_index = torch.where(positions < lengths, lengths - 1 - positions, positions)  # (B, S)
-
-        all_hidden = (hidden_states[:, :real_seq],) if output_hidden_states else None
-        for layer in self.layers:
-            hidden_states = layer(hidden_states, reverse_index, exporting)
-            if output_hidden_states:
-                all_hidden = all_hidden + (hidden_states[:, :real_seq],)
-
-        return self._finish(hidden_states[:, :real_seq], patch_mask, token_mask[:, :real_seq], all_hidden)
+        return hidden_states, token_mask, (reverse_index, exporting)
 
 
 # ----------------------------------------------------------------------------------------------------------- heads

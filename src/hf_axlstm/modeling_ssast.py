@@ -22,7 +22,6 @@ from transformers.modeling_layers import GradientCheckpointingLayer
 from .configuration_ssast import SSASTConfig
 from .modeling_axlstm import (
     AxLSTMEmbeddings,
-    AxLSTMModelOutput,
     AxLSTMPatchEmbeddings,
     AxLSTMReconstructionHead,
     RemoteCodeSaveMixin,
@@ -144,23 +143,11 @@ class SSASTModel(SpectrogramEncoderMixin, SSASTPreTrainedModel):
     _attention_message = ATTENTION_MESSAGES["ssast"]
     _block_class = SSASTBlock
 
-    def _encode(
-        self,
-        input_values: torch.Tensor,
-        patch_mask: torch.Tensor,
-        padded: bool,
-        mask: torch.Tensor | None,
-        output_hidden_states: bool,
-    ) -> AxLSTMModelOutput:
-        """The encoder proper, on input already validated and padded by `prepare_input`."""
-        hidden_states, token_mask = self._embed(input_values, patch_mask, mask)  # (B, S, D), (B, S)
-        key_mask = token_mask if padded else None
-        all_hidden = (hidden_states,) if output_hidden_states else None
-        for layer in self.layers:
-            hidden_states = layer(hidden_states, key_mask)
-            if output_hidden_states:
-                all_hidden = all_hidden + (hidden_states,)
-        return self._finish(hidden_states, patch_mask, token_mask, all_hidden)
+    def _block_inputs(
+        self, hidden_states: torch.Tensor, token_mask: torch.Tensor, patch_mask: torch.Tensor, padded: bool
+    ) -> tuple[torch.Tensor, torch.Tensor, tuple]:
+        """The attention blocks take the key mask (None without padding)."""
+        return hidden_states, token_mask, (token_mask if padded else None,)
 
 
 class SSASTForPreTraining(SpectrogramPreTrainingMixin, SSASTPreTrainedModel):
