@@ -179,3 +179,20 @@ def test_id2label_keys_are_class_indices(tmp_path):
     path.write_text(json.dumps(values))
     with pytest.raises(ValueError, match=r"num_labels=1000000000 is too large; expected at most 100000"):
         AxLSTMConfig.from_pretrained(tmp_path, num_labels=10**9)
+
+
+def test_mixer_implementation_is_chosen_per_process_and_never_saved(tmp_path):
+    """Like transformers' attn_implementation: set in the config or when loading, not written to config.json."""
+    from hf_axlstm import AxLSTMModel
+
+    config = AxLSTMConfig.from_preset("tiny", num_hidden_layers=1, mixer_implementation="plain")
+    assert config.mixer_implementation == "plain"
+    AxLSTMModel(config).save_pretrained(tmp_path)
+    assert "mixer_implementation" not in (tmp_path / "config.json").read_text()
+    assert AxLSTMConfig.from_pretrained(tmp_path).mixer_implementation == "auto"
+    loaded = AxLSTMModel.from_pretrained(tmp_path, mixer_implementation="folded")
+    assert loaded.config.mixer_implementation == "folded"
+    assert all(layer.mixer.config.mixer_implementation == "folded" for layer in loaded.layers)
+    loaded.set_mixer_implementation("plain")
+    assert all(layer.mixer.config.mixer_implementation == "plain" for layer in loaded.layers)
+    assert AxLSTMConfig.from_dict(loaded.config.to_dict()).mixer_implementation == "auto"

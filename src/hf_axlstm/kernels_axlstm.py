@@ -492,18 +492,10 @@ def mlstm_chunkwise(
     # How much of the state entering chunk c survives it (<= 1).
     keep = torch.exp(g[..., -1] + m_in - gates.m_out)  # (B, NH, NC)
     if hand_written:
-        # float32 training: the matrix part through `_ChunkwiseMLSTM` (hand-written backward), the gate weights
-        # through autograd. Narrow heads (up to 1.5 chunks) keep their states between the passes, wider ones
-        # recompute them. Measured against autograd through the chunk loop (benchmarks/cell_training.py; 2-core AMD
-        # EPYC, 2 threads, chunk 64, glibc heap reuse; cell forward + backward, interleaved, ranges over runs; memory =
-        # the bytes kept for the backward):
-        #   head_dim  96, batch 32, S=256: time 0.86-0.94x, memory 0.70x; batch 8, S=1280: 0.80-0.97x, 0.68x
-        #   head_dim 192, batch 8, S=320: 0.99-1.05x, 0.48x; S=1280: 0.95-1.08x, 0.46x
-        #   head_dim 384, batch 2, S=1280: 0.94-1.18x, 0.35x; batch 8: 1.09-1.13x, 0.35x
-        # and on whole training steps (forward + backward of the pretraining loss): base at 10 s, batch 2, 0.98-1.02x
-        # time, 0.56x kept memory (3.7 -> 2.1 GiB); small at 10 s 0.94x, 0.64x; tiny at 2 s, batch 32, 0.95x, 0.77x.
-        # Through the loop, base's 10 s training at batch 8 was OOM-killed on a 24 GB machine; it now peaks at
-        # 10.1 GB.
+        # float32 training: the matrix part through `_ChunkwiseMLSTM` (hand-written backward) or the fused cell, the
+        # gate weights through autograd. Narrow heads (up to 1.5 chunks) keep their states between the passes, wider
+        # ones recompute them (measured against autograd through the loop: docs/performance.md, "The kernel
+        # constants").
         keep_states = 2 * head_dim <= 3 * chunk_size
         floor = torch.exp(-(g + gates.row_max))
         terms = (q, k, v, b, gates.row_max, gates.state_weight, floor, keep, gates.key_weight, eps, scale, keep_states)
