@@ -83,11 +83,12 @@ def cell_case(head_dim: int, batch: int, seq: int, args, fused, sync) -> dict:
     q, k, v = (leaf(batch, 4, seq, head_dim) for _ in range(3))
     igate, fgate = leaf(batch, 4, seq), leaf(batch, 4, seq, shift=3.0)
     grad = torch.randn(batch, 4, seq, head_dim, generator=generator).to(args.device)
-    forwards = {
-        path: (lambda recompute=recompute: mlstm(q, k, v, igate, fgate, backend="chunkwise", recompute=recompute,
-                                                   fused=fused if recompute else None))
-        for path, recompute in PATHS.items()
-    }  # fmt: skip
+
+    def path_forward(recompute: bool):
+        cell_fused = fused if recompute else None  # the fused cell is a hand-written path
+        return lambda: mlstm(q, k, v, igate, fgate, backend="chunkwise", recompute=recompute, fused=cell_fused)
+
+    forwards = {path: path_forward(recompute) for path, recompute in PATHS.items()}
 
     def run(forward):
         def step():
@@ -165,6 +166,7 @@ def model_chunks(model, values, rounds: int, sync) -> tuple[dict, str]:
     picked = []  # the first mixer's call under `auto`, as the model's dispatcher resolves it for training
     first = next(module for module in model.modules() if isinstance(module, AxLSTMMixer))
     hook = first.register_forward_pre_hook(lambda mixer, inputs: picked.append(resolve_mixer_spec(mixer, inputs[0])))
+    configured = model.config.mlstm_backend
     model.config.mlstm_backend = "auto"
     model(input_values=values)
     hook.remove()
@@ -189,9 +191,9 @@ def model_chunks(model, values, rounds: int, sync) -> tuple[dict, str]:
     losses = {name: forward(name).loss.item() for name in variants}
     if max(losses.values()) - min(losses.values()) > 1e-5:
         raise SystemExit(f"the variants' losses differ: {losses}")
-    result = compare({name: step(name) for name in variants}, {name: (lambda n=name: forward(n)) for name in variants},
-                     rounds)  # fmt: skip
-    model.config.mlstm_backend = "auto"
+    forwards = {name: (lambda name=name: forward(name)) for name in variants}
+    result = compare({name: step(name) for name in variants}, forwards, rounds)
+    model.config.mlstm_backend = configured
     picked_text = f"{cell.form}, chunk {cell.chunk_size}" if cell.form == "chunkwise" else cell.form
     return result, picked_text
 
