@@ -1,5 +1,5 @@
-"""Encoder speed: hf_axlstm vs a straightforward reference of the authors' formulation, on 2 s clips; and the cost
-side of AxLSTM vs SSAST (the paper's transformer baseline), at 2 s and 10 s.
+"""Encoder speed: hf_axlstm vs the paper-shaped reference it ships, on 2 s clips; and the cost side of AxLSTM vs
+SSAST (the paper's transformer baseline), at 2 s and 10 s.
 
 Prints ONE markdown table. Rows: architecture x size x clip length x batch x mode (forward / training step) x dtype;
 columns: clips/s and latency (median of interleaved rounds, so the variants, and the architectures, see the same
@@ -7,10 +7,12 @@ machine load), peak memory and achieved FLOP/s as a fraction of the fp32 GEMM pe
 `--architectures axlstm ssast` an "architecture comparison" table follows: encoder parameters, GFLOP per clip,
 forward and training-step clips/s, peak memory, and the ratio SSAST / AxLSTM, per size and clip length.
 
-- "reference": written here from the paper's / authors' description (facts only): the quadratic parallel mLSTM
-  with the (S+1) x (S+1) repeat-based decay matrix and the S x S matrix normalised before the product with v,
-  per-block einsum q/k/v projections, gates from two linears on concat(q, k, v), a padded Conv1d, and `.flip` around
-  reversed blocks. It uses the same parameters as the hf_axlstm model (outputs agree to ~1e-6).
+- "reference": the package's own paper-shaped mixer, the mixer implementation "plain" (`AxLSTMMixer.plain_forward`:
+  up-projection, padded causal Conv1d + SiLU, per-block einsum q / k / v projections, gates from one linear on
+  concat(q, k, v), head norm, skip, output gate, down-projection) with `mlstm_backend="parallel"` (the paper's
+  quadratic S x S cell, `mlstm_parallel`, trained through autograd): a copy of the model (`plain_twin`) that shares
+  its parameters, with its own config. "ours" is the model as it runs by default (`mixer_implementation="auto"`,
+  `mlstm_backend="auto"`). Both compute the same function.
 - SSAST (`--architectures ssast`): one variant, "ours" (`SSASTModel`: pre-norm blocks with torch's
   scaled_dot_product_attention, which is itself the straightforward formulation); no "reference", so "x ref" is "-".
   `--architectures` defaults to `axlstm` alone, so the commands of the tables in README.md give the same cases (the
@@ -53,17 +55,17 @@ forward and training-step clips/s, peak memory, and the ratio SSAST / AxLSTM, pe
 from __future__ import annotations
 
 import argparse
+import copy
 import json
-import math
 import os
 import resource
 import signal
 import subprocess
 import sys
 import time
+import weakref
 
 import torch
-import torch.nn.functional as F
 
 from hf_axlstm.modeling_axlstm import AxLSTMModel
 
@@ -85,60 +87,26 @@ FRAMES = 200  # 2 s clips (the default)
 # ------------------------------------------------------------------------------------------- the reference model
 
 
-def reference_mlstm(q, k, v, igate, fgate, eps=1e-6):
-    """The stabilised parallel mLSTM as the authors write it. q, k, v (B, NH, S, DH); gates (B, NH, S, 1)."""
-    batch, heads, seq, head_dim = q.shape
-    log_fgates = F.logsigmoid(fgate)  # (B, NH, S, 1)
-    lower = torch.ones(seq, seq, dtype=torch.bool, device=q.device).tril()
-    cumsum = torch.cat([q.new_zeros(batch, heads, 1, 1), torch.cumsum(log_fgates, dim=-2)], dim=-2)  # (B, NH, S+1, 1)
-    rep = cumsum.repeat(1, 1, 1, seq + 1)  # (B, NH, S+1, S+1)
-    log_fg_matrix = torch.where(lower, (rep - rep.transpose(-2, -1))[:, :, 1:, 1:], -float("inf"))
-    log_d = log_fg_matrix + igate.transpose(-2, -1)  # (B, NH, S, S)
-    max_log_d = torch.max(log_d, dim=-1, keepdim=True).values
-    d_matrix = torch.exp(log_d - max_log_d)
-    c = (q @ (k / math.sqrt(head_dim)).transpose(-2, -1)) * d_matrix
-    normaliser = torch.maximum(c.sum(dim=-1, keepdim=True).abs(), torch.exp(-max_log_d))
-    return (c / (normaliser + eps)) @ v
+_PLAIN_TWINS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # model -> its "reference" twin
 
 
-def reference_mixer(mixer, x):
-    inner = mixer.learnable_skip.shape[0]
-    heads = mixer.num_heads
-    batch, seq, _ = x.shape
-    x_mlstm, z = F.linear(x, mixer.proj_up.weight).split(inner, dim=-1)
-    conv = mixer.conv.conv
-    padded = F.pad(x_mlstm.transpose(1, 2), (conv.kernel_size[0] - 1, 0))
-    conv_act = F.silu(F.conv1d(padded, conv.weight, conv.bias, groups=inner).transpose(1, 2))
-
-    def headwise(proj, t):
-        blocks = t.view(batch, seq, -1, proj.block_size)
-        return torch.einsum("...hd,hod->...ho", blocks, proj.weight).reshape(batch, seq, inner)
-
-    q, k, v = headwise(mixer.q_proj, conv_act), headwise(mixer.k_proj, conv_act), headwise(mixer.v_proj, x_mlstm)
-    qkv = torch.cat([q, k, v], dim=-1)
-    w, b = mixer.gate_proj.weight, mixer.gate_proj.bias
-    igate = F.linear(qkv, w[:heads], b[:heads]).transpose(-1, -2).unsqueeze(-1)  # (B, NH, S, 1)
-    fgate = F.linear(qkv, w[heads:], b[heads:]).transpose(-1, -2).unsqueeze(-1)
-
-    def split(t):
-        return t.view(batch, seq, heads, -1).transpose(1, 2)
-
-    h = reference_mlstm(split(q), split(k), split(v), igate, fgate, eps=mixer.config.mlstm_eps)  # (B, NH, S, DH)
-    h = h.transpose(1, 2).reshape(batch * seq, inner)
-    h = F.group_norm(h, heads, weight=1.0 + mixer.out_norm.weight, eps=mixer.out_norm.eps).view(batch, seq, inner)
-    h = (h + mixer.learnable_skip * conv_act) * F.silu(z)
-    return F.linear(h, mixer.proj_down.weight)
+def plain_twin(model: AxLSTMModel) -> AxLSTMModel:
+    """A copy of `model` that shares its parameters (the same tensors: trained and updated together) and runs the
+    mixer implementation "plain" with the parallel cell (its own config, so `model`'s settings stay as they are);
+    made once per model."""
+    twin = _PLAIN_TWINS.get(model)
+    if twin is None:
+        twin = copy.deepcopy(model, memo={id(p): p for p in model.parameters()})
+        twin.set_mixer_implementation("plain")
+        twin.config.mlstm_backend = "parallel"
+        _PLAIN_TWINS[model] = twin
+    return twin
 
 
 def reference_encoder(model: AxLSTMModel, input_values: torch.Tensor) -> torch.Tensor:
-    hidden = model.embeddings(input_values)
-    for block in model.layers:
-        if block.reverse:
-            hidden = hidden.flip(dims=[1])
-        hidden = hidden + reference_mixer(block.mixer, block.norm(hidden))
-        if block.reverse:
-            hidden = hidden.flip(dims=[1])
-    return model.layernorm(hidden)
+    twin = plain_twin(model)
+    twin.train(model.training)
+    return twin(input_values).last_hidden_state
 
 
 def ours_encoder(model, input_values: torch.Tensor) -> torch.Tensor:
@@ -429,6 +397,8 @@ def main(argv=None) -> None:
             for variant in ARCH_VARIANTS[arch]
             if not (args.no_reference and variant == "reference")
         ]
+        if ("axlstm", "reference") in variants:
+            plain_twin(models["axlstm"])  # made here, not inside a timed call
         train_batch = args.train_batch if size in args.train_sizes else 0
         bf16 = size in args.bf16_sizes
         for clip_s, frames in clip_lengths:

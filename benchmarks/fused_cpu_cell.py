@@ -1,6 +1,8 @@
 """The fused CPU cell (hf_axlstm.cpu_kernels, csrc/cpu_kernels.cpp) against the eager `_ChunkwiseMLSTM`, in one
-process, interleaved: forward + backward of the chunkwise cell on cell cases, and whole pretraining steps of the
-presets (forward + backward of `AxLSTMForPreTraining`'s loss, the model part of examples/pretrain.py's step). The
+process, interleaved: forward + backward of the chunkwise cell on cell cases (`mlstm(..., fused=fused_kernels())`
+against `mlstm(..., fused=None)`), and whole pretraining steps of the presets (forward + backward of
+`AxLSTMForPreTraining`'s loss, the model part of examples/pretrain.py's step) with the mixer implementation
+"fused_cpu" (the fused conv + SiLU, q / k / v, tail and cell) against "folded" (the same folded mixer, eager). The
 outputs and gradients of the two are compared first (a speed-up that changes the function is not one).
 
     python benchmarks/fused_cpu_cell.py                                   # the cell cases below
@@ -26,24 +28,11 @@ from encoder import interleaved_medians  # noqa: E402
 DEFAULT_CASES = ["32,4,256,96,64", "32,4,256,96,128", "8,4,1280,96,64", "8,4,1280,192,128", "8,4,1280,384,256"]
 
 
-def with_cell(fused: bool, ops, run):
-    from hf_axlstm import kernels_axlstm
-
-    def call():
-        kernels_axlstm.register_fused_cpu_cell((lambda: ops) if fused else None)
-        try:
-            return run()
-        finally:
-            kernels_axlstm.register_fused_cpu_cell(None)
-
-    return call
-
-
 def rel(a: torch.Tensor, b: torch.Tensor) -> float:
     return ((a.double() - b.double()).norm() / b.double().norm().clamp_min(1e-30)).item()
 
 
-def cell_case(spec: str, ops, rounds: int) -> dict:
+def cell_case(spec: str, kernels, rounds: int) -> dict:
     from hf_axlstm.kernels_axlstm import mlstm
 
     batch, heads, seq, head_dim, chunk = (int(x) for x in spec.split(","))
@@ -53,19 +42,22 @@ def cell_case(spec: str, ops, rounds: int) -> dict:
     inputs = [t.requires_grad_() for t in inputs]
     grad_out = torch.randn(batch, heads, seq, head_dim, generator=gen)
 
-    def run():
-        out = mlstm(*inputs, backend="chunkwise", chunk_size=chunk)
-        return [out, *torch.autograd.grad(out, inputs, grad_out)]
+    def run(fused):
+        def call():
+            out = mlstm(*inputs, backend="chunkwise", chunk_size=chunk, fused=fused)
+            return [out, *torch.autograd.grad(out, inputs, grad_out)]
 
-    fused, eager = with_cell(True, ops, run), with_cell(False, ops, run)
+        return call
+
+    fused, eager = run(kernels), run(None)
     diff = max(rel(a, b) for a, b in zip(fused(), eager()))
     medians = interleaved_medians({"eager": eager, "fused": fused}, rounds)
     return {"case": f"head_dim {head_dim}, batch {batch}, S={seq}, chunk {chunk}", "diff": diff, **medians}
 
 
-def model_case(size: str, batch: int, seconds: float, ops, rounds: int) -> dict:
+def model_case(size: str, batch: int, seconds: float, kernels, rounds: int) -> dict:
     from hf_axlstm import AxLSTMConfig, AxLSTMForPreTraining
-    from hf_axlstm.kernels_axlstm import select_backend, select_chunk_size
+    from hf_axlstm.kernels_axlstm import resolve_cell
 
     config = AxLSTMConfig.from_preset(size, frames_per_window=int(seconds * 100))
     torch.manual_seed(0)
@@ -74,19 +66,34 @@ def model_case(size: str, batch: int, seconds: float, ops, rounds: int) -> dict:
     patches = config.frames_per_window // config.patch_size[0] * config.num_freq_patches
     noise = torch.rand(batch, patches)
     tokens, head_dim = patches + 1, config.intermediate_size // config.num_heads
-    form = select_backend(tokens, head_dim, config.chunk_size, True, False, batch * config.num_heads)
-    chunk = select_chunk_size(tokens, head_dim, config.chunk_size, True, False) if form == "chunkwise" else None
+    cells = {
+        name: resolve_cell("auto", config.chunk_size, tokens, head_dim, batch * config.num_heads, "cpu", torch.float32,
+                           True, True, fused)
+        for name, fused in (("fused", kernels), ("eager", None))
+    }  # fmt: skip
 
-    def run():
-        model.zero_grad(set_to_none=True)
-        loss = model(input_values=inputs, noise=noise).loss
-        loss.backward()
-        return [loss.detach()] + [p.grad for p in model.parameters() if p.grad is not None]
+    def run(implementation):
+        def call():
+            model.set_mixer_implementation(implementation)
+            model.zero_grad(set_to_none=True)
+            loss = model(input_values=inputs, noise=noise).loss
+            loss.backward()
+            return [loss.detach()] + [p.grad for p in model.parameters() if p.grad is not None]
 
-    fused, eager = with_cell(True, ops, run), with_cell(False, ops, run)
+        return call
+
+    fused, eager = run("fused_cpu"), run("folded")
     diff = max(rel(a, b) for a, b in zip(fused(), eager()))
     medians = interleaved_medians({"eager": eager, "fused": fused}, rounds)
-    where = f"chunkwise, chunk {chunk}" if chunk else "parallel: the fused cell does not run"
+
+    def text(cell):
+        if cell.form != "chunkwise":
+            return cell.form
+        return f"chunkwise, chunk {cell.chunk_size}" + (", fused cell" if cell.fused is not None else "")
+
+    where = text(cells["fused"])
+    if cells["eager"][:2] != cells["fused"][:2]:
+        where += f"; eager: {text(cells['eager'])}"
     return {"case": f"{size}, {seconds:g} s, batch {batch} (whole step; {where})", "diff": diff, **medians}
 
 
@@ -105,13 +112,14 @@ def main(argv=None) -> None:
 
     tune_cpu_allocator()
     torch.set_num_threads(args.threads)
-    ops = cpu_kernels.build()
+    kernels = cpu_kernels.fused_kernels()  # built (or loaded from the cache) now, not inside a timed call
     cases = args.cases if args.cases is not None else ([] if args.models else DEFAULT_CASES)
-    rows = [cell_case(spec, ops, args.rounds) for spec in cases]
-    rows += [model_case(size, args.batch, args.seconds, ops, args.rounds) for size in args.models]
+    rows = [cell_case(spec, kernels, args.rounds) for spec in cases]
+    rows += [model_case(size, args.batch, args.seconds, kernels, args.rounds) for size in args.models]
     print(
-        f"\nForward + backward, the eager `_ChunkwiseMLSTM` against the fused CPU cell, {cpu_name()}, {args.threads} "
-        f"threads, torch {torch.__version__}, fp32, tuned allocator; medians of {args.rounds} interleaved rounds; "
+        "\nForward + backward, the eager `_ChunkwiseMLSTM` against the fused CPU cell (whole steps: the mixer "
+        f"implementations 'folded' against 'fused_cpu'), {cpu_name()}, {args.threads} threads, "
+        f"torch {torch.__version__}, fp32, tuned allocator; medians of {args.rounds} interleaved rounds; "
         "diff = the largest relative difference of the outputs and gradients\n"
     )
     print("| case | eager ms | fused ms | fused / eager | diff |")

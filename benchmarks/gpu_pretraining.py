@@ -12,7 +12,7 @@ Steps, in the order they run (`--steps` picks some; `--list` prints them with th
   128 (the issue's batches), eager and `--torch_compile` (the script's end-to-end throughput against the model-only
   step, and what compiling buys).
 - `reference-tiny`, `reference-base`: `encoder.py`, the training step (forward + backward + SGD) of hf_axlstm against
-  the reference of the authors' formulation written in that script, fp32 and bf16, with the CUDA allocator's peak
+  its reference (the mixer implementation "plain" with the parallel cell), fp32 and bf16, with the CUDA allocator's peak
   memory (the "2x the reference's bf16 step, at most 0.6x its memory" target).
 - `profile`: `train_profile.py --parts`, forward / backward / optimizer / data and one block's parts, tiny at 256 and
   base at 128.

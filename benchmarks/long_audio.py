@@ -1,5 +1,6 @@
 """Long audio: one clip of 2-60 s through the encoder as ONE sequence (parallel vs chunkwise vs auto kernels, and the
-authors' quadratic reference) or as independent 2 s windows (the HEAR protocol). Prints ONE markdown table.
+paper-shaped reference: encoder.py's `reference_encoder`, the mixer implementation "plain" with the quadratic parallel
+cell) or as independent 2 s windows (the HEAR protocol). Prints ONE markdown table.
 
 Time: median wall seconds per clip of `--repeats` rounds in which every case runs once, round-robin, in this process
 (so all cases see the same machine load; the machine's drift moved identical cases by up to 25% when each was timed in

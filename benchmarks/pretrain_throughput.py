@@ -72,7 +72,7 @@ def measure(args) -> dict:
 
     from hf_axlstm import AxLSTMFeatureExtractor
     from hf_axlstm.cpu_allocator import tune_cpu_allocator
-    from hf_axlstm.cpu_kernels import enable_fused_cpu_cell
+    from hf_axlstm.cpu_kernels import enable_fused_cpu_kernels
     from hf_axlstm.pretraining import (
         AudioFileSource,
         PretrainingCrops,
@@ -85,13 +85,15 @@ def measure(args) -> dict:
     device = torch.device(args.device)
     if args.allocator == "tuned" and device.type == "cpu":
         tune_cpu_allocator()
-    if args.cpu_kernels == "fused" and device.type == "cpu":
-        enable_fused_cpu_cell(build_now=True)  # as examples/pretrain.py (which builds it on first use)
     torch.manual_seed(0)
     overrides = {"num_hidden_layers": args.num_hidden_layers} if args.num_hidden_layers else {}
     config_cls, _, model_cls = ARCHITECTURES[args.architecture]
     config = config_cls.from_preset(args.preset, frames_per_window=frames_for(args.seconds), **overrides)
     model = model_cls(config).to(device).train()
+    # As examples/pretrain.py: the mixer implementation "fused_cpu", built before the first step (SSAST has no mixers).
+    fused_wanted = args.cpu_kernels == "fused" and device.type == "cpu" and hasattr(model, "set_mixer_implementation")
+    if fused_wanted and not enable_fused_cpu_kernels(model):
+        raise SystemExit("the fused CPU kernels could not be built (see the warning above); --cpu_kernels eager")
     optimizer = torch.optim.AdamW(
         parameter_groups(model, 0.05), lr=1e-4, betas=(0.9, 0.95), **adamw_kwargs(args.optim, device)
     )
@@ -237,8 +239,8 @@ def main(argv=None) -> None:
     parser.add_argument("--cpu_allocator", nargs="+", default=["tuned"], choices=["tuned", "default"],
                         help="glibc heap reuse (hf_axlstm.cpu_allocator) on the CPU; several: one row each")  # fmt: skip
     parser.add_argument("--cpu_kernels", default="fused", choices=["fused", "eager"],
-                        help="float32 chunkwise training on the CPU through the fused C++ cell (hf_axlstm.cpu_kernels; "
-                        "the script's default) or the eager one, in every row")  # fmt: skip
+                        help="float32 training on the CPU through the fused C++ kernels (the mixer implementation "
+                        "'fused_cpu', hf_axlstm.cpu_kernels; the script's default) or the eager forms, in every row")  # fmt: skip
     parser.add_argument("--bf16", action="store_true", help="bf16 autocast.")
     parser.add_argument("--torch_compile", action="store_true", help="torch.compile the model.")
     parser.add_argument("--device", default="cuda" if _cuda() else "cpu")
@@ -291,7 +293,7 @@ def main(argv=None) -> None:
     layers = f", {args.num_hidden_layers} blocks" if args.num_hidden_layers else ""
     precision = "bf16 autocast" if args.bf16 else "fp32"
     if args.device == "cpu" and not args.bf16:
-        precision += f", {args.cpu_kernels} CPU cell"
+        precision += f", {args.cpu_kernels} CPU kernels"
     compiled = ", torch.compile" if args.torch_compile else ""
     accum = f" x {args.gradient_accumulation_steps} accumulated" if args.gradient_accumulation_steps > 1 else ""
     rounds = f"; median of {args.rounds} round-robin rounds" if args.rounds > 1 else ""

@@ -65,62 +65,78 @@ def _outputs(out) -> tuple:
     return out if isinstance(out, tuple) else (out,)
 
 
-def block_parts(size: str, batch_size: int, device: torch.device, steps: int, sync) -> list[tuple]:
+def block_parts(size: str, batch_size: int, device: torch.device, steps: int, sync, implementation: str) -> list:
     """(part, ms, share of the block, GFLOP/s or None) for forward + backward of one reversed mLSTM block of `size`
-    on 2 s crops, each part on its own (leaf inputs, a fixed upstream gradient), medians over `steps` after 2 warm-ups."""
+    on 2 s crops, each part on its own (leaf inputs, a fixed upstream gradient), medians over `steps` after 2 warm-ups.
+    The parts run as the mixer implementation `implementation` runs them ("fused_cpu": the fused kernels)."""
     import torch.nn.functional as F
 
     from hf_axlstm import AxLSTMConfig
     from hf_axlstm import modeling_axlstm as modeling
-    from hf_axlstm.kernels_axlstm import mlstm, select_backend, select_chunk_size
+    from hf_axlstm.kernels_axlstm import run_cell
+    from hf_axlstm.mixers_axlstm import (
+        _MixerOutput,
+        _rows_to_heads,
+        _tiled_matmul,
+        _tiles_to_heads,
+        causal_depthwise_conv,
+        derived_weights,
+        resolve_mixer_spec,
+    )
 
     config = AxLSTMConfig.from_preset(size)
     torch.manual_seed(0)
     # Layer 1 runs the flipped direction. Taken from a model so that its weights are initialised: a bare
     # AxLSTMBlock keeps torch.empty's values in its block-diagonal projections (gates of 1e26 and more, whose exp
     # takes torch's slow path: the whole block measured 1.3x its time with initialised weights).
-    block = modeling.AxLSTMModel(config).layers[1].to(device).train()
+    model = modeling.AxLSTMModel(config)
+    model.set_mixer_implementation(implementation)
+    block = model.layers[1].to(device).train()
     mixer = block.mixer
     tokens = 1 + config.frames_per_window // config.patch_size[0] * config.num_freq_patches
     heads, inner, width = config.num_heads, config.intermediate_size, config.hidden_size
-    head_dim, chunk = inner // heads, config.chunk_size
-    backend = select_backend(tokens, head_dim, chunk, True, device.type == "cuda", batch_size * heads)
-    if backend == "chunkwise":  # the block's choice, as the mixer makes it
-        chunk = select_chunk_size(tokens, head_dim, chunk, True, device.type == "cuda")
-    seq = tokens + (-tokens % chunk if backend == "chunkwise" else 0)  # the mixer pads to whole chunks
+    head_dim = inner // heads
+    x = torch.randn(batch_size, tokens, width, device=device).requires_grad_()
+    spec = resolve_mixer_spec(mixer, x)  # the block's choice (cell form, chunk, padding, fused kernels), as it runs
+    cell, fused = spec.cell, spec.fused
+    seq = tokens + spec.pad  # the mixer pads to whole chunks
     rows = batch_size * seq
 
     def leaf(*shape, shift=0.0):
         return (torch.randn(*shape, device=device) + shift).requires_grad_()
 
-    x, x_in = leaf(batch_size, tokens, width), leaf(batch_size, seq, width)
+    x_in = leaf(batch_size, seq, width)
     x_mlstm, conv_rows = leaf(batch_size, seq, inner), leaf(rows, inner)
     q, k, v = (leaf(batch_size, heads, seq, head_dim) for _ in range(3))
     igate, fgate = leaf(batch_size, heads, seq), leaf(batch_size, heads, seq, shift=3.0)
     h, conv_act, z = leaf(batch_size, heads, seq, head_dim), leaf(batch_size, seq, inner), leaf(batch_size, seq, inner)
 
     def gates():
-        x_gate_weight, conv_gate_weight, _, _ = mixer._derived_weights()
+        x_gate_weight, conv_gate_weight, _, _ = derived_weights(mixer)
         out = torch.addmm(mixer.gate_proj.bias, conv_rows, conv_gate_weight.t())
         return out.addmm_(x_in.reshape(rows, -1), x_gate_weight.t())
 
-    def conv():  # as the mixer runs it: the fused kernel where registered (float32 CPU training)
-        ops = modeling._fused_training_ops(x_mlstm, mixer.conv.conv.weight)
-        if ops is not None:
-            return modeling._FusedConvSiLU.apply(x_mlstm, mixer.conv.conv.weight, mixer.conv.conv.bias, ops)
-        return F.silu(mixer.conv(x_mlstm))
+    def conv():  # as the mixer runs it: the fused kernel where the implementation has it (float32 CPU training)
+        weight, bias = mixer.conv.conv.weight, mixer.conv.conv.bias
+        if fused is not None:
+            return fused.conv_silu(x_mlstm, weight, bias)
+        return F.silu(causal_depthwise_conv(x_mlstm, weight, bias))
 
     def qkv():
-        _, _, qk_tiles, v_tiles = mixer._derived_weights()
-        ops = modeling._fused_training_ops(x_mlstm, qk_tiles)
-        if ops is not None:
-            conv_act = conv_rows.view(batch_size, seq, inner)
-            return modeling._FusedHeads.apply(conv_act, x_mlstm, qk_tiles, v_tiles, heads, ops)
-        q_heads = modeling._tiles_to_heads(modeling._tiled_matmul(conv_rows, qk_tiles), batch_size, seq, heads)
-        k_heads = modeling._rows_to_heads(conv_rows, batch_size, seq, heads)
-        v_heads = modeling._tiles_to_heads(modeling._tiled_matmul(x_mlstm, v_tiles), batch_size, seq, heads)
+        _, _, qk_tiles, v_tiles = derived_weights(mixer)
+        if fused is not None:
+            return fused.heads(conv_rows.view(batch_size, seq, inner), x_mlstm, qk_tiles, v_tiles, heads)
+        q_heads = _tiles_to_heads(_tiled_matmul(conv_rows, qk_tiles), batch_size, seq, heads)
+        k_heads = _rows_to_heads(conv_rows, batch_size, seq, heads)
+        v_heads = _tiles_to_heads(_tiled_matmul(x_mlstm, v_tiles), batch_size, seq, heads)
         return q_heads, k_heads, v_heads
 
+    def tail():
+        args = (h, mixer.out_norm.weight, conv_act, mixer.learnable_skip, z, mixer.out_norm.eps)
+        return fused.tail(*args) if fused is not None else _MixerOutput.apply(*args)
+
+    form = f"chunkwise, chunk {cell.chunk_size}" if cell.form == "chunkwise" else cell.form
+    form += ", fused" if cell.fused is not None else ""
     up_flops = 3 * 2 * rows * width * 2 * inner  # forward + the two backward GEMMs
     parts = [
         ("whole block", lambda: block(x), None),
@@ -129,12 +145,8 @@ def block_parts(size: str, batch_size: int, device: torch.device, steps: int, sy
         ("causal conv + SiLU", conv, None),
         ("gates (folded weights)", gates, None),
         ("q, k, v (16-wide tiles, head layout)", qkv, None),
-        (f"mLSTM cell ({backend})", lambda: mlstm(q, k, v, igate, fgate, backend=backend, chunk_size=chunk), None),
-        (
-            "output: head norm, skip, gate",
-            lambda: modeling._MixerOutput.apply(h, mixer.out_norm.weight, conv_act, mixer.learnable_skip, z, 1e-6),
-            None,
-        ),
+        (f"mLSTM cell ({form})", lambda: run_cell(q, k, v, igate, fgate, cell, config.mlstm_eps), None),
+        ("output: head norm, skip, gate", tail, None),
         ("down-projection (GEMM)", lambda: mixer.proj_down(x_mlstm), up_flops // 2),
     ]
     results = []
@@ -177,14 +189,16 @@ def main(argv=None) -> None:
         "--cpu_kernels",
         default="fused",
         choices=["fused", "eager"],
-        help="float32 chunkwise training through the fused C++ cell as in examples/pretrain.py (hf_axlstm.cpu_kernels), "
-        "or the eager one",
+        help="float32 training through the fused C++ kernels as in examples/pretrain.py (the mixer implementation "
+        "'fused_cpu', hf_axlstm.cpu_kernels), or the eager folded forms ('auto')",
     )
     args = parser.parse_args(argv)
+    implementation = "auto"
     if args.cpu_kernels == "fused" and args.device == "cpu":
-        from hf_axlstm.cpu_kernels import enable_fused_cpu_cell
+        from hf_axlstm.cpu_kernels import fused_kernels
 
-        enable_fused_cpu_cell(build_now=True)
+        fused_kernels()  # built (or loaded from the cache) now, not inside a timed step
+        implementation = "fused_cpu"
     if args.cpu_allocator == "tuned" and args.device == "cpu":
         from hf_axlstm.cpu_allocator import tune_cpu_allocator
 
@@ -209,6 +223,7 @@ def main(argv=None) -> None:
     for size in args.sizes:
         torch.manual_seed(0)
         model = AxLSTMForPreTraining(AxLSTMConfig.from_preset(size)).to(device).train()
+        model.set_mixer_implementation(implementation)
         frames = model.config.frames_per_window
         patches = frames // model.config.patch_size[0] * model.config.num_freq_patches
         batch = {
@@ -251,7 +266,7 @@ def main(argv=None) -> None:
         print(f"[profile] {size}: step {total:.2f} s = {args.batch_size / total:.1f} clips/s", flush=True)
 
         if args.parts:
-            part_rows += block_parts(size, args.batch_size, device, args.steps, sync)
+            part_rows += block_parts(size, args.batch_size, device, args.steps, sync, implementation)
 
         # AdamW implementations on one real set of gradients.
         model(**batch).loss.backward()
@@ -282,7 +297,7 @@ def main(argv=None) -> None:
     where = cpu_name() if device.type == "cpu" else torch.cuda.get_device_name()
     print(
         f"\n{where}, {args.threads} threads, torch {torch.__version__}, batch {args.batch_size} of 2 s crops, fp32, "
-        f"{args.cpu_allocator} allocator, {args.cpu_kernels} CPU cell; data: 0 workers, log-mel shards\n"
+        f"{args.cpu_allocator} allocator, mixer implementation {implementation!r}; data: 0 workers, log-mel shards\n"
     )
     print("| size | phase | ms | share of the step |")
     print("|---|---|---:|---:|")
