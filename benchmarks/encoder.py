@@ -147,13 +147,15 @@ def gemm_peak(size: int | None = None, repeats: int = 5, device: str = "cpu", dt
 
 
 def interleaved_medians(fns: dict, rounds: int, warmup: int = 1) -> dict:
-    """Median seconds per call, running the callables round-robin so they share the same machine load."""
+    """Median seconds per call, running the callables round-robin so they share the same machine load; the order is
+    reversed every other round (A B, B A, ...), so that no callable always runs right after the same other one."""
     for fn in fns.values():
         for _ in range(warmup):
             fn()
     times = {name: [] for name in fns}
-    for _ in range(rounds):
-        for name, fn in fns.items():
+    for index in range(rounds):
+        order = list(fns.items()) if index % 2 == 0 else list(fns.items())[::-1]
+        for name, fn in order:
             start = clock()
             fn()
             times[name].append(clock() - start)
