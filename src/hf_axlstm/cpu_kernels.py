@@ -5,9 +5,10 @@ the output tail (head norm, skip, output gate).
 
 Importing this module (which `import hf_axlstm` does) registers the mixer implementation "fused_cpu" beside
 "plain" and "folded" (`mixers_axlstm.py`): the folded form whose conv + SiLU, q / k / v, tail and chunkwise cell run
-these kernels for float32 training on a CPU (`FusedCPUKernels`, the differentiable steps); inference, CUDA, 16-bit,
-and autocast steps run the folded eager forms; a compiled float32 training step keeps the kernels (custom ops, below). With them `auto` also trains the chunkwise cell from shorter
-lengths (`kernels_axlstm.AUTO_CHUNKWISE_FACTOR_FUSED`). A model runs them once told so:
+these kernels for float32 training on a CPU (`FusedCPUKernels`, the differentiable steps); inference, CUDA, 16-bit
+and autocast steps run the folded eager forms, and a compiled float32 training step keeps the kernels (custom ops,
+below). With them `auto` also trains the chunkwise cell from shorter lengths
+(`kernels_axlstm.AUTO_CHUNKWISE_FACTOR_FUSED`). A model runs them once told so:
 `model.set_mixer_implementation("fused_cpu")` (raises with the reason where they cannot be built) or
 `enable_fused_cpu_kernels(model)` (warns and leaves the model as it is), which examples/pretrain.py and finetune.py
 call on a CPU unless `--cpu_kernels eager`, before their first step, so that the build is not timed as training.
