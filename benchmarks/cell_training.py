@@ -100,6 +100,20 @@ def cell_case(head_dim: int, batch: int, seq: int, args, fused, sync) -> dict:
     return compare({path: run(forward) for path, forward in forwards.items()}, forwards, args.rounds)
 
 
+def training_steps(model, forward, names, sync) -> dict:
+    """One callable per variant name: a training step of `forward(name)`'s loss, gradients cleared, device synced."""
+
+    def step(name):
+        def run():
+            forward(name).loss.backward()
+            model.zero_grad(set_to_none=True)
+            sync()
+
+        return run
+
+    return {name: step(name) for name in names}
+
+
 def model_case(model, values, fast: str, rounds: int, sync) -> dict:
     """`compare` on whole pretraining steps: the mixers through `fast` (hand-written) and through the folded mixer
     whose cell trains through autograd (`AUTOGRAD_CELL`), on the same weights and inputs."""
@@ -112,16 +126,8 @@ def model_case(model, values, fast: str, rounds: int, sync) -> dict:
         model.set_mixer_implementation(implementations[path])
         return model(input_values=values)
 
-    def step(path):
-        def run():
-            forward(path).loss.backward()
-            model.zero_grad(set_to_none=True)
-            sync()
-
-        return run
-
     forwards = {path: (lambda path=path: forward(path)) for path in PATHS}
-    return compare({path: step(path) for path in PATHS}, forwards, rounds)
+    return compare(training_steps(model, forward, PATHS, sync), forwards, rounds)
 
 
 def kernel_case(head_dim: int, batch: int, seq: int, args, fused, sync) -> dict:
@@ -180,19 +186,11 @@ def model_chunks(model, values, rounds: int, sync) -> tuple[dict, str]:
         model.config.mlstm_backend = variants[name]
         return model(input_values=values)
 
-    def step(name):
-        def run():
-            forward(name).loss.backward()
-            model.zero_grad(set_to_none=True)
-            sync()
-
-        return run
-
     losses = {name: forward(name).loss.item() for name in variants}
     if max(losses.values()) - min(losses.values()) > 1e-5:
         raise SystemExit(f"the variants' losses differ: {losses}")
     forwards = {name: (lambda name=name: forward(name)) for name in variants}
-    result = compare({name: step(name) for name in variants}, forwards, rounds)
+    result = compare(training_steps(model, forward, variants, sync), forwards, rounds)
     model.config.mlstm_backend = configured
     picked_text = f"{cell.form}, chunk {cell.chunk_size}" if cell.form == "chunkwise" else cell.form
     return result, picked_text

@@ -153,29 +153,22 @@ def _weighted(scores: torch.Tensor, decay: torch.Tensor) -> torch.Tensor:
     return scores.float() * decay
 
 
+def _float32_recompute(recompute: bool, device_type: str, *dtypes: torch.dtype) -> bool:
+    """The hand-written backward asked for (`recompute`), every input float32, no autocast (whose 16-bit products take
+    the autograd paths)."""
+    return recompute and all(dtype == torch.float32 for dtype in dtypes) and not torch.is_autocast_enabled(device_type)
+
+
 def _hand_written(recompute: bool, device_type: str, *dtypes: torch.dtype) -> bool:
-    """Whether chunkwise training of inputs of these dtypes runs the hand-written backward (`_ChunkwiseMLSTM`, or the
-    fused CPU cell): asked for (`recompute`), all float32, no autocast (whose 16-bit products take the autograd loop),
-    eager (a compiled step traces the loop)."""
-    return (
-        recompute
-        and all(dtype == torch.float32 for dtype in dtypes)
-        and not torch.is_autocast_enabled(device_type)
-        and not torch.compiler.is_compiling()
-    )
+    """Whether chunkwise training of inputs of these dtypes runs `_ChunkwiseMLSTM`: `_float32_recompute`, eager (a
+    compiled step traces its loop over the chunks)."""
+    return _float32_recompute(recompute, device_type, *dtypes) and not torch.compiler.is_compiling()
 
 
-def _fused_applies(fused, recompute: bool, device_type: str, *dtypes: torch.dtype) -> bool:
-    """Whether chunkwise training of inputs of these dtypes runs the fused CPU cell `fused`: given, asked for the
-    hand-written backward, on a CPU, all float32, no autocast. Unlike `_ChunkwiseMLSTM`'s loop, the fused cell is one
-    custom op per pass, so torch.compile keeps it (it traces the op instead of the chunks)."""
-    return (
-        fused is not None
-        and recompute
-        and device_type == "cpu"
-        and all(dtype == torch.float32 for dtype in dtypes)
-        and not torch.is_autocast_enabled(device_type)
-    )
+def fused_cpu_training(recompute: bool, device_type: str, *dtypes: torch.dtype) -> bool:
+    """Whether training of inputs of these dtypes on this device may run the fused CPU kernels: a CPU and
+    `_float32_recompute`. Eager or compiled: each fused step is one custom op, which torch.compile keeps."""
+    return device_type == "cpu" and _float32_recompute(recompute, device_type, *dtypes)
 
 
 class _ParallelMLSTM(torch.autograd.Function):
@@ -477,7 +470,7 @@ def mlstm_chunkwise(
         # its narrow input to whole chunks instead, so inside AxLSTM this never runs.)
         q, k, v = (F.pad(t, (0, 0, 0, pad)) for t in (q, k, v))
         igate, fgate = (F.pad(t, (0, pad)) for t in (igate, fgate))
-    fused_cell = grad and _fused_applies(fused, recompute, q.device.type, q.dtype, k.dtype, v.dtype)
+    fused_cell = grad and fused is not None and fused_cpu_training(recompute, q.device.type, q.dtype, k.dtype, v.dtype)
     hand_written = fused_cell or (grad and _hand_written(recompute, q.device.type, q.dtype, k.dtype, v.dtype))
     # Without autograd and in the hand-written backward q is not scaled (a full pass, and a copy kept for the
     # backward): the scale rides on the decay mask and the state weights.
@@ -782,13 +775,14 @@ def resolve_cell(
     if torch.compiler.is_exporting():
         form = "parallel" if backend == "parallel" else "chunkwise_graph"
         return CellSpec(form, chunk_size, recompute, None, aligned)
-    fused = fused if training and _fused_applies(fused, recompute, device_type, dtype) else None
+    fused = fused if training and fused_cpu_training(recompute, device_type, dtype) else None
     hand_written = fused is not None or (
         training and device_type == "cpu" and _hand_written(recompute, device_type, dtype)
     )
     form = backend
     if backend == "auto":
-        form = select_backend(seq_len, head_dim, chunk_size, training, device_type == "cuda", batch_heads, fused)
+        cuda = device_type == "cuda"
+        form = select_backend(seq_len, head_dim, chunk_size, training, cuda, batch_heads, fused is not None)
         if form == "chunkwise":
             chunk_size = select_chunk_size(seq_len, head_dim, chunk_size, hand_written)
     if form == "chunkwise" and fused is None and torch.compiler.is_compiling():
@@ -864,6 +858,7 @@ def mlstm(
 __all__ = [
     "BACKENDS",
     "CellSpec",
+    "fused_cpu_training",
     "mlstm",
     "mlstm_chunkwise",
     "mlstm_chunkwise_graph",

@@ -38,7 +38,7 @@ from typing import NamedTuple
 import torch
 import torch.nn.functional as F
 
-from .kernels_axlstm import CellSpec, resolve_cell, run_cell
+from .kernels_axlstm import CellSpec, fused_cpu_training, resolve_cell, run_cell
 
 
 class MixerImplementation(NamedTuple):
@@ -52,8 +52,7 @@ class MixerImplementation(NamedTuple):
 class MixerSpec(NamedTuple):
     """How one mixer call runs (see `resolve_mixer_spec`)."""
 
-    implementation: str
-    forward: Callable | None
+    forward: Callable | None  # the implementation's (None: the modeling file's `plain_forward`)
     cell: CellSpec
     fused: object  # the fused CPU kernels for the conv, q / k / v and tail of this call, or None
     pad: int  # positions padded at the end (whole chunks), cut off again after the mixer
@@ -89,8 +88,7 @@ def resolve_mixer_spec(mixer, x: torch.Tensor, chunk_aligned: bool = False) -> M
     """The one decision of how `mixer` runs on x (B, S, D): see the module docstring. `chunk_aligned`: S is a multiple
     of `config.chunk_size` (the exported model pads once, up front)."""
     config = mixer.config
-    name = "folded" if config.mixer_implementation == "auto" else config.mixer_implementation
-    implementation = ALL_MIXER_IMPLEMENTATIONS.get(name)
+    implementation = ALL_MIXER_IMPLEMENTATIONS.get(config.mixer_implementation)
     batch, seq, _ = x.shape
     weight = mixer.proj_up.weight
     training = torch.is_grad_enabled() and (x.requires_grad or weight.requires_grad)
@@ -98,10 +96,8 @@ def resolve_mixer_spec(mixer, x: torch.Tensor, chunk_aligned: bool = False) -> M
     if (
         implementation.fused_kernels is not None
         and training
-        and x.device.type == "cpu"
-        and x.dtype == weight.dtype == torch.float32
-        and not torch.is_autocast_enabled("cpu")
-    ):  # (torch.compile keeps them: they are custom ops with fake implementations)
+        and fused_cpu_training(implementation.recompute, x.device.type, x.dtype, weight.dtype)
+    ):
         fused = implementation.fused_kernels()
     head_dim = config.intermediate_size // config.num_heads
     cell = resolve_cell(
@@ -121,7 +117,7 @@ def resolve_mixer_spec(mixer, x: torch.Tensor, chunk_aligned: bool = False) -> M
     # mLSTM cannot carry it back to the real positions, saves padding q, k and v inside the cell.
     chunked = cell.form in ("chunkwise", "chunkwise_graph") and not torch.compiler.is_exporting()
     pad = -seq % cell.chunk_size if chunked and seq > cell.chunk_size else 0
-    return MixerSpec(name, implementation.forward, cell, fused, pad)
+    return MixerSpec(implementation.forward, cell, fused, pad)
 
 
 # --------------------------------------------------------------------------------------------- the folded mixer
